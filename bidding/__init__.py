@@ -1,0 +1,1 @@
+"""powerdesk bidding package."""

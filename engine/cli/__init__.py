@@ -1,0 +1,50 @@
+"""The ``powerdesk`` command line.
+
+Each area registers a sub-command module here. Heavy imports (cvxpy, pandas readers) happen inside
+commands, so ``powerdesk --help`` stays fast. Errors meant for the user end as one line on stderr
+and a non-zero exit, never a traceback (set ``POWERDESK_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from engine.cli import zones as _zones
+from engine.errors import PowerdeskError
+from market.errors import MarketError
+
+app = typer.Typer(
+    name="powerdesk",
+    help="Electricity-market and green-certificate trading engine for AI data centres.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Electricity-market and green-certificate trading engine for AI data centres."""
+
+
+app.command("zones")(_zones.zones)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the CLI and turn errors into one line on stderr."""
+    command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        # standalone mode: usage errors print usage and exit 2, --help exits 0.
+        command.main(args=args, prog_name="powerdesk", standalone_mode=True)
+    except (PowerdeskError, MarketError) as exc:
+        print(f"powerdesk: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:
+        if os.environ.get("POWERDESK_DEBUG"):
+            raise
+        print(f"powerdesk: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(2)

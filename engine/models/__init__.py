@@ -1,0 +1,9 @@
+"""SQLModel tables. Importing this package registers every table on ``SQLModel.metadata``.
+
+Each area keeps its tables in a module of its own and its migrations on an Alembic branch of
+its own (see engine/migrations/README.md).
+"""
+
+from engine.models.market import Dataset, PricePoint
+
+__all__ = ["Dataset", "PricePoint"]
