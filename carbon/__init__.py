@@ -1,0 +1,1 @@
+"""Carbon accounting (pure): Scope 2, CFE and green-share formulas of CARBON.md."""
