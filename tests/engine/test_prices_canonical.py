@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.errors import InputFileError
+from engine.errors import InputFileError, PowerdeskError
 from engine.prices.canonical import (
     read_ef_csv,
     read_price_csv,
@@ -23,7 +23,7 @@ from market import da_publication_utc, delivery_intervals, get_zone
 
 def _days(first: date, n: int, zone: str, resolution: timedelta | None = None) -> pd.DatetimeIndex:
     parts = [delivery_intervals(first + timedelta(days=k), zone, resolution) for k in range(n)]
-    return parts[0].append(parts[1:])
+    return pd.DatetimeIndex(parts[0].append(parts[1:]))
 
 
 def _prices(index: pd.DatetimeIndex) -> pd.Series:
@@ -108,14 +108,13 @@ def test_quarter_hours_without_interval_end_need_resolution(tmp_path: Path) -> N
 
 
 def test_reserve_round_trip_on_dst_days(tmp_path: Path) -> None:
-    index = pd.DatetimeIndex([])
-    blocks = []
+    blocks: list[pd.DatetimeIndex] = []
     for d in (date(2024, 3, 31), date(2024, 4, 1), date(2024, 10, 27)):
         hours = delivery_intervals(d, "DE-LU", timedelta(hours=1))
         local_hour = hours.tz_convert("Europe/Berlin").hour
         starts = hours[(local_hour % 4 == 0) & ~pd.Index(local_hour).duplicated()]
         blocks.append(starts)
-    index = blocks[0].append(blocks[1:])
+    index = pd.DatetimeIndex(blocks[0].append(blocks[1:]))
     assert len(index) == 18
     fcr = pd.Series(np.linspace(10, 27, 18), index=index)
     afrr = pd.Series(np.linspace(1, 18, 18), index=index)
@@ -239,11 +238,12 @@ def test_bad_ef_files(tmp_path: Path) -> None:
 
 
 def test_writer_refuses_naive_and_leaves_no_file(tmp_path: Path) -> None:
-    naive = pd.Series([1.0, 2.0], index=pd.date_range("2024-01-01", periods=2, freq="h"))
+    hours = pd.date_range("2024-01-01", periods=2, freq="h")
+    naive = pd.Series([1.0, 2.0], index=hours)
     path = tmp_path / "out.csv"
-    with pytest.raises(Exception, match="naive"):
+    with pytest.raises(PowerdeskError, match="naive"):
         write_price_csv(naive, path)
-    bad = pd.Series([1.0, float("nan")], index=naive.index.tz_localize("UTC"))
-    with pytest.raises(Exception, match="non-finite"):
+    bad = pd.Series([1.0, float("nan")], index=hours.tz_localize("UTC"))
+    with pytest.raises(PowerdeskError, match="non-finite"):
         write_price_csv(bad, path)
     assert list(tmp_path.iterdir()) == []
