@@ -10,7 +10,7 @@ from carbon import compute_report
 from tests.carbon.helpers import worked_example
 
 
-def D(text: str) -> Decimal:
+def D(text: str | int) -> Decimal:
     return Decimal(text)
 
 
