@@ -4,6 +4,7 @@ Each area keeps its tables in a module of its own and its migrations on an Alemb
 its own (see engine/migrations/README.md).
 """
 
+from engine.models.jobs import JobRun, Submission
 from engine.models.market import Dataset, PricePoint
 
-__all__ = ["Dataset", "PricePoint"]
+__all__ = ["Dataset", "JobRun", "PricePoint", "Submission"]
