@@ -65,7 +65,8 @@ def test_success_is_never_rerun_unless_forced(engine: Engine) -> None:
         {"attempt": 1, "forced": False},
     )
     assert again.status == "skipped"
-    assert again.reason is not None and "succeeded already" in again.reason
+    assert again.reason is not None
+    assert "succeeded already" in again.reason
     forced = run_once(engine, KEY, job, force=True)
     assert (forced.status, forced.attempt) == ("succeeded", 2)
     assert calls == [1, 2]
@@ -95,7 +96,8 @@ def test_failure_is_recorded_and_retried_as_next_attempt(engine: Engine) -> None
     assert (ok.status, ok.attempt, ok.result) == ("succeeded", 2, {"meter_rows": 92})
     runs = history(engine, KEY)
     assert [r.status for r in runs] == ["failed", "succeeded"]
-    assert runs[0].error is not None and "Traceback" in runs[0].error
+    assert runs[0].error is not None
+    assert "Traceback" in runs[0].error
     assert runs[0].finished_at is not None
 
 
@@ -120,10 +122,12 @@ def test_stale_claim_is_taken_over_after_the_lease(engine: Engine) -> None:
     # within the lease counted from the last heartbeat: still theirs
     assert claim(engine, KEY, "host-b:2:new", now=T0 + timedelta(minutes=14), lease=lease) is None
     taken = claim(engine, KEY, "host-b:2:new", now=T0 + timedelta(minutes=16), lease=lease)
-    assert taken is not None and taken.attempt == 2
+    assert taken is not None
+    assert taken.attempt == 2
     runs = history(engine, KEY)
     assert [(r.attempt, r.status) for r in runs] == [(1, "abandoned"), (2, "claimed")]
-    assert runs[0].error is not None and "taken over by host-b:2:new" in runs[0].error
+    assert runs[0].error is not None
+    assert "taken over by host-b:2:new" in runs[0].error
     # the presumed-dead claimant comes back: it cannot record anything any more
     assert not heartbeat(engine, dead)
     with pytest.raises(LostClaimError):
@@ -143,7 +147,8 @@ def test_bad_keys_and_naive_instants_are_refused(engine: Engine) -> None:
 def test_unrecordable_result_is_a_failure(engine: Engine) -> None:
     out = run_once(engine, KEY, lambda c: {"x": object()})
     assert out.status == "failed"
-    assert out.error is not None and "cannot record object" in out.error
+    assert out.error is not None
+    assert "cannot record object" in out.error
 
 
 def test_claims_are_exclusive_under_a_thread_race(engine: Engine) -> None:
