@@ -7,9 +7,13 @@ for loading canonical files into the database.
 
 from engine.prices.canonical import (
     EF_COLUMNS,
+    price_series,
     read_ef_csv,
     read_price_csv,
+    read_price_frame,
     read_reserve_price_csv,
+    read_reserve_price_frame,
+    reserve_series,
     write_ef_csv,
     write_price_csv,
     write_reserve_price_csv,
@@ -17,9 +21,13 @@ from engine.prices.canonical import (
 
 __all__ = [
     "EF_COLUMNS",
+    "price_series",
     "read_ef_csv",
     "read_price_csv",
+    "read_price_frame",
     "read_reserve_price_csv",
+    "read_reserve_price_frame",
+    "reserve_series",
     "write_ef_csv",
     "write_price_csv",
     "write_reserve_price_csv",

@@ -299,6 +299,40 @@ def _as_zone(zone: Zone | str) -> Zone:
     return zone if isinstance(zone, Zone) else get_zone(zone)
 
 
+def read_price_frame(
+    path: Path, zone: Zone | str, *, resolution: timedelta | None = None
+) -> pd.DataFrame:
+    """Read and validate a canonical price file into a plain table.
+
+    Same validation as :func:`read_price_csv`; returns columns ``interval_start``,
+    ``interval_end`` (UTC) and ``price`` [currency/MWh] sorted by start, with
+    ``attrs["source"]`` naming the file and its SHA-256.
+    """
+    z = _as_zone(zone)
+    table = _read_table(Path(path), PRICE_COLUMNS)
+    starts = _instants(table, "interval_start")
+    prices = _numbers(table, "price")
+    _check_duplicates(table, starts, "")
+    if table.has("interval_end"):
+        ends = _explicit_ends(table, starts, z.tz)
+    else:
+        try:
+            grid, grid_ends = _zone_grid(z, _local_days(starts, z), resolution)
+        except ValueError as exc:
+            raise table.fail(str(exc)) from None
+
+        def describe(ts: pd.Timestamp) -> str:
+            day = ts.tz_convert(z.tz).date()
+            res = resolution or z.resolution_on(day)
+            return f"{z.key} {int(res.total_seconds() // 60)}-minute"
+
+        ends = _on_grid(table, starts, grid, grid_ends, describe)
+    frame = pd.DataFrame({"interval_start": starts, "interval_end": ends, "price": prices})
+    frame = frame.sort_values("interval_start", ignore_index=True)
+    frame.attrs["source"] = table.source
+    return frame
+
+
 def read_price_csv(
     path: Path,
     zone: Zone | str,
@@ -335,25 +369,17 @@ def read_price_csv(
         duplicate or missing interval inside the covered span, interval off the zone's grid.
     """
     z = _as_zone(zone)
-    table = _read_table(Path(path), PRICE_COLUMNS)
-    starts = _instants(table, "interval_start")
-    prices = _numbers(table, "price")
-    _check_duplicates(table, starts, "")
-    if table.has("interval_end"):
-        ends = _explicit_ends(table, starts, z.tz)
-    else:
-        try:
-            grid, grid_ends = _zone_grid(z, _local_days(starts, z), resolution)
-        except ValueError as exc:
-            raise table.fail(str(exc)) from None
+    frame = read_price_frame(path, z, resolution=resolution)
+    return price_series(frame, z, series)
 
-        def describe(ts: pd.Timestamp) -> str:
-            day = ts.tz_convert(z.tz).date()
-            res = resolution or z.resolution_on(day)
-            return f"{z.key} {int(res.total_seconds() // 60)}-minute"
 
-        ends = _on_grid(table, starts, grid, grid_ends, describe)
-    values = pd.Series(prices, index=starts, name="price")
+def price_series(frame: pd.DataFrame, zone: Zone | str, series: str = DA_SERIES) -> KnownSeries:
+    """A :class:`~market.KnownSeries` from a price table (``interval_start``, ``interval_end``,
+    ``price``), with the publication rule of ``series`` (see :func:`read_price_csv`)."""
+    z = _as_zone(zone)
+    starts = pd.DatetimeIndex(frame["interval_start"])
+    ends = pd.DatetimeIndex(frame["interval_end"])
+    values = pd.Series(frame["price"].to_numpy(dtype=np.float64), index=starts, name="price")
     last = int(np.argmax(starts.asi8))
     res = (ends[last] - starts[last]).to_pytimedelta()
     if series == DA_SERIES:
@@ -361,12 +387,12 @@ def read_price_csv(
         published = published_day_ahead(z)
     else:
         published = pd.Series(ends, index=starts)  # known once the interval is over
-    return KnownSeries.from_values(values, published, res, f"{z.currency}/MWh", table.source)
+    source = str(frame.attrs.get("source", ""))
+    return KnownSeries.from_values(values, published, res, f"{z.currency}/MWh", source)
 
 
 def read_reserve_price_csv(path: Path, zone: Zone | str) -> dict[str, KnownSeries]:
-    """Read and validate a canonical reserve price file.
-
+    """Read and validate a canonical reserve price file: one series per product.
     Parameters
     ----------
     path
@@ -387,6 +413,36 @@ def read_reserve_price_csv(path: Path, zone: Zone | str) -> dict[str, KnownSerie
         As :func:`read_price_csv`, plus an unknown or non-reserve product.
     """
     z = _as_zone(zone)
+    return reserve_series(read_reserve_price_frame(path, z), z)
+
+
+def reserve_series(frame: pd.DataFrame, zone: Zone | str) -> dict[str, KnownSeries]:
+    """Per product, a :class:`~market.KnownSeries` from a reserve table (``interval_start``,
+    ``product``, ``price``), known at the zone's DA publication on D-1."""
+    z = _as_zone(zone)
+    source = str(frame.attrs.get("source", ""))
+    out: dict[str, KnownSeries] = {}
+    for key in sorted(set(frame["product"])):
+        rows = frame[frame["product"] == key]
+        values = pd.Series(
+            rows["price"].to_numpy(dtype=np.float64),
+            index=pd.DatetimeIndex(rows["interval_start"]),
+            name=key,
+        )
+        out[key] = KnownSeries.from_values(
+            values, published_day_ahead(z), z.product(key).block, f"{z.currency}/MW", source
+        )
+    return out
+
+
+def read_reserve_price_frame(path: Path, zone: Zone | str) -> pd.DataFrame:
+    """Read and validate a canonical reserve price file into a plain table.
+
+    Same validation as :func:`read_reserve_price_csv`; returns columns ``interval_start``,
+    ``interval_end`` (UTC), ``product`` and ``price`` [currency/MW per product interval], sorted
+    by start and product, with ``attrs["source"]`` naming the file and its SHA-256.
+    """
+    z = _as_zone(zone)
     table = _read_table(Path(path), RESERVE_COLUMNS)
     keys = table.column("product")
     products: dict[str, Product] = {}
@@ -403,7 +459,7 @@ def read_reserve_price_csv(path: Path, zone: Zone | str) -> dict[str, KnownSerie
     prices = _numbers(table, "price")
     _check_duplicates(table, pd.MultiIndex.from_arrays([keys, starts]), "")
     key_array = np.asarray(keys, dtype=object)
-    out: dict[str, KnownSeries] = {}
+    parts: list[pd.DataFrame] = []
     for key, product in products.items():
         pos = np.flatnonzero(key_array == key)
         mine = starts[pos]
@@ -413,12 +469,17 @@ def read_reserve_price_csv(path: Path, zone: Zone | str) -> dict[str, KnownSerie
         def describe(_ts: pd.Timestamp, key: str = key, hours: float = hours) -> str:
             return f"{key} {hours:g}-hour block"
 
-        _on_grid(table, mine, grid, grid_ends, describe, pos)
-        values = pd.Series(prices[pos], index=mine, name=key)
-        out[key] = KnownSeries.from_values(
-            values, published_day_ahead(z), product.block, f"{z.currency}/MW", table.source
+        ends = _on_grid(table, mine, grid, grid_ends, describe, pos)
+        parts.append(
+            pd.DataFrame(
+                {"interval_start": mine, "interval_end": ends, "product": key, "price": prices[pos]}
+            )
         )
-    return out
+    frame = pd.concat(parts, ignore_index=True).sort_values(
+        ["interval_start", "product"], ignore_index=True
+    )
+    frame.attrs["source"] = table.source
+    return frame
 
 
 def _block_grid(
