@@ -12,6 +12,7 @@ import sys
 
 import typer
 
+from engine.cli import scheduler as _scheduler
 from engine.cli import zones as _zones
 from engine.errors import PowerdeskError
 from market.errors import MarketError
@@ -31,6 +32,7 @@ def _root() -> None:
 
 
 app.command("zones")(_zones.zones)
+app.add_typer(_scheduler.app, name="scheduler")
 
 
 def main(argv: list[str] | None = None) -> None:
