@@ -5,6 +5,29 @@ its own (see engine/migrations/README.md).
 """
 
 from engine.models.jobs import JobRun, Submission
+from engine.models.ledger import (
+    LedgerBundle,
+    LedgerCell,
+    LedgerCheckpoint,
+    LedgerDevice,
+    LedgerEvent,
+    LedgerHead,
+    LedgerKey,
+    LedgerPPA,
+)
 from engine.models.market import Dataset, PricePoint
 
-__all__ = ["Dataset", "JobRun", "PricePoint", "Submission"]
+__all__ = [
+    "Dataset",
+    "JobRun",
+    "LedgerBundle",
+    "LedgerCell",
+    "LedgerCheckpoint",
+    "LedgerDevice",
+    "LedgerEvent",
+    "LedgerHead",
+    "LedgerKey",
+    "LedgerPPA",
+    "PricePoint",
+    "Submission",
+]

@@ -1,0 +1,457 @@
+"""Ledger events: typed model, canonical bytes (RFC 8785 JSON), Ed25519 signatures and leaves.
+
+An event is signed over its canonical JSON (RFC 8785); the log leaf is
+``0x01 || 64-byte signature || canonical JSON``, so a verifier checks the signature over the
+exact bytes in the leaf without re-serialising. Times are UTC strings ``YYYY-MM-DDTHH:MM:SSZ``,
+energies are integer Wh, binary values standard base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ledger.errors import EventFormatError, SignatureError
+from ledger.keys import Role
+from ledger.schemes import Scheme
+
+LEAF_VERSION = 1
+SIGNATURE_SIZE = 64
+EVENT_VERSION = 1
+MAX_SAFE_INT = 2**53 - 1  # RFC 8785 numbers are IEEE doubles
+
+
+class Kind(StrEnum):
+    """Event kinds."""
+
+    REGISTER_KEY = "register_key"
+    REVOKE_KEY = "revoke_key"
+    REGISTER_DEVICE = "register_device"
+    ISSUE = "issue"
+    SPLIT = "split"
+    TRANSFER = "transfer"
+    RETIRE = "retire"
+    WITHDRAW = "withdraw"
+    CORRECT = "correct"
+    EXPIRE = "expire"
+
+
+# -- field codecs -------------------------------------------------------------------------------
+
+
+def format_time(instant: datetime) -> str:
+    """UTC wire form of an aware instant (whole seconds)."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise EventFormatError(f"naive datetime {instant.isoformat()} in an event")
+    if instant.microsecond:
+        raise EventFormatError(f"{instant.isoformat()}: event times are whole seconds")
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: Any) -> datetime:
+    """Parse the UTC wire form ``YYYY-MM-DDTHH:MM:SSZ`` strictly."""
+    if not isinstance(value, str) or len(value) != 20 or value[-1] != "Z" or value[10] != "T":
+        raise EventFormatError(f"bad UTC time {value!r} (want YYYY-MM-DDTHH:MM:SSZ)")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise EventFormatError(f"bad UTC time {value!r}") from exc
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_SAFE_INT:
+        raise EventFormatError(f"{value!r} is not a non-negative integer below 2**53")
+    return value
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise EventFormatError(f"{value!r} is not a non-empty string of at most 200 characters")
+    return value
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else _str(value)
+
+
+def _opt_time(value: Any) -> datetime | None:
+    return None if value is None else parse_time(value)
+
+
+def _b64(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise EventFormatError(f"{value!r} is not base64 text")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except binascii.Error as exc:
+        raise EventFormatError(f"{value!r} is not base64") from exc
+    return raw
+
+
+def _ints(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        raise EventFormatError(f"{value!r} is not a list of integers")
+    return tuple(_int(v) for v in value)
+
+
+def _roles(value: Any) -> frozenset[Role]:
+    if not isinstance(value, list) or not value:
+        raise EventFormatError(f"{value!r} is not a non-empty list of roles")
+    try:
+        roles = frozenset(Role(v) for v in value)
+    except ValueError as exc:
+        raise EventFormatError(f"unknown role in {value!r}") from exc
+    return roles
+
+
+def _scheme(value: Any) -> Scheme:
+    try:
+        return Scheme(value)
+    except ValueError as exc:
+        raise EventFormatError(f"unknown certificate scheme {value!r}") from exc
+
+
+def _out(value: Any) -> Any:
+    """Field value to its JSON form."""
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, frozenset):
+        return sorted(str(v) for v in value)
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, StrEnum):
+        return str(value)
+    return value
+
+
+# -- bodies -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Body:
+    """Base class of event bodies; ``CODECS`` maps each field to its JSON parser."""
+
+    KIND: ClassVar[Kind]
+    CODECS: ClassVar[Mapping[str, Callable[[Any], Any]]]
+
+    def to_json(self) -> dict[str, Any]:
+        """The body as JSON-ready data."""
+        return {f.name: _out(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class RegisterKey(Body):
+    """Operator registers a party's key (or, as leaf 0, its own)."""
+
+    key_id: str
+    public_key: bytes
+    party: str
+    roles: frozenset[Role]
+    valid_from: datetime
+    valid_until: datetime | None
+    KIND: ClassVar[Kind] = Kind.REGISTER_KEY
+    CODECS: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
+        "key_id": _str,
+        "public_key": _b64,
+        "party": _str,
+        "roles": _roles,
+        "valid_from": parse_time,
+        "valid_until": _opt_time,
+    }
+
+
+@dataclass(frozen=True)
+class RevokeKey(Body):
+    """Operator ends a key's validity (rotation); events before ``valid_until`` stay valid."""
+
+    key_id: str
+    valid_until: datetime
+    KIND: ClassVar[Kind] = Kind.REVOKE_KEY
+    CODECS: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
+        "key_id": _str,
+        "valid_until": parse_time,
+    }
+
+
+@dataclass(frozen=True)
+class RegisterDevice(Body):
+    """Issuer registers a production device with its capacity and metering resolution."""
+
+    device: str
+    capacity_w: int
+    technology: str
+    zone: str
+    resolution_s: int
+    KIND: ClassVar[Kind] = Kind.REGISTER_DEVICE
+    CODECS: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
+        "device": _str,
+        "capacity_w": _int,
+        "technology": _str,
+        "zone": _str,
+        "resolution_s": _int,
+    }
+
+
+@dataclass(frozen=True)
+class Issue(Body):
+    """Issuer issues certificates for metered production of one device in one interval."""
+
+    device: str
+    scheme: Scheme
+    interval_start: datetime
+    interval_end: datetime
+    id_start: int
+    energy_wh: int
+    metered_wh: int
+    owner: str
+    external_code: str | None
+    KIND: ClassVar[Kind] = Kind.ISSUE
+    CODECS: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
+        "device": _str,
+        "scheme": _scheme,
+        "interval_start": parse_time,
+        "interval_end": parse_time,
+        "id_start": _int,
+        "energy_wh": _int,
+        "metered_wh": _int,
+        "owner": _str,
+        "external_code": _opt_str,
+    }
+
+
+@dataclass(frozen=True)
+class Split(Body):
+    """Owner splits a bundle into consecutive parts of the given energies [Wh]."""
+
+    bundle: str
+    amounts_wh: tuple[int, ...]
+    KIND: ClassVar[Kind] = Kind.SPLIT
+    CODECS: ClassVar[Mapping[str, Callable[[Any], Any]]] = {"bundle": _str, "amounts_wh": _ints}
+
+
+@dataclass(frozen=True)
+class Transfer(Body):
+    """Owner transfers a bundle to another party."""
+
+    bundle: str
+    to: str
+    KIND: ClassVar[Kind] = Kind.TRANSFER
+    CODECS: ClassVar[Mapping[str, Callable[[Any], Any]]] = {"bundle": _str, "to": _str}
+
+
+@dataclass(frozen=True)
+class Retire(Body):
+    """Owner retires (cancels) a bundle for a beneficiary's consumption."""
+
+    bundle: str
+    beneficiary: str
+    site: str
+    consumption_start: datetime
+    consumption_end: datetime
+    zone: str
+    KIND: ClassVar[Kind] = Kind.RETIRE
+    CODECS: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
+        "bundle": _str,
+        "beneficiary": _str,
+        "site": _str,
+        "consumption_start": parse_time,
+        "consumption_end": parse_time,
+        "zone": _str,
+    }
+
+
+@dataclass(frozen=True)
+class Withdraw(Body):
+    """Issuer withdraws an active bundle (issued in error)."""
+
+    bundle: str
+    reason: str
+    KIND: ClassVar[Kind] = Kind.WITHDRAW
+    CODECS: ClassVar[Mapping[str, Callable[[Any], Any]]] = {"bundle": _str, "reason": _str}
+
+
+@dataclass(frozen=True)
+class Correct(Body):
+    """Issuer replaces an active bundle by one of corrected energy (new ids, same owner)."""
+
+    bundle: str
+    energy_wh: int
+    metered_wh: int
+    reason: str
+    KIND: ClassVar[Kind] = Kind.CORRECT
+    CODECS: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
+        "bundle": _str,
+        "energy_wh": _int,
+        "metered_wh": _int,
+        "reason": _str,
+    }
+
+
+@dataclass(frozen=True)
+class Expire(Body):
+    """Issuer (or operator) marks an active bundle expired once its expiry has passed."""
+
+    bundle: str
+    KIND: ClassVar[Kind] = Kind.EXPIRE
+    CODECS: ClassVar[Mapping[str, Callable[[Any], Any]]] = {"bundle": _str}
+
+
+BODIES: dict[Kind, type[Body]] = {
+    cls.KIND: cls
+    for cls in (
+        RegisterKey,
+        RevokeKey,
+        RegisterDevice,
+        Issue,
+        Split,
+        Transfer,
+        Retire,
+        Withdraw,
+        Correct,
+        Expire,
+    )
+}
+_BODY_KEYS = {kind: frozenset(cls.CODECS) for kind, cls in BODIES.items()}
+_EVENT_KEYS = frozenset({"v", "kind", "at", "key_id", "seq", "idem", "body"})
+
+
+# -- events -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    """One state change, before signing.
+
+    Attributes
+    ----------
+    at
+        Event time [UTC] as claimed by the signer; checked against key validity and expiry.
+    key_id
+        Signer's key id.
+    seq
+        Per-key sequence number, 1, 2, 3, ... without gaps.
+    idempotency_key
+        Client-chosen unique key; a retry with the same key returns the original result.
+    body
+        Kind-specific content.
+    """
+
+    at: datetime
+    key_id: str
+    seq: int
+    idempotency_key: str
+    body: Body
+
+    @property
+    def kind(self) -> Kind:
+        """The event kind (from its body)."""
+        return self.body.KIND
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as JSON-ready data (what is canonicalised and signed)."""
+        return {
+            "v": EVENT_VERSION,
+            "kind": str(self.kind),
+            "at": format_time(self.at),
+            "key_id": self.key_id,
+            "seq": self.seq,
+            "idem": self.idempotency_key,
+            "body": self.body.to_json(),
+        }
+
+    def canonical_bytes(self) -> bytes:
+        """RFC 8785 canonical JSON of :meth:`to_json`."""
+        return bytes(rfc8785.dumps(self.to_json()))
+
+
+def event_from_json(data: Any) -> Event:
+    """Build an :class:`Event` from parsed JSON, refusing unknown or missing fields."""
+    if not isinstance(data, dict) or data.keys() != _EVENT_KEYS:
+        raise EventFormatError("event must have exactly v, kind, at, key_id, seq, idem, body")
+    if data["v"] != EVENT_VERSION:
+        raise EventFormatError(f"unsupported event version {data['v']!r}")
+    try:
+        kind = Kind(data["kind"])
+    except ValueError as exc:
+        raise EventFormatError(f"unknown event kind {data['kind']!r}") from exc
+    raw = data["body"]
+    if not isinstance(raw, dict) or raw.keys() != _BODY_KEYS[kind]:
+        raise EventFormatError(f"{kind} body must have exactly {sorted(_BODY_KEYS[kind])}")
+    cls = BODIES[kind]
+    body = cls(**{name: codec(raw[name]) for name, codec in cls.CODECS.items()})
+    return Event(
+        at=parse_time(data["at"]),
+        key_id=_str(data["key_id"]),
+        seq=_int(data["seq"]),
+        idempotency_key=_str(data["idem"]),
+        body=body,
+    )
+
+
+@dataclass(frozen=True)
+class SignedEvent:
+    """An event with its signature and the exact bytes of its log leaf."""
+
+    event: Event
+    signature: bytes
+    message: bytes
+    leaf: bytes
+
+    @property
+    def leaf_hash(self) -> bytes:
+        """RFC 6962 leaf hash [32 bytes] (also the event's hash)."""
+        return hashlib.sha256(b"\x00" + self.leaf).digest()
+
+
+def sign_event(event: Event, private_key: Ed25519PrivateKey) -> SignedEvent:
+    """Sign ``event`` and build its leaf."""
+    message = event.canonical_bytes()
+    signature = private_key.sign(message)
+    leaf = bytes([LEAF_VERSION]) + signature + message
+    return SignedEvent(event=event, signature=signature, message=message, leaf=leaf)
+
+
+def split_leaf(leaf: bytes) -> tuple[bytes, bytes]:
+    """(signature, message) of a leaf; checks the version byte and length only."""
+    if len(leaf) <= 1 + SIGNATURE_SIZE or leaf[0] != LEAF_VERSION:
+        raise EventFormatError("leaf is not a version-1 signed event")
+    return leaf[1 : 1 + SIGNATURE_SIZE], leaf[1 + SIGNATURE_SIZE :]
+
+
+def decode_leaf(leaf: bytes, *, require_canonical: bool = True) -> SignedEvent:
+    """Parse a leaf into a :class:`SignedEvent` (the signature is not checked here).
+
+    ``require_canonical`` re-serialises the event and insists on byte equality; the signature
+    already binds the exact bytes, so bulk verification may skip this for speed.
+    """
+    signature, message = split_leaf(leaf)
+    try:
+        data = json.loads(message)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EventFormatError("event is not JSON") from exc
+    event = event_from_json(data)
+    if require_canonical and bytes(rfc8785.dumps(data)) != message:
+        raise EventFormatError("event bytes are not RFC 8785 canonical JSON")
+    return SignedEvent(event=event, signature=signature, message=message, leaf=leaf)
+
+
+def verify_leaf_signature(leaf: bytes, public_key: Ed25519PublicKey) -> None:
+    """Check the Ed25519 signature in ``leaf``; raise :class:`SignatureError` if it fails."""
+    signature, message = split_leaf(leaf)
+    try:
+        public_key.verify(signature, message)
+    except InvalidSignature as exc:
+        raise SignatureError("event signature does not verify") from exc
