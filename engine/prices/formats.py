@@ -81,6 +81,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -226,7 +227,13 @@ def _numbers(
     *,
     decimal_comma: bool = False,
     allow_empty: bool = False,
+    exponent: int = 0,
 ) -> npt.NDArray[np.float64]:
+    """Numbers of a column [source unit x 10**exponent]; empty cells are NaN when allowed.
+
+    Unit changes (kWh -> MWh, g -> t, % -> share) are done in decimal arithmetic on the source
+    text, so 0.02736191 $/kWh becomes exactly 27.36191 $/MWh, not 27.361909999999998.
+    """
     out = np.full(len(values), np.nan)
     for i, v in enumerate(values):
         s = str(v)
@@ -239,8 +246,8 @@ def _numbers(
                 s = s.replace(".", "")
             s = s.replace(",", ".")
         try:
-            x = float(s)
-        except ValueError:
+            x = float(s) if not exponent else float(Decimal(s).scaleb(exponent))
+        except (ValueError, ArithmeticError):
             raise raw.fail(f"{what} {v!r} is not a number", i) from None
         if not np.isfinite(x):
             raise raw.fail(f"{what} {v!r} is not a finite number", i)
@@ -304,8 +311,24 @@ def _unique(raw: _Raw, starts: pd.DatetimeIndex, what: str = "interval") -> None
         raise raw.fail(f"duplicate {what} starting {starts[i].isoformat()}", i)
 
 
-def _series(raw: _Raw, starts: pd.DatetimeIndex, values: npt.NDArray[np.float64]) -> pd.Series:
+def _series(
+    raw: _Raw,
+    starts: pd.DatetimeIndex,
+    values: npt.NDArray[np.float64],
+    grid: tuple[timedelta, str] | None = None,
+) -> pd.Series:
+    """Prices by interval start; duplicates are errors, and with ``grid`` = (length, tz) so is a
+    start off the grid of that length on the local wall clock."""
     _unique(raw, starts)
+    if grid is not None:
+        length, tz = grid
+        local = starts.tz_convert(tz)
+        minutes = np.asarray(local.hour * 60 + local.minute, dtype=np.int64)
+        step = int(length.total_seconds() // 60)
+        off = np.flatnonzero((minutes % step != 0) | (np.asarray(local.second) != 0))
+        if off.size:
+            i = int(off[0])
+            raise raw.fail(f"interval start {local[i]} is not on the {step}-minute grid", i)
     return pd.Series(values, index=pd.DatetimeIndex(starts, name="interval_start")).sort_index()
 
 
@@ -353,18 +376,19 @@ def _entsoe(path: Path, o: _Options) -> Imported:
     wall = _parse_wall(raw, labels, "%d/%m/%Y %H:%M:%S", "Slot")
     starts = _wall_to_utc(raw, wall, z.tz, offset_hours=marker)
     values = _numbers(raw, raw.col(name), name)
-    series = _series(raw, starts, values)
-    resolution = _native_resolution(raw, series)
+    resolution = _common_step(starts)
+    series = _series(raw, starts, values, (resolution, z.tz))
     series, resolution = _collapse_onto_da_grid(series, resolution, z)
     return Imported(z.key, o.series or DA_SERIES, series, resolution)
 
 
-def _native_resolution(raw: _Raw, series: pd.Series) -> timedelta:
-    steps = np.diff(pd.DatetimeIndex(series.index).asi8)
+def _common_step(starts: pd.DatetimeIndex) -> timedelta:
+    """The most common distance between consecutive interval starts (the native resolution)."""
+    steps = np.diff(np.sort(starts.asi8))
     if steps.size == 0:
         return H1
-    step = int(np.min(steps))
-    return pd.Timedelta(step, unit="us").to_pytimedelta()
+    values, counts = np.unique(steps, return_counts=True)
+    return pd.Timedelta(int(values[np.argmax(counts)]), unit=starts.unit).to_pytimedelta()
 
 
 def _collapse_onto_da_grid(
@@ -404,7 +428,7 @@ def _energinet(path: Path, o: _Options) -> Imported:
     wall = _parse_wall(mine, list(mine.col("HourUTC")), "%Y-%m-%d %H:%M", "HourUTC")
     starts = pd.DatetimeIndex(wall.tz_localize("UTC"))
     values = _numbers(mine, mine.col(name), name, decimal_comma=True)
-    return Imported(z.key, o.series or DA_SERIES, _series(mine, starts, values), H1)
+    return Imported(z.key, o.series or DA_SERIES, _series(mine, starts, values, (H1, "UTC")), H1)
 
 
 def _netztransparenz(
@@ -429,7 +453,7 @@ def _netztransparenz(
     starts = _wall_to_utc(raw, wall, z.tz, offset_hours=offsets)
     values = _numbers(raw, raw.col(name), name, decimal_comma=True)
     series = o.series or ("IMBALANCE" if "reBAP" in name else "ID")
-    return Imported(z.key, series, _series(raw, starts, values), Q15)
+    return Imported(z.key, series, _series(raw, starts, values, (Q15, z.tz)), Q15)
 
 
 def _rebap(path: Path, o: _Options) -> Imported:
@@ -465,7 +489,7 @@ def _smard(path: Path, o: _Options) -> Imported:
         raise raw.fail(f"timestamp_utc {stamps[i]!r} is not in UTC (+00:00)", i)
     starts = _utc_hourly(raw, "timestamp_utc", "ISO8601")
     values = _numbers(raw, raw.col(name), name)
-    return Imported(z.key, o.series or DA_SERIES, _series(raw, starts, values), H1)
+    return Imported(z.key, o.series or DA_SERIES, _series(raw, starts, values, (H1, "UTC")), H1)
 
 
 _EM_CI = {
@@ -486,10 +510,10 @@ def _electricitymaps(path: Path, o: _Options) -> Imported:
         raise raw.fail(f"file mixes zones {', '.join(zones)}")
     starts = _utc_hourly(raw, "Datetime (UTC)", "%Y-%m-%d %H:%M:%S")
     _unique(raw, starts)
-    ci = _numbers(raw, raw.col(_EM_CI[basis]), _EM_CI[basis])
-    low = _numbers(raw, raw.col("Low Carbon Percentage"), "Low Carbon Percentage")
+    ci = _numbers(raw, raw.col(_EM_CI[basis]), _EM_CI[basis], exponent=-3)  # g/kWh -> t/MWh
+    low = _numbers(raw, raw.col("Low Carbon Percentage"), "Low Carbon Percentage", exponent=-2)
     frame = pd.DataFrame(
-        {"ef_tco2e_per_mwh": ci / 1000.0, "carbon_free_share": low / 100.0},
+        {"ef_tco2e_per_mwh": ci, "carbon_free_share": low},
         index=pd.DatetimeIndex(starts, name="interval_start"),
     ).sort_index()
     return Imported(zones[0], "EF", emission_factors=frame)
@@ -505,7 +529,9 @@ def _techarena_da(path: Path, o: _Options) -> Imported:
     wall = _parse_wall(raw, list(raw.col(_TA_TIME)), "%Y-%m-%d %H:%M", _TA_TIME)
     starts = pd.DatetimeIndex(wall.tz_localize("Etc/GMT-1").tz_convert("UTC")).as_unit("us")
     values = _numbers(raw, raw.col(name), name)
-    return Imported(z.key, o.series or DA_SERIES, _series(raw, starts, values), Q15)
+    return Imported(
+        z.key, o.series or DA_SERIES, _series(raw, starts, values, (Q15, "Etc/GMT-1")), Q15
+    )
 
 
 def _techarena_blocks(path: Path, o: _Options, columns: Mapping[str, str]) -> Imported:
@@ -544,7 +570,7 @@ def _caiso_dervet(path: Path, o: _Options) -> Imported:
     # hour-ending in Pacific Standard Time (fixed UTC-8, see the module docstring)
     starts = pd.DatetimeIndex((wall - H1).tz_localize("Etc/GMT+8").tz_convert("UTC"))
     per_mwh = {
-        key: _numbers(raw, raw.col(col), col) * 1000.0 for key, col in _CAISO_COLUMNS.items()
+        key: _numbers(raw, raw.col(col), col, exponent=3) for key, col in _CAISO_COLUMNS.items()
     }
     prices = _series(raw, starts, per_mwh["DA"])
     reserves = {k: _series(raw, starts, per_mwh[k]) for k in ("REGUP", "REGDN")}
@@ -623,7 +649,7 @@ def _greendcc(path: Path, o: _Options) -> Imported:
             raise raw.fail(f"naive timestamp {s!r} in Datetime (a UTC offset is required)", i)
     starts = _utc_hourly(raw, "Datetime", "ISO8601")
     values = _numbers(raw, raw.col(name), name)
-    return Imported(z.key, o.series or DA_SERIES, _series(raw, starts, values), H1)
+    return Imported(z.key, o.series or DA_SERIES, _series(raw, starts, values, (H1, z.tz)), H1)
 
 
 def _ercot_rtm(path: Path, o: _Options) -> Imported:
@@ -633,7 +659,7 @@ def _ercot_rtm(path: Path, o: _Options) -> Imported:
     wall = _parse_wall(raw, list(raw.col("datetime_col")), "%Y-%m-%d %H:%M:%S", "datetime_col")
     starts = _wall_to_utc(raw, wall, z.tz)
     values = _numbers(raw, raw.col(name), name)
-    return Imported(z.key, o.series or "RT", _series(raw, starts, values), Q15)
+    return Imported(z.key, o.series or "RT", _series(raw, starts, values, (Q15, z.tz)), Q15)
 
 
 def _gansu(path: Path, o: _Options) -> Imported:
