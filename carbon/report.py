@@ -232,6 +232,11 @@ class CarbonReport:
             "emission_factor_datasets": [
                 {"name": n, "role": role, "source": src, "sha256": sha}
                 for n, role, src, sha in self.datasets
+                if role != "meter"
+            ],
+            "datasets": [
+                {"name": n, "role": role, "source": src, "sha256": sha}
+                for n, role, src, sha in self.datasets
             ],
             "sites": [
                 {

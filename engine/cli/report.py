@@ -1,0 +1,99 @@
+"""``powerdesk report ...``: reports rendered from recorded and supplied data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engine.errors import PowerdeskError
+
+app = typer.Typer(name="report", help="Render reports (carbon accounting).", no_args_is_help=True)
+
+
+@app.command("carbon")
+def carbon(
+    site: Annotated[str, typer.Option("--site", help="Site name (as retirements name it).")],
+    zone: Annotated[str, typer.Option("--zone", help="Market zone of the site, e.g. DE-LU.")],
+    meter: Annotated[Path, typer.Option("--meter", help="Meter CSV: interval_start,energy_mwh.")],
+    period: Annotated[
+        str,
+        typer.Option(
+            "--period", help="Local months YYYY-MM[..YYYY-MM] or days YYYY-MM-DD[..YYYY-MM-DD]."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    ef: Annotated[
+        Path | None,
+        typer.Option(
+            "--ef",
+            help="Hourly EF CSV: interval_start,ef_tco2e_per_mwh,carbon_free_share"
+            "[,ef_residual_tco2e_per_mwh].",
+        ),
+    ] = None,
+    mix: Annotated[
+        Path | None,
+        typer.Option("--mix", help="Hourly generation-mix CSV to derive grid factors from."),
+    ] = None,
+    residual: Annotated[
+        Path | None,
+        typer.Option("--residual", help="Residual-mix CSV (hourly interval_start or annual year)."),
+    ] = None,
+    retirements: Annotated[
+        Path | None,
+        typer.Option("--retirements", help="Retirement records, JSON Lines."),
+    ] = None,
+    cfe_grid_basis: Annotated[
+        str,
+        typer.Option(
+            "--cfe-grid-basis",
+            help="What the grid carbon-free share is: production-mix or residual-adjusted-mix.",
+        ),
+    ] = "production-mix",
+    ef_source: Annotated[
+        str | None, typer.Option("--ef-source", help="Source of the EF/mix dataset, in words.")
+    ] = None,
+    residual_source: Annotated[
+        str | None, typer.Option("--residual-source", help="Source of the residual dataset.")
+    ] = None,
+) -> None:
+    """Carbon report of one site: Scope 2 (location/market, annual/hourly), CFE, green shares."""
+    from carbon import ReportParameters, compute_report
+    from engine.carbon_report import (
+        build_inputs,
+        parse_period,
+        read_retirements_jsonl,
+        write_report,
+    )
+    from engine.ef_datasets import read_ef_csv, read_generation_mix_csv, read_residual_csv
+    from engine.meter import read_meter_csv
+    from market import get_zone
+
+    if (ef is None) == (mix is None):
+        raise PowerdeskError("give exactly one of --ef and --mix")
+    get_zone(zone)
+    span = parse_period(period, zone)
+    parameters = ReportParameters(cfe_grid_basis=cfe_grid_basis)
+    if ef is not None:
+        grid = read_ef_csv(ef, ef_source)
+    else:
+        assert mix is not None  # exactly one of the two, checked above
+        grid = read_generation_mix_csv(mix, ef_source)
+    inputs = build_inputs(
+        site=site,
+        zone=zone,
+        period=span,
+        meter=read_meter_csv(meter),
+        grid=grid,
+        residual=None if residual is None else read_residual_csv(residual, residual_source),
+        retirements=() if retirements is None else read_retirements_jsonl(retirements),
+        parameters=parameters,
+    )
+    report = compute_report(inputs)
+    files = write_report(report, inputs, out)
+    typer.echo(
+        f"location-based {report.location_based_tco2e} tCO2e, market-based "
+        f"{report.market_based_annual_tco2e} (annual) / {report.market_based_hourly_tco2e} "
+        f"(hourly) tCO2e, CFE {report.cfe_score}, wrote {files.report_json.parent}"
+    )
