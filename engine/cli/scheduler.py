@@ -114,7 +114,10 @@ def jobs(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         typer.echo(json.dumps(records, indent=2))
         return
-    table = Table("job", "schedule", "misfire grace", "next run (UTC)", "next run (local)")
+    table = Table()
+    table.add_column("job", no_wrap=True)
+    for header in ("schedule", "misfire grace", "next run (UTC)", "next run (local)"):
+        table.add_column(header)
     for r in records:
         table.add_row(
             r["id"],
@@ -147,7 +150,10 @@ def runs(
     if as_json:
         typer.echo(json.dumps([r.as_json() for r in records], indent=2))
         return
-    table = Table("key", "attempt", "status", "forced", "claimed by", "claimed (UTC)", "error")
+    table = Table()
+    table.add_column("key", no_wrap=True)
+    for header in ("attempt", "status", "forced", "claimed by", "claimed (UTC)", "error"):
+        table.add_column(header)
     for r in records:
         error = (r.error or "").strip().splitlines()
         table.add_row(
