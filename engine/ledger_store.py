@@ -659,3 +659,15 @@ def proof_json(proof: Iterable[bytes]) -> list[str]:
 def operator_raw_key(private_key: Ed25519PrivateKey) -> bytes:
     """Raw public key [32 bytes] of a private key."""
     return raw_public_key(private_key.public_key())
+
+
+def sign_and_append(
+    store: LedgerStore,
+    private_key: Ed25519PrivateKey,
+    body: Any,
+    at: datetime,
+    idempotency_key: str | None = None,
+) -> AppendResult:
+    """Sign ``body`` as the next event of ``private_key`` (sequence from the log) and append it."""
+    signer = EventSigner(private_key, store.last_seq(key_id_of(private_key.public_key())))
+    return store.append(signer.sign(body, at, idempotency_key))

@@ -16,6 +16,9 @@ from engine.cli import prices as _prices
 from engine.cli import report as _report
 from engine.cli import scheduler as _scheduler
 from engine.cli import zones as _zones
+from engine.cli.audit import audit_app
+from engine.cli.keys import keys_app
+from engine.cli.ledger import ledger_app
 from engine.errors import PowerdeskError
 from market.errors import MarketError
 
@@ -37,6 +40,9 @@ app.command("zones")(_zones.zones)
 app.add_typer(_scheduler.app, name="scheduler")
 app.add_typer(_prices.app, name="prices")
 app.add_typer(_report.app, name="report")
+app.add_typer(keys_app, name="keys")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(audit_app, name="audit")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,434 @@
+"""Audit bundles: export the ledger (and later other sections) and verify it offline.
+
+A bundle is a directory of files. ``manifest.json`` lists the sections and the SHA-256 of every
+file; each section owns some files and has an ``export`` and a ``verify`` function. Sections run
+in :data:`SECTIONS` order, so a later section can use what an earlier one verified:
+
+- ``ledger`` writes ``checkpoint`` (C2SP signed note), ``entries.jsonl`` (one line per leaf:
+  ``{"index":N,"leaf_b64":"...","event":{...}}``), ``keys.json`` (the public keys of every event
+  signer, as registered in the log) and ``proofs.json`` (inclusion proofs of every retirement and
+  consistency proofs from every earlier checkpoint). Verification checks every signature, the
+  checkpoint, every proof, replays the state machine and checks conservation, and leaves the
+  replayed :class:`ledger.state.LedgerState` in ``ctx.log.state``.
+
+Extension (e.g. the carbon report)::
+
+    from engine.audit import BundleSection, register_section
+
+    def export_report(ctx: ExportContext) -> dict[str, bytes]:   # file name -> bytes
+        ...
+    def verify_report(ctx: VerifyContext) -> None:               # raise AuditError on failure
+        report = ctx.json("report.json"); bundles = ctx.log.state.bundles; ...
+
+    register_section(BundleSection("report", ("report.json",), export_report, verify_report))
+
+Every JSON file is written canonically (sorted keys, no spaces, one trailing newline) and must be
+byte-identical to that form when verified, so any single-byte change is caught.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from engine.errors import PowerdeskError
+from ledger.errors import LedgerError
+from ledger.events import Kind, format_time, split_leaf
+from ledger.keys import raw_public_key
+from ledger.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
+from ledger.note import Checkpoint, checkpoint_signer_names, verify_checkpoint
+from ledger.verify import LogVerification, SubmitBatch, verify_log, verify_signature_batch
+
+BUNDLE_FORMAT = "powerdesk-audit-bundle/1"
+MANIFEST = "manifest.json"
+
+
+class AuditError(PowerdeskError):
+    """An audit bundle failed verification (the message names the first failure)."""
+
+
+def canonical_json(data: Any) -> bytes:
+    """The bundle's canonical JSON bytes: sorted keys, compact, UTF-8, trailing newline."""
+    return (
+        json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    ).encode() + b"\n"
+
+
+@dataclass
+class ExportContext:
+    """What a section's ``export`` sees: the ledger snapshot being exported."""
+
+    store: Any  # engine.ledger_store.LedgerStore (Any keeps this module import-light)
+    operator: Ed25519PrivateKey
+    tree: MerkleTree
+    checkpoint: str
+    leaves: list[bytes]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class VerifyContext:
+    """What a section's ``verify`` sees; earlier sections fill ``checkpoint`` and ``log``."""
+
+    files: Mapping[str, bytes]
+    public_key: Ed25519PublicKey
+    submit: SubmitBatch | None = None
+    checkpoint: Checkpoint | None = None
+    log: LogVerification | None = None
+
+    def json(self, name: str) -> Any:
+        """Parse a canonical JSON file of the bundle (refusing any other byte form)."""
+        raw = self.files.get(name)
+        if raw is None:
+            raise AuditError(f"{name}: missing from the bundle")
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise AuditError(f"{name}: not JSON ({exc})") from exc
+        if canonical_json(data) != raw:
+            raise AuditError(f"{name}: not in canonical form (altered?)")
+        return data
+
+
+@dataclass(frozen=True)
+class BundleSection:
+    """One part of an audit bundle: its files, how to write them and how to check them."""
+
+    name: str
+    files: tuple[str, ...]
+    export: Callable[[ExportContext], Mapping[str, bytes]]
+    verify: Callable[[VerifyContext], None]
+
+
+SECTIONS: list[BundleSection] = []
+
+
+def register_section(section: BundleSection) -> None:
+    """Add (or replace by name) a bundle section; sections export and verify in order."""
+    for i, s in enumerate(SECTIONS):
+        if s.name == section.name:
+            SECTIONS[i] = section
+            return
+    SECTIONS.append(section)
+
+
+# -- the ledger section ---------------------------------------------------------------------------
+
+
+def entry_line(index: int, leaf: bytes) -> bytes:
+    """The ``entries.jsonl`` line of a leaf (the decoded event is the leaf's canonical JSON)."""
+    _, message = split_leaf(leaf)
+    return b'{"index":%d,"leaf_b64":"%s","event":%s}\n' % (
+        index,
+        base64.b64encode(leaf),
+        message,
+    )
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _keys_json(log: LogVerification) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    keys = []
+    for k in sorted(log.state.keys.values(), key=lambda k: k.key_id):
+        pem = (
+            Ed25519PublicKey.from_public_bytes(k.public_key)
+            .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        keys.append(
+            {
+                "key_id": k.key_id,
+                "party": k.party,
+                "roles": sorted(k.roles),
+                "valid_from": format_time(k.valid_from),
+                "valid_until": format_time(k.valid_until) if k.valid_until else None,
+                "public_key_pem": pem,
+            }
+        )
+    return canonical_json({"keys": keys})
+
+
+def _export_ledger(ctx: ExportContext) -> dict[str, bytes]:
+    from ledger.verify import verify_log as _replay
+
+    log = _replay(ctx.leaves, raw_public_key(ctx.operator.public_key()))
+    retirements = [b.updated_index for b in log.state.bundles.values() if b.retirement is not None]
+    inclusion = [
+        {"index": i, "proof_b64": [_b64(p) for p in ctx.tree.inclusion_proof(i)]}
+        for i in sorted(retirements)
+    ]
+    consistency = [
+        {
+            "from_size": size,
+            "from_checkpoint": note,
+            "proof_b64": [_b64(p) for p in ctx.tree.consistency_proof(size)],
+        }
+        for size, note in ctx.store.checkpoints()
+        if 0 < size < ctx.tree.size
+    ]
+    proofs = {"tree_size": ctx.tree.size, "inclusion": inclusion, "consistency": consistency}
+    return {
+        "checkpoint": ctx.checkpoint.encode(),
+        "entries.jsonl": b"".join(entry_line(i, leaf) for i, leaf in enumerate(ctx.leaves)),
+        "keys.json": _keys_json(log),
+        "proofs.json": canonical_json(proofs),
+    }
+
+
+def _read_entries(raw: bytes) -> list[bytes]:
+    if raw and not raw.endswith(b"\n"):
+        raise AuditError("entries.jsonl: last line has no newline")
+    lines = raw.split(b"\n")[:-1] if raw else []
+    leaves: list[bytes] = []
+    for i, line in enumerate(lines):
+        prefix = b'{"index":%d,"leaf_b64":"' % i
+        end = line.find(b'"', len(prefix))
+        if not line.startswith(prefix) or end < 0:
+            raise AuditError(f"entries.jsonl line {i + 1}: not the entry of leaf {i}")
+        try:
+            leaf = base64.b64decode(line[len(prefix) : end], validate=True)
+            expected = entry_line(i, leaf)
+        except (binascii.Error, LedgerError) as exc:
+            raise AuditError(f"entries.jsonl line {i + 1}: bad leaf ({exc})") from exc
+        if line + b"\n" != expected:
+            raise AuditError(f"entries.jsonl line {i + 1}: event does not match its leaf bytes")
+        leaves.append(leaf)
+    return leaves
+
+
+def _verify_ledger(ctx: VerifyContext) -> None:
+    text = ctx.files.get("checkpoint")
+    if text is None:
+        raise AuditError("checkpoint: missing from the bundle")
+    try:
+        note = text.decode()
+        checkpoint = None
+        for name in checkpoint_signer_names(note):
+            try:
+                checkpoint = verify_checkpoint(note, name, ctx.public_key)
+                break
+            except LedgerError:
+                continue
+        if checkpoint is None:
+            raise AuditError("checkpoint: no signature verifies with the given public key")
+    except (UnicodeDecodeError, LedgerError) as exc:
+        raise AuditError(f"checkpoint: {exc}") from exc
+    leaves = _read_entries(ctx.files.get("entries.jsonl", b""))
+    if len(leaves) != checkpoint.size:
+        raise AuditError(
+            f"entries.jsonl has {len(leaves)} entries, the checkpoint {checkpoint.size}"
+        )
+    try:
+        log = verify_log(leaves, raw_public_key(ctx.public_key), submit=ctx.submit)
+    except LedgerError as exc:
+        raise AuditError(f"entries.jsonl: {exc}") from exc
+    if log.root != checkpoint.root:
+        raise AuditError("entries.jsonl: Merkle root differs from the signed checkpoint")
+    if ctx.files.get("keys.json") != _keys_json(log):
+        raise AuditError("keys.json: differs from the keys registered in the log")
+    proofs = ctx.json("proofs.json")
+    try:
+        _verify_proofs(proofs, log, checkpoint, ctx.public_key)
+    except (LedgerError, KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise AuditError(f"proofs.json: {exc}") from exc
+    ctx.checkpoint = checkpoint
+    ctx.log = log
+
+
+def _verify_proofs(
+    proofs: Any, log: LogVerification, checkpoint: Checkpoint, public_key: Ed25519PublicKey
+) -> None:
+    if set(proofs) != {"tree_size", "inclusion", "consistency"}:
+        raise ValueError("needs exactly tree_size, inclusion, consistency")
+    if proofs["tree_size"] != checkpoint.size:
+        raise ValueError("tree_size differs from the checkpoint")
+    for item in proofs["inclusion"]:
+        index = item["index"]
+        if type(index) is not int or not 0 <= index < log.size:
+            raise ValueError(f"inclusion index {index!r} is not a leaf")
+        proof = [base64.b64decode(p, validate=True) for p in item["proof_b64"]]
+        verify_inclusion(index, checkpoint.size, log.leaf_hashes[index], proof, checkpoint.root)
+    for item in proofs["consistency"]:
+        name = checkpoint_signer_names(item["from_checkpoint"])[0]
+        old = verify_checkpoint(item["from_checkpoint"], name, public_key)
+        if old.size != item["from_size"]:
+            raise ValueError("from_size differs from its checkpoint")
+        proof = [base64.b64decode(p, validate=True) for p in item["proof_b64"]]
+        verify_consistency(old.size, checkpoint.size, proof, old.root, checkpoint.root)
+
+
+register_section(
+    BundleSection(
+        "ledger",
+        ("checkpoint", "entries.jsonl", "keys.json", "proofs.json"),
+        _export_ledger,
+        _verify_ledger,
+    )
+)
+
+
+# -- export / verify ------------------------------------------------------------------------------
+
+
+def build_bundle(
+    ctx: ExportContext, sections: Sequence[BundleSection] | None = None
+) -> dict[str, bytes]:
+    """All files of a bundle (name -> bytes), manifest included."""
+    files: dict[str, bytes] = {}
+    used = list(SECTIONS if sections is None else sections)
+    for section in used:
+        out = section.export(ctx)
+        if set(out) != set(section.files):
+            raise PowerdeskError(f"bundle section {section.name} wrote unexpected files")
+        files.update(out)
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "sections": [s.name for s in used],
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+    }
+    files[MANIFEST] = canonical_json(manifest)
+    return files
+
+
+def export_bundle(store: Any, operator: Ed25519PrivateKey, out: Path) -> dict[str, bytes]:
+    """Checkpoint the log now and write its audit bundle to ``out`` (atomically, via rename)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise PowerdeskError(f"{out} exists and is not an empty directory")
+    note = store.checkpoint(operator)
+    size = int(note.split("\n")[1])
+    tree = store.snapshot(size)
+    leaves = store.leaves(0, size)
+    files = build_bundle(ExportContext(store, operator, tree, note, leaves))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return files
+
+
+def verify_files(
+    files: Mapping[str, bytes], public_key: Ed25519PublicKey, *, submit: SubmitBatch | None = None
+) -> VerifyContext:
+    """Verify a bundle given as name -> bytes; raises :class:`AuditError` on the first failure."""
+    ctx = VerifyContext(files, public_key, submit)
+    manifest = ctx.json(MANIFEST)
+    if not isinstance(manifest, dict) or set(manifest) != {"format", "sections", "files"}:
+        raise AuditError("manifest.json: needs exactly format, sections, files")
+    if manifest["format"] != BUNDLE_FORMAT:
+        raise AuditError(f"manifest.json: unknown format {manifest['format']!r}")
+    known = {s.name: s for s in SECTIONS}
+    names = manifest["sections"]
+    if not isinstance(names, list) or "ledger" not in names or len(set(names)) != len(names):
+        raise AuditError("manifest.json: sections must list 'ledger' once")
+    for name in names:
+        if name not in known:
+            raise AuditError(f"manifest.json: unknown section {name!r}")
+    listed = manifest["files"]
+    needed = {f for n in names for f in known[n].files}
+    if not isinstance(listed, dict) or set(listed) != needed:
+        raise AuditError("manifest.json: file list does not match its sections")
+    if set(files) - {MANIFEST} != needed:
+        extra = sorted(set(files) - needed - {MANIFEST})
+        missing = sorted(needed - set(files))
+        raise AuditError(
+            f"bundle files differ from the manifest (extra {extra}, missing {missing})"
+        )
+    for name, digest in listed.items():
+        if hashlib.sha256(files[name]).hexdigest() != digest:
+            raise AuditError(f"{name}: SHA-256 differs from manifest.json")
+    for name in names:
+        known[name].verify(ctx)
+    return ctx
+
+
+def read_bundle(path: Path) -> dict[str, bytes]:
+    """Every regular file of a bundle directory."""
+    if not path.is_dir():
+        raise AuditError(f"{path}: not a bundle directory")
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()}
+
+
+def pool_submit(pool: Executor) -> SubmitBatch:
+    """A :data:`ledger.verify.SubmitBatch` that checks signatures on a process pool."""
+
+    def submit(items: list[tuple[int, bytes, bytes, bytes]]) -> Callable[[], list[int]]:
+        future = pool.submit(verify_signature_batch, items)
+        return future.result
+
+    return submit
+
+
+def verify_bundle(path: Path, public_key: Ed25519PublicKey, *, workers: int = 2) -> VerifyContext:
+    """Verify a bundle directory offline, checking signatures on ``workers`` processes."""
+    files = read_bundle(path)
+    if workers <= 1 or files.get("entries.jsonl", b"").count(b"\n") < 20_000:
+        return verify_files(files, public_key)
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers) as pool:
+        return verify_files(files, public_key, submit=pool_submit(pool))
+
+
+def summary(ctx: VerifyContext) -> dict[str, Any]:
+    """Short JSON summary of a verified bundle."""
+    assert ctx.checkpoint is not None
+    assert ctx.log is not None
+    cells = ctx.log.state.cells.values()
+    return {
+        "tree_size": ctx.checkpoint.size,
+        "root_b64": _b64(ctx.checkpoint.root),
+        "origin": ctx.checkpoint.origin,
+        "bundles": len(ctx.log.state.bundles),
+        "issued_wh": sum(c.issued_wh for c in cells),
+        "retired_wh": sum(c.retired_wh for c in cells),
+        "active_wh": sum(c.active_wh for c in cells),
+        "events_by_kind": _count(ctx),
+    }
+
+
+def _count(ctx: VerifyContext) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    entries = ctx.files["entries.jsonl"]
+    for kind in Kind:
+        n = entries.count(b'"kind":"%s"' % str(kind).encode())
+        if n:
+            counts[str(kind)] = n
+    return counts
+
+
+__all__ = [
+    "SECTIONS",
+    "AuditError",
+    "BundleSection",
+    "ExportContext",
+    "VerifyContext",
+    "build_bundle",
+    "canonical_json",
+    "export_bundle",
+    "leaf_hash",
+    "register_section",
+    "verify_bundle",
+    "verify_files",
+]

@@ -1,0 +1,48 @@
+"""``powerdesk audit``: export an audit bundle and verify one offline with a public key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+audit_app = typer.Typer(help="Audit bundles: export, and verify offline with one public key.")
+
+
+@audit_app.command("export")
+def export(
+    out: Annotated[Path, typer.Option("--out", help="New (or empty) bundle directory.")],
+) -> None:
+    """Checkpoint the ledger and write its audit bundle to --out."""
+    from datetime import UTC, datetime
+
+    from engine.audit import export_bundle
+    from engine.db import open_database
+    from engine.keys import load_private_key
+    from engine.ledger_store import LedgerStore
+    from engine.settings import Settings
+
+    settings = Settings()
+    operator = load_private_key(settings.home)
+    store = LedgerStore(open_database(settings))
+    store.initialise(operator, datetime.now(UTC).replace(microsecond=0))
+    files = export_bundle(store, operator, out)
+    typer.echo(json.dumps({"out": str(out), "files": sorted(files)}))
+
+
+@audit_app.command("verify")
+def verify(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory.")],
+    public_key: Annotated[
+        Path, typer.Option("--public-key", help="The ledger's public key (PEM).")
+    ],
+    workers: Annotated[int, typer.Option("--workers", help="Signature-check processes.")] = 2,
+) -> None:
+    """Verify every signature, proof, the checkpoint, the state machine and conservation."""
+    from engine.audit import summary, verify_bundle
+    from engine.keys import load_public_pem
+
+    ctx = verify_bundle(bundle, load_public_pem(public_key), workers=workers)
+    typer.echo(json.dumps({"ok": True, **summary(ctx)}, indent=2))

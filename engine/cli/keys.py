@@ -1,0 +1,48 @@
+"""``powerdesk keys``: the ledger's Ed25519 keys in POWERDESK_HOME."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+keys_app = typer.Typer(help="Ed25519 keys in POWERDESK_HOME (ledger operator and party keys).")
+
+NameOpt = Annotated[str, typer.Option("--name", help="Key name (default: the ledger's key).")]
+
+
+@keys_app.command("create")
+def create(
+    name: NameOpt = "ledger",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing key.")] = False,
+) -> None:
+    """Create an Ed25519 key in POWERDESK_HOME/keys/NAME.pem and print its key id."""
+    from engine.keys import create_key, load_private_key
+    from engine.settings import Settings
+    from ledger.keys import key_id_of
+
+    settings = Settings()
+    path = create_key(settings.ensure_home(), name, force=force)
+    key = load_private_key(settings.home, name)
+    typer.echo(f"created {path} key_id={key_id_of(key.public_key())}")
+
+
+@keys_app.command("show")
+def show(
+    name: NameOpt = "ledger",
+    public: Annotated[
+        bool, typer.Option("--public", help="Print only the SubjectPublicKeyInfo PEM.")
+    ] = False,
+) -> None:
+    """Show a key: its path and key id, or with --public its public key as PEM."""
+    from engine.keys import key_path, load_private_key, public_pem
+    from engine.settings import Settings
+    from ledger.keys import key_id_of
+
+    settings = Settings()
+    key = load_private_key(settings.home, name)
+    if public:
+        typer.echo(public_pem(key), nl=False)
+        return
+    typer.echo(f"name: {name}\npath: {key_path(settings.home, name)}")
+    typer.echo(f"key_id: {key_id_of(key.public_key())}")
