@@ -131,6 +131,7 @@ class Imported:
     resolution: timedelta = H1
     reserves: Mapping[str, pd.Series] = field(default_factory=dict)
     emission_factors: pd.DataFrame | None = None
+    source: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -801,7 +802,7 @@ def import_file(
         reader = FORMATS[fmt]
     except KeyError:
         raise PowerdeskError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})") from None
-    imported = reader(Path(path), _Options(zone, column, series))
+    imported = replace(reader(Path(path), _Options(zone, column, series)), source=Path(path))
     if start is None and end is None:
         return imported
     return _sliced(imported, start, end)
@@ -904,8 +905,10 @@ def write_import(
             try:
                 table = check(tmp)
             except InputFileError as exc:
+                problem = exc.problem.split(" (")[0]
+                hint = "; import a gap-free part with --start/--end" if "missing" in problem else ""
                 raise PowerdeskError(
-                    f"{path}: the converted data are not valid: {exc.problem}"
+                    f"{imported.source or path}: cannot write {path.name}: {problem}{hint}"
                 ) from None
             written.append(
                 Written(
