@@ -34,7 +34,7 @@ import hashlib
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from engine.errors import PowerdeskError
 from ledger.errors import LedgerError
 from ledger.events import Kind, format_time, split_leaf
-from ledger.keys import raw_public_key
+from ledger.keys import KeyRecord, raw_public_key
 from ledger.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from ledger.note import Checkpoint, checkpoint_signer_names, verify_checkpoint
 from ledger.verify import LogVerification, SubmitBatch, verify_log, verify_signature_batch
@@ -140,11 +140,11 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _keys_json(log: LogVerification) -> bytes:
+def _keys_json(records: Iterable[KeyRecord]) -> bytes:
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     keys = []
-    for k in sorted(log.state.keys.values(), key=lambda k: k.key_id):
+    for k in sorted(records, key=lambda k: k.key_id):
         pem = (
             Ed25519PublicKey.from_public_bytes(k.public_key)
             .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
@@ -164,13 +164,23 @@ def _keys_json(log: LogVerification) -> bytes:
 
 
 def _export_ledger(ctx: ExportContext) -> dict[str, bytes]:
-    from ledger.verify import verify_log as _replay
+    from ledger.events import decode_leaf
+    from ledger.state import replay
 
-    log = _replay(ctx.leaves, raw_public_key(ctx.operator.public_key()))
-    retirements = [b.updated_index for b in log.state.bundles.values() if b.retirement is not None]
+    # The log was verified event by event when it was written; export only needs its state.
+    state = replay(
+        raw_public_key(ctx.operator.public_key()),
+        (decode_leaf(x, require_canonical=False) for x in ctx.leaves),
+        verify_signatures=False,
+    )
+    retirements = sorted(
+        b.updated_index for b in state.bundles.values() if b.retirement is not None
+    )
+    # ``inclusion_every`` thins the inclusion proofs for very large logs (1 = every retirement).
+    every = int(ctx.options.get("inclusion_every", 1))
     inclusion = [
         {"index": i, "proof_b64": [_b64(p) for p in ctx.tree.inclusion_proof(i)]}
-        for i in sorted(retirements)
+        for i in retirements[::every]
     ]
     consistency = [
         {
@@ -185,7 +195,7 @@ def _export_ledger(ctx: ExportContext) -> dict[str, bytes]:
     return {
         "checkpoint": ctx.checkpoint.encode(),
         "entries.jsonl": b"".join(entry_line(i, leaf) for i, leaf in enumerate(ctx.leaves)),
-        "keys.json": _keys_json(log),
+        "keys.json": _keys_json(state.keys.values()),
         "proofs.json": canonical_json(proofs),
     }
 
@@ -239,7 +249,7 @@ def _verify_ledger(ctx: VerifyContext) -> None:
         raise AuditError(f"entries.jsonl: {exc}") from exc
     if log.root != checkpoint.root:
         raise AuditError("entries.jsonl: Merkle root differs from the signed checkpoint")
-    if ctx.files.get("keys.json") != _keys_json(log):
+    if ctx.files.get("keys.json") != _keys_json(log.state.keys.values()):
         raise AuditError("keys.json: differs from the keys registered in the log")
     proofs = ctx.json("proofs.json")
     try:
@@ -248,6 +258,13 @@ def _verify_ledger(ctx: VerifyContext) -> None:
         raise AuditError(f"proofs.json: {exc}") from exc
     ctx.checkpoint = checkpoint
     ctx.log = log
+
+
+def _strict_b64(text: str) -> bytes:
+    raw = base64.b64decode(text, validate=True)
+    if base64.b64encode(raw).decode() != text:
+        raise ValueError(f"{text!r} is not canonical base64")
+    return raw
 
 
 def _verify_proofs(
@@ -261,14 +278,14 @@ def _verify_proofs(
         index = item["index"]
         if type(index) is not int or not 0 <= index < log.size:
             raise ValueError(f"inclusion index {index!r} is not a leaf")
-        proof = [base64.b64decode(p, validate=True) for p in item["proof_b64"]]
+        proof = [_strict_b64(p) for p in item["proof_b64"]]
         verify_inclusion(index, checkpoint.size, log.leaf_hashes[index], proof, checkpoint.root)
     for item in proofs["consistency"]:
         name = checkpoint_signer_names(item["from_checkpoint"])[0]
         old = verify_checkpoint(item["from_checkpoint"], name, public_key)
         if old.size != item["from_size"]:
             raise ValueError("from_size differs from its checkpoint")
-        proof = [base64.b64decode(p, validate=True) for p in item["proof_b64"]]
+        proof = [_strict_b64(p) for p in item["proof_b64"]]
         verify_consistency(old.size, checkpoint.size, proof, old.root, checkpoint.root)
 
 

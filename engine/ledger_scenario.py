@@ -86,10 +86,10 @@ class HourlyScenario:
             events.append(self.issuer.sign(body, at))
         return events
 
-    def hourly_events(self) -> Iterator[SignedEvent]:
+    def hourly_events(self, hours: range | None = None) -> Iterator[SignedEvent]:
         """For each hour and site: an issue and its retirement (signed as the client would)."""
         hour = timedelta(seconds=3600)
-        for h in range(self.hours):
+        for h in range(self.hours) if hours is None else hours:
             start = self.start + h * hour
             end = start + hour
             at = end + timedelta(minutes=5)

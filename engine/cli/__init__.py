@@ -17,6 +17,7 @@ from engine.cli import report as _report
 from engine.cli import scheduler as _scheduler
 from engine.cli import zones as _zones
 from engine.cli.audit import audit_app
+from engine.cli.bench import bench_app
 from engine.cli.keys import keys_app
 from engine.cli.ledger import ledger_app
 from engine.errors import PowerdeskError
@@ -43,6 +44,7 @@ app.add_typer(_report.app, name="report")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(audit_app, name="audit")
+app.add_typer(bench_app, name="bench")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,25 @@
+"""``powerdesk bench``: performance benchmarks (each area adds its command to ``bench_app``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+bench_app = typer.Typer(help="Performance benchmarks.")
+
+
+@bench_app.command("ledger")
+def ledger(
+    events: Annotated[int, typer.Option("--events", help="Events to ingest.")] = 20_000,
+    sites: Annotated[int, typer.Option("--sites", help="Sites in the audit bundle.")] = 50,
+    hours: Annotated[int, typer.Option("--hours", help="Hours in the audit bundle.")] = 8760,
+    workers: Annotated[int, typer.Option("--workers", help="Signature processes.")] = 2,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Ledger ingestion rate on SQLite and audit verification time of a year of certificates."""
+    from engine.ledger_bench import bench_ingest, bench_verify
+
+    result = {**bench_ingest(events), **bench_verify(sites, hours, workers)}
+    typer.echo(json.dumps(result, indent=None if as_json else 2))

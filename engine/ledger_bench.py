@@ -1,0 +1,132 @@
+"""``powerdesk bench ledger``: ingestion rate on SQLite and offline audit verification time.
+
+Signing is the clients' job, so events are signed before the clock starts (on a process pool).
+Ingestion includes decoding, canonical-form and signature verification, the state machine and the
+SQLite transaction. Audit verification runs on an exported bundle held in memory.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from engine.ledger_scenario import HourlyScenario
+from ledger.signer import EventSigner
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def _pem(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+
+
+def _load(pem: bytes) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    key = load_pem_private_key(pem, None)
+    assert isinstance(key, Ed25519PrivateKey)
+    return key
+
+
+def _sign_hours(args: tuple[int, int, int, int, list[bytes], int]) -> list[bytes]:
+    """Worker: sign hours [h0, h1) of a scenario (sequence numbers follow from the hour)."""
+    sites, hours, h0, h1, pems, setup_issuer_seq = args
+    operator, issuer, owner = (_load(p) for p in pems)
+    scenario = HourlyScenario(
+        sites,
+        START,
+        hours,
+        operator=EventSigner(operator),
+        issuer=EventSigner(issuer, setup_issuer_seq + h0 * sites),
+        owner=EventSigner(owner, h0 * sites),
+    )
+    return [e.leaf for e in scenario.hourly_events(range(h0, h1))]
+
+
+def signed_scenario(sites: int, hours: int, workers: int = 2) -> tuple[HourlyScenario, list[bytes]]:
+    """Leaves of a whole scenario (setup + hourly), signed on ``workers`` processes."""
+    scenario = HourlyScenario(sites, START, hours)
+    setup = [e.leaf for e in scenario.setup_events()]
+    pems = [_pem(s.private_key) for s in (scenario.operator, scenario.issuer, scenario.owner)]
+    step = max(1, -(-hours // (workers * 8)))
+    jobs = [
+        (sites, hours, h0, min(hours, h0 + step), pems, scenario.issuer.last_seq)
+        for h0 in range(0, hours, step)
+    ]
+    leaves = list(setup)
+    with ProcessPoolExecutor(workers) as pool:
+        for part in pool.map(_sign_hours, jobs):
+            leaves.extend(part)
+    return scenario, leaves
+
+
+def bench_ingest(events: int = 20_000, batch: int = 1_000) -> dict[str, Any]:
+    """Events/s appended to a fresh SQLite ledger (verification + state + log, batched)."""
+    from engine.db import make_engine, migrate
+    from engine.ledger_store import LedgerStore
+
+    sites = 10
+    scenario, leaves = signed_scenario(sites, max(1, events // (2 * sites)))
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        migrate(engine)
+        store = LedgerStore(engine)
+        store.initialise(scenario.operator.private_key, START)  # the same leaf 0
+        store.append_many(leaves[1 : 3 + sites])  # keys, devices
+        body = leaves[3 + sites :]
+        t0 = time.perf_counter()
+        for i in range(0, len(body), batch):
+            store.append_many(body[i : i + batch])
+        elapsed = time.perf_counter() - t0
+        size = store.head()[0]
+        engine.dispose()
+    return {
+        "ingest_events": len(body),
+        "ingest_batch": batch,
+        "ingest_s": round(elapsed, 3),
+        "ingest_events_per_s": round(len(body) / elapsed),
+        "log_size": size,
+    }
+
+
+def bench_verify(sites: int = 50, hours: int = 8760, workers: int = 2) -> dict[str, Any]:
+    """Seconds to verify an in-memory audit bundle of ``sites`` × ``hours`` issue+retire."""
+    from engine.audit import ExportContext, build_bundle, pool_submit, verify_files
+    from ledger.merkle import MerkleTree, leaf_hash
+    from ledger.note import Checkpoint, sign_checkpoint
+
+    t0 = time.perf_counter()
+    scenario, leaves = signed_scenario(sites, hours, workers)
+    sign_s = time.perf_counter() - t0
+    operator = scenario.operator.private_key
+    tree = MerkleTree([leaf_hash(x) for x in leaves])
+    note = sign_checkpoint(Checkpoint("bench", tree.size, tree.root()), "bench", operator)
+
+    class _NoCheckpoints:
+        def checkpoints(self) -> list[tuple[int, str]]:
+            return []
+
+    ctx = ExportContext(_NoCheckpoints(), operator, tree, note, leaves, {"inclusion_every": 439})
+    files = build_bundle(ctx)
+    del tree, ctx
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        result = verify_files(files, operator.public_key(), submit=pool_submit(pool))
+    verify_s = time.perf_counter() - t0
+    assert result.log is not None
+    return {
+        "verify_sites": sites,
+        "verify_hours": hours,
+        "verify_leaves": len(leaves),
+        "verify_bundle_mb": round(sum(len(v) for v in files.values()) / 1e6, 1),
+        "verify_workers": workers,
+        "verify_s": round(verify_s, 2),
+        "sign_setup_s": round(sign_s, 2),
+    }
