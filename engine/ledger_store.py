@@ -593,6 +593,13 @@ class LedgerStore:
         with self.engine.connect() as conn:
             return [bytes(x) for x in conn.execute(q).scalars()]
 
+    def event_by_idempotency_key(self, idempotency_key: str) -> tuple[int, bytes] | None:
+        """(leaf index, leaf hash) of the event logged under ``idempotency_key``, if any."""
+        with self.engine.connect() as conn:
+            q = select(T_EVENT.c.index, T_EVENT.c.leaf_hash)
+            row = conn.execute(q.where(T_EVENT.c.idempotency_key == idempotency_key)).first()
+        return None if row is None else (int(row.index), bytes(row.leaf_hash))
+
     def event_index(self, idempotency_key: str) -> int:
         """Leaf index of the event with this idempotency key."""
         with self.engine.connect() as conn:
@@ -668,6 +675,15 @@ def sign_and_append(
     at: datetime,
     idempotency_key: str | None = None,
 ) -> AppendResult:
-    """Sign ``body`` as the next event of ``private_key`` (sequence from the log) and append it."""
+    """Sign ``body`` as the next event of ``private_key`` (sequence from the log) and append it.
+
+    A client that re-runs a command after a failure signs a *new* event (new time, new sequence),
+    so an idempotency key already in the log is taken as that retry: the original event's result
+    is returned (``replayed``) and nothing is signed or applied.
+    """
+    if idempotency_key is not None:
+        original = store.event_by_idempotency_key(idempotency_key)
+        if original is not None:
+            return AppendResult(original[0], original[1], True, None)
     signer = EventSigner(private_key, store.last_seq(key_id_of(private_key.public_key())))
     return store.append(signer.sign(body, at, idempotency_key))
