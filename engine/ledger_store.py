@@ -598,7 +598,7 @@ class LedgerStore:
         with self.engine.connect() as conn:
             q = select(T_EVENT.c.index, T_EVENT.c.leaf_hash)
             row = conn.execute(q.where(T_EVENT.c.idempotency_key == idempotency_key)).first()
-        return None if row is None else (int(row.index), bytes(row.leaf_hash))
+        return None if row is None else (int(row[0]), bytes(row[1]))
 
     def event_index(self, idempotency_key: str) -> int:
         """Leaf index of the event with this idempotency key."""
