@@ -12,6 +12,7 @@ import sys
 
 import typer
 
+from engine.cli import backtest as _backtest
 from engine.cli import prices as _prices
 from engine.cli import report as _report
 from engine.cli import scheduler as _scheduler
@@ -38,6 +39,7 @@ def _root() -> None:
 
 
 app.command("zones")(_zones.zones)
+app.command("backtest")(_backtest.backtest)
 app.add_typer(_scheduler.app, name="scheduler")
 app.add_typer(_prices.app, name="prices")
 app.add_typer(_report.app, name="report")

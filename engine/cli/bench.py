@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
+from engine.cli.backtest import bench_backtest
+
 bench_app = typer.Typer(help="Performance benchmarks.")
+bench_app.command("backtest")(bench_backtest)
 
 
 @bench_app.command("ledger")
