@@ -368,22 +368,22 @@ class LedgerStore:
     ) -> list[AppendResult]:
         results: list[AppendResult | None] = [None] * len(signed)
         idem = [s.event.idempotency_key for s in signed]
-        earlier: dict[str, Any] = {}
+        earlier: dict[str, tuple[int, bytes]] = {}
         for part in _chunks(idem):
             q = select(T_EVENT.c.idempotency_key, T_EVENT.c.index, T_EVENT.c.leaf)
             for r in conn.execute(q.where(T_EVENT.c.idempotency_key.in_(part))):
-                earlier[r.idempotency_key] = r
+                earlier[r[0]] = (int(r[1]), bytes(r[2]))
         todo: list[tuple[int, SignedEvent]] = []
         for i, s in enumerate(signed):
             prior = earlier.get(s.event.idempotency_key)
             if prior is None:
                 todo.append((i, s))
-            elif bytes(prior.leaf) == s.leaf:
-                results[i] = AppendResult(int(prior.index), s.leaf_hash, True, None)
+            elif prior[1] == s.leaf:
+                results[i] = AppendResult(prior[0], s.leaf_hash, True, None)
             else:
                 raise ConflictError(
                     f"idempotency key {s.event.idempotency_key!r} was used for another event "
-                    f"(leaf {prior.index})"
+                    f"(leaf {prior[0]})"
                 )
         if todo:
             operator = self._operator_key(conn, head, todo[0][1])
