@@ -16,6 +16,7 @@ from engine.cli import backtest as _backtest
 from engine.cli import prices as _prices
 from engine.cli import report as _report
 from engine.cli import scheduler as _scheduler
+from engine.cli import serve as _serve
 from engine.cli import zones as _zones
 from engine.cli.audit import audit_app
 from engine.cli.bench import bench_app
@@ -39,6 +40,7 @@ def _root() -> None:
 
 
 app.command("zones")(_zones.zones)
+app.command("serve")(_serve.serve)
 app.command("backtest")(_backtest.backtest)
 app.add_typer(_scheduler.app, name="scheduler")
 app.add_typer(_prices.app, name="prices")

@@ -46,3 +46,8 @@ def show(
         return
     typer.echo(f"name: {name}\npath: {key_path(settings.home, name)}")
     typer.echo(f"key_id: {key_id_of(key.public_key())}")
+
+
+from engine.cli.apikeys import api_keys_app  # noqa: E402
+
+keys_app.add_typer(api_keys_app, name="api")

@@ -4,6 +4,7 @@ Each area keeps its tables in a module of its own and its migrations on an Alemb
 its own (see engine/migrations/README.md).
 """
 
+from engine.models.api import ApiBacktest, ApiBid, ApiIdempotency, ApiKey, ApiSite
 from engine.models.jobs import JobRun, Submission
 from engine.models.ledger import (
     LedgerBundle,
@@ -18,6 +19,11 @@ from engine.models.ledger import (
 from engine.models.market import Dataset, PricePoint
 
 __all__ = [
+    "ApiBacktest",
+    "ApiBid",
+    "ApiIdempotency",
+    "ApiKey",
+    "ApiSite",
     "Dataset",
     "JobRun",
     "LedgerBundle",

@@ -1,0 +1,86 @@
+"""The trading-desk API: ``create_app()`` builds the FastAPI app over :mod:`engine`.
+
+Run it with ``powerdesk serve`` (uvicorn). The lifespan opens (and migrates) the database; the
+scheduler is a process of its own. Every route but ``GET /health`` needs an API key
+(``Authorization: Bearer ...``); errors are JSON ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import AuthCache
+from api.errors import ERROR_RESPONSES, install_error_handlers
+from api.middleware import GuardMiddleware
+from api.routes import admin, bids, ledger, market, sites
+from api.schemas import Health
+from api.settings import ApiSettings
+from engine.db import open_database
+from engine.settings import Settings
+
+
+def _version() -> str:
+    try:
+        return version("powerdesk")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def create_app(
+    settings: Settings | None = None, api_settings: ApiSettings | None = None
+) -> FastAPI:
+    """The FastAPI app.
+
+    Parameters
+    ----------
+    settings
+        Engine settings (home, database URL); default from the environment.
+    api_settings
+        Body limit and auth cache; default from the environment.
+    """
+    settings = settings or Settings()
+    api_settings = api_settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = await run_in_threadpool(open_database, settings)
+        app.state.engine = engine
+        try:
+            yield
+        finally:
+            app.state.engine = None
+            engine.dispose()
+
+    app = FastAPI(
+        title="powerdesk trading desk",
+        version=_version(),
+        description=(
+            "Bids, market data, sites, backtests and the green-certificate ledger of powerdesk. "
+            "Every route but /health needs `Authorization: Bearer <api key>`; roles: trader "
+            "(build and submit bids, ledger actions), auditor (read-only), admin (everything "
+            'and key management). Errors are `{"error": {"code", "message"}}`. POSTs '
+            "accept an `Idempotency-Key` header."
+        ),
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    app.state.settings = settings
+    app.state.api_settings = api_settings
+    app.state.engine = None
+    app.state.auth_cache = AuthCache(api_settings.auth_cache_seconds)
+    install_error_handlers(app)
+    app.add_middleware(GuardMiddleware, max_body_bytes=api_settings.max_body_bytes)
+
+    @app.get("/health", response_model=Health, tags=["health"])
+    async def health() -> Health:
+        """Liveness; needs no key."""
+        return Health(status="ok", version=_version())
+
+    for module in (market, sites, bids, ledger, admin):
+        app.include_router(module.router)
+    return app

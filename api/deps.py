@@ -1,0 +1,151 @@
+"""Dependencies of the routes as ``Annotated`` aliases: settings, database, clock, API keys.
+
+Reading routes take :data:`AuditorKey` (any role may read), writing routes :data:`TraderKey`
+(trader or admin), key management :data:`AdminKey`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from api.errors import ApiError
+from api.settings import ApiSettings
+from engine.db import session_scope
+from engine.services.api_keys import ApiPrincipal, ApiRole, authenticate
+from engine.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    """The engine settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_api_settings(request: Request) -> ApiSettings:
+    """The API settings the app was created with."""
+    settings: ApiSettings = request.app.state.api_settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    """The database engine opened by the app's lifespan."""
+    engine: Engine | None = getattr(request.app.state, "engine", None)
+    if engine is None:
+        raise ApiError(503, "not_ready", "the database is not open (app lifespan not started)")
+    return engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ApiSettingsDep = Annotated[ApiSettings, Depends(get_api_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def get_session(engine: EngineDep) -> Iterator[Session]:
+    """A session committed when the route returns, rolled back on error."""
+    with session_scope(engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def utc_now() -> datetime:
+    """The current instant (a dependency, so tests can fix the clock)."""
+    return datetime.now(UTC)
+
+
+ClockDep = Annotated[datetime, Depends(utc_now)]
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key: `powerdesk keys api create --role trader|auditor|admin`.",
+)
+
+
+class AuthCache:
+    """Verified keys by SHA-256 of their token, for a few seconds (saves a query per request)."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[str, tuple[float, ApiPrincipal]] = {}
+
+    def get(self, digest: str) -> ApiPrincipal | None:
+        hit = self._entries.get(digest)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, digest: str, principal: ApiPrincipal) -> None:
+        if self.ttl_s > 0:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[digest] = (time.monotonic() + self.ttl_s, principal)
+
+    def forget(self, key_id: str) -> None:
+        """Drop every cached entry of ``key_id`` (after a revocation)."""
+        for digest, (_, p) in list(self._entries.items()):
+            if p.key_id == key_id:
+                del self._entries[digest]
+
+
+_UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+async def current_key(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> ApiPrincipal:
+    """The API key of the request; 401 when it is missing, malformed, unknown or revoked."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiError(401, "unauthorized", "an API key is required (Bearer)", _UNAUTHORIZED)
+    token = credentials.credentials
+    digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+    cache: AuthCache = request.app.state.auth_cache
+    principal = cache.get(digest)
+    if principal is None:
+        engine = get_engine(request)
+        principal = await run_in_threadpool(authenticate, engine, token)
+        if principal is None:
+            raise ApiError(401, "unauthorized", "invalid or revoked API key", _UNAUTHORIZED)
+        cache.put(digest, principal)
+    request.state.principal = principal
+    return principal
+
+
+CurrentKey = Annotated[ApiPrincipal, Depends(current_key)]
+
+
+def _require(*roles: ApiRole, what: str) -> object:
+    allowed = frozenset(roles)
+
+    async def check(principal: CurrentKey) -> ApiPrincipal:
+        if principal.role not in allowed:
+            names = " or ".join(sorted(r.value for r in allowed))
+            raise ApiError(
+                403, "forbidden", f"{what} needs a {names} key, not {principal.role.value}"
+            )
+        return principal
+
+    return check
+
+
+_trader = _require(ApiRole.TRADER, ApiRole.ADMIN, what="this action")
+_reader = _require(ApiRole.AUDITOR, ApiRole.TRADER, ApiRole.ADMIN, what="reading")
+_admin = _require(ApiRole.ADMIN, what="key management")
+
+TraderKey = Annotated[ApiPrincipal, Depends(_trader)]
+"""A key that may build and submit bids and act on the ledger (trader, admin)."""
+AuditorKey = Annotated[ApiPrincipal, Depends(_reader)]
+"""A key that may read (auditor, trader, admin)."""
+AdminKey = Annotated[ApiPrincipal, Depends(_admin)]
+"""An admin key (key management)."""

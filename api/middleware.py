@@ -1,0 +1,189 @@
+"""Request body limit and idempotent POSTs, as one pure ASGI middleware.
+
+The body of every request is read (up to the limit) before the app sees it: a declared
+``Content-Length`` over the limit is refused at once, a streamed body as soon as it passes the
+limit, both with a JSON 413. A POST with an ``Idempotency-Key`` header is claimed in the
+``api_idempotency`` table (scoped by the API key that sent it): a retry with the same body gets
+the stored response (header ``Idempotent-Replayed: true``), another body with the same key a 422.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import error_response
+from engine.services.api_idempotency import (
+    ClaimState,
+    IdempotencyInProgressError,
+    IdempotencyMismatchError,
+    abandon,
+    claim,
+    complete,
+)
+
+_IDEM_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+class GuardMiddleware:
+    """Body size limit and ``Idempotency-Key`` replay for the app below it."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await error_response(400, "bad_request", "bad Content-Length header")(
+                    scope, receive, send
+                )
+                return
+            if int(declared) > self.max_body_bytes:
+                await self._too_large(scope, receive, send)
+                return
+        if scope["method"] not in _WITH_BODY:
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await self._read_body(receive)
+        except _TooLargeError:
+            await self._too_large(scope, receive, send)
+            return
+        if body is None:  # the client went away
+            return
+        replay = _replaying_receive(body, receive)
+        key = headers.get("idempotency-key")
+        auth = headers.get("authorization")
+        if key is None or scope["method"] != "POST" or not auth:
+            await self.app(scope, replay, send)
+            return
+        if not _IDEM_KEY.match(key):
+            await error_response(
+                422,
+                "validation_error",
+                "Idempotency-Key must be 1 to 200 printable ASCII characters",
+            )(scope, receive, send)
+            return
+        await self._idempotent(scope, replay, send, key, auth, body)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413,
+            "request_too_large",
+            f"request body larger than {self.max_body_bytes} bytes",
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _TooLargeError
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _idempotent(
+        self, scope: Scope, receive: Receive, send: Send, key: str, auth: str, body: bytes
+    ) -> None:
+        engine = getattr(scope["app"].state, "engine", None)
+        if engine is None:
+            await self.app(scope, receive, send)
+            return
+        owner = hashlib.sha256(auth.encode("utf-8", "surrogateescape")).hexdigest()
+        path = scope["path"] + (
+            "?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else ""
+        )
+        digest = hashlib.sha256(
+            scope["method"].encode() + b"\n" + path.encode() + b"\n" + body
+        ).hexdigest()
+        try:
+            got = await run_in_threadpool(
+                claim, engine, owner, key, scope["method"], path[:500], digest
+            )
+        except IdempotencyMismatchError as exc:
+            await error_response(422, "idempotency_key_reused", str(exc))(scope, receive, send)
+            return
+        except IdempotencyInProgressError as exc:
+            await error_response(409, "idempotency_key_in_progress", str(exc))(scope, receive, send)
+            return
+        if got.state is ClaimState.REPLAY:
+            assert got.status_code is not None
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": got.status_code,
+                    "headers": [
+                        (b"content-type", (got.content_type or "application/json").encode()),
+                        (b"content-length", str(len(got.body or b"")).encode()),
+                        (b"idempotent-replayed", b"true"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": got.body or b""})
+            return
+        captured: dict[str, Any] = {"status": 500, "content_type": None, "body": []}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["content_type"] = MutableHeaders(raw=message["headers"]).get(
+                    "content-type"
+                )
+            elif message["type"] == "http.response.body":
+                captured["body"].append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        except BaseException:
+            await run_in_threadpool(abandon, engine, got.row_id)
+            raise
+        status = int(captured["status"])
+        if 200 <= status < 300:
+            await run_in_threadpool(
+                complete,
+                engine,
+                got.row_id,
+                status,
+                captured["content_type"],
+                b"".join(captured["body"]),
+            )
+        else:
+            await run_in_threadpool(abandon, engine, got.row_id)
+
+
+def _replaying_receive(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -1,0 +1,1 @@
+"""Routers of the trading-desk API, one module per topic."""

@@ -1,0 +1,165 @@
+"""Bids: build the bid set of a site and delivery day, list, show and submit them."""
+
+from __future__ import annotations
+
+from pathlib import Path as FsPath
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from api.deps import AuditorKey, ClockDep, EngineDep, SettingsDep, TraderKey
+from api.routes.sites import IdempotencyKey
+from api.schemas import (
+    BidDetail,
+    BidIn,
+    BidSummary,
+    BreachOut,
+    Day,
+    Page,
+    ProvenanceOut,
+    Strategy,
+    SubmissionOut,
+    next_offset,
+)
+from engine.services.api_bids import (
+    BidRecord,
+    BidRequest,
+    build_bid,
+    get_bid,
+    list_bids,
+    submit_bid,
+)
+from engine.submission import OutboxAdapter
+
+router = APIRouter(tags=["bids"])
+
+
+def _summary(d: dict[str, Any]) -> BidSummary:
+    return BidSummary(
+        id=d["id"],
+        site=d["site"],
+        zone=d["zone"],
+        day=d["day"],
+        strategy=d["strategy"],
+        currency=d["currency"],
+        expected_cost=str(d["expected_cost"]),
+        objective=d["objective"],
+        breaches=[BreachOut(**b) for b in d["breaches"]],
+        provenance=ProvenanceOut(
+            inputs_as_of=d["inputs_as_of"],
+            gate_closure=d["gate_closure"],
+            perfect_information=d["perfect_information"],
+            price_sources=[s for s in d["price_sources"].split("\n") if s],
+            site_sha256=d["site_sha256"],
+            code_version=d["code_version"],
+            solver=d["solver"],
+            solver_version=d["solver_version"],
+            solver_status=d["solver_status"],
+            parameter_hash=d["parameter_hash"],
+            scenario_method=d["scenario_method"],
+            n_scenarios=d["n_scenarios"],
+        ),
+        submission=SubmissionOut(
+            status=d["submission_status"],
+            submitted_at=d["submitted_at"],
+            sha256=d["submission_sha256"],
+        ),
+        created_at=d["created_at"],
+    )
+
+
+def bid_detail(b: BidRecord) -> BidDetail:
+    """A stored bid as its response body."""
+    from dataclasses import asdict
+
+    d = asdict(b)
+    return BidDetail(
+        **_summary(d).model_dump(),
+        curves=b.curves,
+        reserve_bids=b.reserve_bids,
+        block_bids=b.block_bids,
+        schedule=b.schedule,
+    )
+
+
+@router.post("/bids", response_model=BidDetail, status_code=201)
+def create_bid(
+    body: BidIn,
+    engine: EngineDep,
+    principal: TraderKey,
+    now: ClockDep,
+    idempotency_key: IdempotencyKey = None,
+) -> BidDetail:
+    """Build and store the bid set of a registered site for a delivery day.
+
+    Prices come from the store as a decision at ``as_of`` (default: gate closure) sees them; the
+    bid records inputs-as-of, code version, solver and parameter hash."""
+    request = BidRequest(
+        site=body.site,
+        day=body.day,
+        strategy=body.strategy,
+        as_of=body.as_of,
+        n_scenarios=body.n_scenarios,
+        offer_reserves=body.offer_reserves,
+        allow_breaches=body.allow_breaches,
+        seed=body.seed,
+    )
+    return bid_detail(build_bid(engine, request, created_by=principal.key_id, now=now))
+
+
+@router.get("/bids", response_model=Page[BidSummary])
+def bids(
+    engine: EngineDep,
+    _: AuditorKey,
+    site: Annotated[str | None, Query(max_length=200)] = None,
+    day: Annotated[Day | None, Query()] = None,
+    zone: Annotated[str | None, Query(max_length=32)] = None,
+    strategy: Annotated[Strategy | None, Query()] = None,
+    status: Annotated[Literal["built", "submitted"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Page[BidSummary]:
+    """Stored bids, newest first, filtered by site, delivery day, zone, strategy, status."""
+    rows, total = list_bids(
+        engine,
+        site=site,
+        day=day,
+        zone=zone,
+        strategy=strategy,
+        submission_status=status,
+        limit=limit,
+        offset=offset,
+    )
+    return Page[BidSummary](
+        items=[_summary(r) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_offset=next_offset(offset, limit, total),
+    )
+
+
+BidId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+@router.get("/bids/{bid_id}", response_model=BidDetail)
+def bid(bid_id: BidId, engine: EngineDep, _: AuditorKey) -> BidDetail:
+    """One bid: curves, reserve bids, block bids, planned schedule, provenance, submission."""
+    return bid_detail(get_bid(engine, bid_id))
+
+
+@router.post("/bids/{bid_id}/submit", response_model=BidDetail)
+def submit(
+    bid_id: BidId,
+    engine: EngineDep,
+    settings: SettingsDep,
+    _: TraderKey,
+    now: ClockDep,
+    idempotency_key: IdempotencyKey = None,
+) -> BidDetail:
+    """Hand a built bid to the exchange (the outbox in POWERDESK_HOME) before gate closure.
+
+    Submitting it again is a no-op; a hindsight bid, a bid after gate closure or a second bid
+    for a site and day that already has a submitted one is a 409."""
+    home = FsPath(settings.home)
+    return bid_detail(submit_bid(engine, bid_id, OutboxAdapter(engine, home), now=now))

@@ -1,0 +1,458 @@
+"""Request and response bodies of the trading-desk API (pydantic, units in field names).
+
+Exact decimals (prices of curves, limits, money) travel as strings; instants are ISO 8601 with
+a UTC offset (naive input is a 422); delivery days are local ``YYYY-MM-DD``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+MIN_DAY = date(2000, 1, 1)
+MAX_DAY = date(2100, 12, 31)
+
+
+def _instant(value: datetime) -> datetime:
+    if not 1970 <= value.year <= 2200:
+        raise ValueError("instant must lie between 1970 and 2200")
+    return value.astimezone(UTC)
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_instant)]
+"""A tz-aware instant (normalised to UTC); naive input is refused."""
+Day = Annotated[date, Field(ge=MIN_DAY, le=MAX_DAY)]
+"""A local delivery day."""
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Strategy = Literal["forecast", "deterministic", "price-taker", "perfect-foresight"]
+Role = Literal["trader", "auditor", "admin"]
+
+
+class Request(BaseModel):
+    """Base of request bodies: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: ``items``, the ``total`` matching, and where the next page starts."""
+
+    items: list[T]
+    total: int = Field(ge=0)
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="Offset of the next page; null on the last.")
+
+
+def next_offset(offset: int, limit: int, total: int) -> int | None:
+    """Offset of the next page, or None on the last page."""
+    return offset + limit if offset + limit < total else None
+
+
+class Health(BaseModel):
+    """Liveness."""
+
+    status: Literal["ok"]
+    version: str
+
+
+# -- market ---------------------------------------------------------------------------------------
+
+
+class ProductOut(BaseModel):
+    """A product of a zone."""
+
+    key: str
+    name: str
+    direction: str
+    payment: str
+    block_minutes: int
+    min_size_mw: str = Field(description="Exact decimal [MW].")
+    activation_hours: float
+
+
+class ResolutionOut(BaseModel):
+    """The DA resolution in force from a delivery day on."""
+
+    from_day: date
+    minutes: int
+
+
+class ZoneOut(BaseModel):
+    """A market zone of the registry."""
+
+    key: str
+    name: str
+    time_zone: str
+    currency: str
+    da_resolutions: list[ResolutionOut]
+    gate_closure_local_d_minus_1: str = Field(description="HH:MM local time on D-1.")
+    da_publication_local_d_minus_1: str
+    price_floor_per_mwh: str
+    price_cap_per_mwh: str
+    tick_per_mwh: str
+    minor_unit: str
+    products: list[ProductOut]
+
+
+class PricePointOut(BaseModel):
+    """A price known at ``as_of``: ``price_per_mwh`` for energy, ``price_per_mw`` for reserve
+    capacity (per MW per product interval)."""
+
+    interval_start: datetime
+    price_per_mwh: float | None = None
+    price_per_mw: float | None = None
+
+
+class PricesOut(Page[PricePointOut]):
+    """The prices of one stored series as a decision at ``as_of`` sees them."""
+
+    zone: str
+    series: str
+    unit: str
+    as_of: datetime
+    resolution_minutes: float
+    source: str
+
+
+# -- sites ----------------------------------------------------------------------------------------
+
+
+class SiteIn(Request):
+    """A site file's content (CONTRACTS.md "Site file"): TOML text, JSON text or a JSON object."""
+
+    content: str | dict[str, Any] = Field(description="TOML or JSON text, or the JSON object.")
+    format: Literal["toml", "json"] = "toml"
+    replace: bool = Field(False, description="Overwrite a stored site of the same name.")
+
+
+class SiteOut(BaseModel):
+    """A stored site."""
+
+    name: str
+    zone: str
+    content_format: str
+    sha256: str
+    created_at: datetime
+    updated_at: datetime
+    base_it_mw: float
+    grid_import_max_mw: float
+    jobs: list[str]
+    battery_energy_mwh: float | None
+    reserve_products: list[str]
+
+
+class SiteDetail(SiteOut):
+    """A stored site with its content as submitted."""
+
+    content: str
+
+
+# -- bids -----------------------------------------------------------------------------------------
+
+
+class BidIn(Request):
+    """What to bid: a registered site and a delivery day."""
+
+    site: Name
+    day: Day
+    strategy: Strategy = "forecast"
+    as_of: Instant | None = Field(
+        None,
+        description="Decision time (default: the zone's gate closure for the day); only prices "
+        "published before it are used. Hindsight needs strategy perfect-foresight.",
+    )
+    n_scenarios: int = Field(5, ge=1, le=20)
+    offer_reserves: bool = True
+    allow_breaches: bool = Field(False, description="Keep a plan whose soft constraints gave way.")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class CurveOut(BaseModel):
+    """Monotone DA step curve of one interval (a buyer's bid)."""
+
+    interval_start: datetime
+    prices_per_mwh: list[str] = Field(description="Exact step prices, increasing.")
+    quantities_mw: list[float] = Field(description="Quantities, non-increasing (negative: sale).")
+
+
+class ReserveBidOut(BaseModel):
+    """A capacity offer for one product and block."""
+
+    product: str
+    start: datetime
+    end: datetime
+    capacity_mw: float
+    price_per_mw: str
+
+
+class BlockBidOut(BaseModel):
+    """A block bid of a non-preemptible job."""
+
+    job: str
+    start: datetime
+    end: datetime
+    quantity_mw: float
+    limit_price_per_mwh: str
+
+
+class BreachOut(BaseModel):
+    """A soft constraint that gave way."""
+
+    group: str
+    name: str
+    amount_mwh: float
+    penalty_cost: float
+
+
+class ProvenanceOut(BaseModel):
+    """Where a bid came from."""
+
+    inputs_as_of: datetime
+    gate_closure: datetime
+    perfect_information: bool
+    price_sources: list[str]
+    site_sha256: str
+    code_version: str
+    solver: str
+    solver_version: str
+    solver_status: str
+    parameter_hash: str
+    scenario_method: str
+    n_scenarios: int
+
+
+class SubmissionOut(BaseModel):
+    """Whether the bid was handed to the exchange."""
+
+    status: Literal["built", "submitted"]
+    submitted_at: datetime | None
+    sha256: str | None
+
+
+class BidSummary(BaseModel):
+    """A stored bid without its curves and schedule."""
+
+    id: int
+    site: str
+    zone: str
+    day: date
+    strategy: str
+    currency: str
+    expected_cost: str = Field(description="Expected cost of the plan [currency], exact.")
+    objective: dict[str, float]
+    breaches: list[BreachOut]
+    provenance: ProvenanceOut
+    submission: SubmissionOut
+    created_at: datetime
+
+
+class BidDetail(BidSummary):
+    """A stored bid with its bid set and planned schedule."""
+
+    curves: list[CurveOut]
+    reserve_bids: list[ReserveBidOut]
+    block_bids: list[BlockBidOut]
+    schedule: list[dict[str, Any]] = Field(
+        description="Per interval: interval_start, market_mw, grid_import_mw, ppa_mw, base_it_mw,"
+        " pue, job_<name>_it_mw, battery_*_mw, battery_soc_end_mwh, reserve_<key>_mw."
+    )
+
+
+# -- backtests ------------------------------------------------------------------------------------
+
+
+class BacktestIn(Request):
+    """A backtest of a registered site over delivery days ``[start, end)``."""
+
+    site: Name
+    start: Day
+    end: Day
+    strategy: Strategy = "forecast"
+    n_scenarios: int = Field(5, ge=1, le=20)
+    offer_reserves: bool = True
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class BacktestOut(BaseModel):
+    """A backtest run."""
+
+    id: int
+    status: Literal["queued", "running", "succeeded", "failed"]
+    request: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class BacktestDayOut(BaseModel):
+    """One delivery day of a backtest [currency, MWh]."""
+
+    day: date
+    energy_cost: float
+    reserve_revenue: float
+    imbalance_cost: float
+    degradation_cost: float
+    total_cost: float
+    grid_energy_mwh: float
+
+
+# -- ledger ---------------------------------------------------------------------------------------
+
+
+class PpaIn(Request):
+    """A PPA contract file's text (TOML)."""
+
+    contract_toml: str = Field(min_length=1, max_length=262_144)
+
+
+class ProfileBlockOut(BaseModel):
+    """Contracted power by local hour (and month)."""
+
+    hours: list[int]
+    power_mw: str
+    months: list[int]
+
+
+class CollarOut(BaseModel):
+    """Price collar of a virtual PPA."""
+
+    floor_per_mwh: str
+    cap_per_mwh: str
+
+
+class PpaOut(BaseModel):
+    """A stored PPA (exact decimals as strings)."""
+
+    id: str
+    kind: str
+    settlement: str
+    volume: str
+    buyer: str
+    counterparty: str
+    zone: str
+    currency: str
+    strike_per_mwh: str
+    start: datetime
+    end: datetime
+    devices: list[str]
+    share: str
+    baseload_mw: str | None = None
+    profile: list[ProfileBlockOut] | None = None
+    collar: CollarOut | None = None
+    shortfall_price_per_mwh: str | None = None
+
+
+class CertificateOut(BaseModel):
+    """A certificate bundle (ids ``[id_start, id_end)``, one per Wh)."""
+
+    bundle_id: str
+    scheme: str
+    device: str
+    technology: str
+    zone: str
+    interval_start: datetime
+    interval_end: datetime
+    id_start: int
+    id_end: int
+    energy_wh: int
+    owner: str
+    issuer: str
+    status: str
+    expires_at: datetime | None
+    external_code: str | None
+    parent: str | None
+    created_index: int
+    updated_index: int
+    beneficiary: str | None
+    site: str | None
+    consumption_start: datetime | None
+    consumption_end: datetime | None
+    consumption_zone: str | None
+    retired_at: datetime | None
+
+
+class EventIn(Request):
+    """A client-signed ledger event: the exact log leaf, or the event JSON and its detached
+    Ed25519 signature over the event's RFC 8785 canonical bytes."""
+
+    leaf_b64: str | None = Field(None, max_length=1_000_000)
+    event: dict[str, Any] | None = None
+    signature_b64: str | None = Field(None, max_length=200)
+
+
+class EventOut(BaseModel):
+    """The appended (or replayed) event."""
+
+    index: int
+    replayed: bool
+    leaf_hash_hex: str
+    kind: str | None
+    certificates: list[CertificateOut]
+
+
+class InclusionOut(BaseModel):
+    """RFC 6962 inclusion proof of a leaf."""
+
+    leaf_index: int
+    tree_size: int
+    leaf_hash_b64: str
+    root_b64: str
+    inclusion_proof_b64: list[str]
+
+
+class ConsistencyOut(BaseModel):
+    """RFC 6962 consistency proof between two tree sizes."""
+
+    first: int
+    second: int
+    first_root_b64: str
+    second_root_b64: str
+    consistency_proof_b64: list[str]
+
+
+class EntryOut(BaseModel):
+    """A log leaf: exact bytes and the signed event they hold."""
+
+    index: int
+    leaf_b64: str
+    event: dict[str, Any]
+
+
+class EntriesOut(BaseModel):
+    """A run of log leaves; ``next`` is the index to continue from (null at the end)."""
+
+    items: list[EntryOut]
+    tree_size: int
+    next: int | None
+
+
+# -- admin ----------------------------------------------------------------------------------------
+
+
+class ApiKeyIn(Request):
+    """A new API key."""
+
+    role: Role
+    name: str = Field("", max_length=200)
+
+
+class ApiKeyOut(BaseModel):
+    """A stored API key (never its secret)."""
+
+    key_id: str
+    role: Role
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    """A new API key with its token, shown only this once."""
+
+    token: str

@@ -1,0 +1,27 @@
+"""Settings of the API process (``POWERDESK_API_*``); the database and home come from
+:class:`engine.settings.Settings`."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """API limits and tuning.
+
+    Attributes
+    ----------
+    max_body_bytes
+        Largest request body accepted [bytes]; larger is a 413.
+    auth_cache_seconds
+        How long a verified API key is remembered in this process [s] (a revocation through the
+        API takes effect at once in this process, in other processes after at most this long).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="POWERDESK_API_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    auth_cache_seconds: float = Field(10.0, ge=0.0)
