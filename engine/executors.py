@@ -24,6 +24,7 @@ Executor specs (``--executor``):
 from __future__ import annotations
 
 import re
+import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -184,7 +185,10 @@ def _run_dask(
         raise PowerdeskError(
             "executor dask:// needs the 'distributed' package (pip install 'powerdesk[dask]')"
         ) from None
+    host, _, port = address.removeprefix("tcp://").rpartition(":")
     try:
+        # Fail fast (refused, unknown host) before the client's own longer connect timeout.
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
         client: Any = distributed.Client(  # type: ignore[no-untyped-call]
             address, timeout="15s", set_as_default=False
         )
@@ -196,7 +200,8 @@ def _run_dask(
         futures: list[Any] = [client.submit(fn, t, pure=False) for t in tasks]
         index = {f.key: i for i, f in enumerate(futures)}
         try:
-            for f in distributed.as_completed(futures):  # type: ignore[no-untyped-call]
+            done = distributed.as_completed(futures, loop=client.loop)  # type: ignore[no-untyped-call]
+            for f in done:
                 result = f.result()  # re-raises the worker's error here
                 if on_done is not None:
                     on_done(tasks[index[f.key]], result)

@@ -406,7 +406,9 @@ def test_same_inputs_and_seed_give_identical_bytes(tmp_path: Path) -> None:
 
 def _write_prices(path: Path, series: pd.Series) -> Path:
     lines = ["interval_start,price"]
-    lines += [f"{ts.isoformat()},{float(v)!r}" for ts, v in series.items()]
+    index = pd.DatetimeIndex(series.index)
+    values = series.to_numpy(dtype=np.float64)
+    lines += [f"{ts.isoformat()},{float(v)!r}" for ts, v in zip(index, values, strict=True)]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -434,7 +436,7 @@ def test_no_look_ahead(
 
     def variant(name: str, mask: Callable[[pd.DatetimeIndex], Any]) -> Path:
         f = factor.copy()
-        f[mask(original.index)] = 1.7
+        f[mask(pd.DatetimeIndex(original.index))] = 1.7
         return _write_prices(tmp_path / f"{name}.csv", (original * f).round(5))
 
     base_file = variant("base", lambda i: np.zeros(len(i), dtype=bool))
