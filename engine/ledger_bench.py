@@ -35,9 +35,9 @@ def _load(pem: bytes) -> Ed25519PrivateKey:
     return key
 
 
-def _sign_hours(args: tuple[int, int, int, int, list[bytes], int]) -> list[bytes]:
+def _sign_hours(args: tuple[int, int, int, int, list[bytes], int, bool]) -> list[bytes]:
     """Worker: sign hours [h0, h1) of a scenario (sequence numbers follow from the hour)."""
-    sites, hours, h0, h1, pems, setup_issuer_seq = args
+    sites, hours, h0, h1, pems, setup_issuer_seq, batch = args
     operator, issuer, owner = (_load(p) for p in pems)
     scenario = HourlyScenario(
         sites,
@@ -46,18 +46,21 @@ def _sign_hours(args: tuple[int, int, int, int, list[bytes], int]) -> list[bytes
         operator=EventSigner(operator),
         issuer=EventSigner(issuer, setup_issuer_seq + h0 * sites),
         owner=EventSigner(owner, h0 * sites),
+        batch=batch,
     )
     return [e.leaf for e in scenario.hourly_events(range(h0, h1))]
 
 
-def signed_scenario(sites: int, hours: int, workers: int = 2) -> tuple[HourlyScenario, list[bytes]]:
+def signed_scenario(
+    sites: int, hours: int, workers: int = 2, *, batch: bool = False
+) -> tuple[HourlyScenario, list[bytes]]:
     """Leaves of a whole scenario (setup + hourly), signed on ``workers`` processes."""
-    scenario = HourlyScenario(sites, START, hours)
+    scenario = HourlyScenario(sites, START, hours, batch=batch)
     setup = [e.leaf for e in scenario.setup_events()]
     pems = [_pem(s.private_key) for s in (scenario.operator, scenario.issuer, scenario.owner)]
     step = max(1, -(-hours // (workers * 8)))
     jobs = [
-        (sites, hours, h0, min(hours, h0 + step), pems, scenario.issuer.last_seq)
+        (sites, hours, h0, min(hours, h0 + step), pems, scenario.issuer.last_seq, batch)
         for h0 in range(0, hours, step)
     ]
     leaves = list(setup)
@@ -67,13 +70,15 @@ def signed_scenario(sites: int, hours: int, workers: int = 2) -> tuple[HourlySce
     return scenario, leaves
 
 
-def bench_ingest(events: int = 20_000, batch: int = 1_000) -> dict[str, Any]:
+def bench_ingest(
+    events: int = 20_000, batch: int = 1_000, *, signed_batches: bool = False
+) -> dict[str, Any]:
     """Events/s appended to a fresh SQLite ledger (verification + state + log, batched)."""
     from engine.db import make_engine, migrate
     from engine.ledger_store import LedgerStore
 
     sites = 10
-    scenario, leaves = signed_scenario(sites, max(1, events // (2 * sites)))
+    scenario, leaves = signed_scenario(sites, max(1, events // (2 * sites)), batch=signed_batches)
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
         migrate(engine)
@@ -88,6 +93,7 @@ def bench_ingest(events: int = 20_000, batch: int = 1_000) -> dict[str, Any]:
         size = store.head()[0]
         engine.dispose()
     return {
+        "ingest_signing": "hourly-batch" if signed_batches else "per-event",
         "ingest_events": len(body),
         "ingest_batch": batch,
         "ingest_s": round(elapsed, 3),
@@ -96,14 +102,16 @@ def bench_ingest(events: int = 20_000, batch: int = 1_000) -> dict[str, Any]:
     }
 
 
-def bench_verify(sites: int = 50, hours: int = 8760, workers: int = 2) -> dict[str, Any]:
+def bench_verify(
+    sites: int = 50, hours: int = 8760, workers: int = 2, *, signed_batches: bool = True
+) -> dict[str, Any]:
     """Seconds to verify an in-memory audit bundle of ``sites`` × ``hours`` issue+retire."""
     from engine.audit import ExportContext, build_bundle, pool_submit, verify_files
     from ledger.merkle import MerkleTree, leaf_hash
     from ledger.note import Checkpoint, sign_checkpoint
 
     t0 = time.perf_counter()
-    scenario, leaves = signed_scenario(sites, hours, workers)
+    scenario, leaves = signed_scenario(sites, hours, workers, batch=signed_batches)
     sign_s = time.perf_counter() - t0
     operator = scenario.operator.private_key
     tree = MerkleTree([leaf_hash(x) for x in leaves])
@@ -122,6 +130,7 @@ def bench_verify(sites: int = 50, hours: int = 8760, workers: int = 2) -> dict[s
     verify_s = time.perf_counter() - t0
     assert result.log is not None
     return {
+        "verify_signing": "hourly-batch" if signed_batches else "per-event",
         "verify_sites": sites,
         "verify_hours": hours,
         "verify_leaves": len(leaves),

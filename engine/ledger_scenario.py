@@ -65,6 +65,7 @@ class HourlyScenario:
     start: datetime
     hours: int
     energy_wh: int = 5_000_000
+    batch: bool = False
     operator: EventSigner = field(default_factory=lambda: EventSigner(Ed25519PrivateKey.generate()))
     issuer: EventSigner = field(default_factory=lambda: EventSigner(Ed25519PrivateKey.generate()))
     owner: EventSigner = field(default_factory=lambda: EventSigner(Ed25519PrivateKey.generate()))
@@ -87,36 +88,39 @@ class HourlyScenario:
         return events
 
     def hourly_events(self, hours: range | None = None) -> Iterator[SignedEvent]:
-        """For each hour and site: an issue and its retirement (signed as the client would)."""
+        """For each hour and site: an issue and its retirement (signed as the client would).
+
+        With ``batch`` the issuer signs each hour's issues, and the owner each hour's
+        retirements, with one batch signature (leaf version 2); otherwise one signature each.
+        """
         hour = timedelta(seconds=3600)
         for h in range(self.hours) if hours is None else hours:
             start = self.start + h * hour
             end = start + hour
             at = end + timedelta(minutes=5)
-            for site in range(self.sites):
-                device = f"DEV-{site}"
-                yield self.issuer.sign(
-                    Issue(
-                        device,
-                        Scheme.ENERGYTAG_GC,
-                        start,
-                        end,
-                        0,
-                        self.energy_wh,
-                        self.energy_wh,
-                        "buyer",
-                        None,
-                    ),
-                    at,
-                )
-                yield self.owner.sign(
-                    Retire(
-                        bundle_id_for(device, start, 0, self.energy_wh),
-                        "buyer",
-                        f"site-{site}",
-                        start,
-                        end,
-                        "DE-LU",
-                    ),
-                    at,
-                )
+            issues = [(self._issue(site, start, end), at) for site in range(self.sites)]
+            retires = [(self._retire(site, start, end), at) for site in range(self.sites)]
+            if self.batch:
+                yield from self.issuer.sign_batch(issues)
+                yield from self.owner.sign_batch(retires)
+                continue
+            for (issue, _), (retire, _) in zip(issues, retires, strict=True):
+                yield self.issuer.sign(issue, at)
+                yield self.owner.sign(retire, at)
+
+    def _issue(self, site: int, start: datetime, end: datetime) -> Issue:
+        return Issue(
+            f"DEV-{site}",
+            Scheme.ENERGYTAG_GC,
+            start,
+            end,
+            0,
+            self.energy_wh,
+            self.energy_wh,
+            "buyer",
+            None,
+        )
+
+    def _retire(self, site: int, start: datetime, end: datetime) -> Retire:
+        bundle = bundle_id_for(f"DEV-{site}", start, 0, self.energy_wh)
+        return Retire(bundle, "buyer", f"site-{site}", start, end, "DE-LU")

@@ -140,10 +140,9 @@ class MerkleTree:
         return [*self._subproof(m - k, start + k, end, False), self._mth(start, start + k)]
 
 
-def verify_inclusion(
-    index: int, size: int, leaf_hash_: bytes, proof: Sequence[bytes], root: bytes
-) -> None:
-    """Check an inclusion proof (RFC 9162 §2.1.3.2); raise :class:`ProofError` if it fails."""
+def root_from_inclusion(index: int, size: int, leaf_hash_: bytes, proof: Sequence[bytes]) -> bytes:
+    """The root an inclusion proof leads to (RFC 9162 §2.1.3.2); :class:`ProofError` if the
+    proof has the wrong shape for (index, size)."""
     if not 0 <= index < size:
         raise ProofError(f"leaf index {index} is not below tree size {size}")
     if len(leaf_hash_) != HASH_SIZE:
@@ -164,7 +163,14 @@ def verify_inclusion(
         sn >>= 1
     if sn != 0:
         raise ProofError("inclusion proof is too short")
-    if r != root:
+    return r
+
+
+def verify_inclusion(
+    index: int, size: int, leaf_hash_: bytes, proof: Sequence[bytes], root: bytes
+) -> None:
+    """Check an inclusion proof (RFC 9162 §2.1.3.2); raise :class:`ProofError` if it fails."""
+    if root_from_inclusion(index, size, leaf_hash_, proof) != root:
         raise ProofError(f"inclusion proof of leaf {index} does not lead to the root")
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.events import Body, Event, SignedEvent, sign_event
+from ledger.events import Body, Event, SignedEvent, sign_event, sign_event_batch
 from ledger.keys import key_id_of
 
 
@@ -42,4 +43,20 @@ class EventSigner:
         )
         signed = sign_event(event, self.private_key)
         self.last_seq = seq
+        return signed
+
+    def sign_batch(
+        self, items: Sequence[tuple[Body, datetime]], idempotency_prefix: str | None = None
+    ) -> list[SignedEvent]:
+        """Sign several events (consecutive sequence numbers) with one batch signature.
+
+        Idempotency keys are ``<prefix or key id>/<seq>``.
+        """
+        prefix = idempotency_prefix or self.key_id
+        events = [
+            Event(at, self.key_id, self.last_seq + 1 + i, f"{prefix}/{self.last_seq + 1 + i}", body)
+            for i, (body, at) in enumerate(items)
+        ]
+        signed = sign_event_batch(events, self.private_key)
+        self.last_seq += len(events)
         return signed

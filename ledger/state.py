@@ -9,12 +9,12 @@ from the database; the offline verifier runs it on the whole log.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -59,6 +59,7 @@ from ledger.keys import KeyRecord, Role, key_id_of
 from ledger.schemes import SCHEMES, Scheme, expiry_of
 
 SECONDS_PER_HOUR = 3600
+_R = TypeVar("_R")
 
 
 class Status(StrEnum):
@@ -90,6 +91,18 @@ TRANSITIONS: Mapping[tuple[Status, Kind], Status] = {
     (Status.ACTIVE, Kind.EXPIRE): Status.EXPIRED,
 }
 """The complete transition table; every (state, action) pair not listed is rejected."""
+
+
+def _evolve(record: _R, **changes: object) -> _R:
+    """``dataclasses.replace`` without its per-call overhead (hot path of bulk replays).
+
+    Valid for the frozen, slot-less record classes of this module, which have no
+    ``__post_init__``: the copy gets the same field values except ``changes``.
+    """
+    new = object.__new__(type(record))
+    new.__dict__.update(record.__dict__)
+    new.__dict__.update(changes)
+    return new
 
 
 def next_status(status: Status, action: Kind, bundle_id: str = "?") -> Status:
@@ -248,6 +261,7 @@ class LedgerState:
         self.bundles: dict[str, Bundle] = {b.bundle_id: b for b in bundles}
         self.idempotency_keys: set[str] = set(idempotency_keys)
         self._public: dict[str, Ed25519PublicKey] = {}
+        self._verified: set[tuple[str, bytes, bytes]] = set()
 
     def copy(self) -> LedgerState:
         """An independent copy (records are immutable, so the dicts are copied shallowly)."""
@@ -313,12 +327,18 @@ class LedgerState:
         event = signed.event
         signer = self._signer(signed)
         if verify_signature:
-            try:
-                self._public_key(signer).verify(signed.signature, signed.message)
-            except InvalidSignature as exc:
-                raise SignatureError(
-                    f"signature of {event.kind} by key {event.key_id} does not verify"
-                ) from exc
+            proof = (signer.key_id, signed.signature, signed.signed_payload)
+            # A batch signature covers many events: check it once per state.
+            if proof not in self._verified:
+                try:
+                    self._public_key(signer).verify(signed.signature, signed.signed_payload)
+                except InvalidSignature as exc:
+                    raise SignatureError(
+                        f"signature of {event.kind} by key {event.key_id} does not verify"
+                    ) from exc
+                if len(self._verified) > 100_000:
+                    self._verified.clear()
+                self._verified.add(proof)
         if not signer.valid_at(event.at):
             raise KeyNotValidError(f"key {signer.key_id} is not valid at {format_time(event.at)}")
         last = self.seqs.get(event.key_id, 0)
@@ -389,7 +409,7 @@ class LedgerState:
             record.valid_until is not None and body.valid_until > record.valid_until
         ):
             raise EventFormatError("revocation may only shorten a key's validity window")
-        new = dataclasses.replace(record, valid_until=body.valid_until)
+        new = _evolve(record, valid_until=body.valid_until)
         return self._changes(signed, keys=(new,))
 
     def _register_device(self, signer: KeyRecord, signed: SignedEvent) -> Changes:
@@ -477,7 +497,7 @@ class LedgerState:
             created_index=self.size,
             updated_index=self.size,
         )
-        new_cell = dataclasses.replace(
+        new_cell = _evolve(
             cell,
             next_id=id_end,
             issued_wh=cell.issued_wh + body.energy_wh,
@@ -519,7 +539,7 @@ class LedgerState:
             Status.WITHDRAWN: "withdrawn_wh",
             Status.EXPIRED: "expired_wh",
         }[to]
-        return dataclasses.replace(
+        return _evolve(
             cell,
             active_wh=cell.active_wh - energy_wh,
             **{field: getattr(cell, field) + energy_wh},
@@ -546,7 +566,7 @@ class LedgerState:
         for amount in body.amounts_wh:
             end = start + amount
             children.append(
-                dataclasses.replace(
+                _evolve(
                     bundle,
                     bundle_id=bundle_id_for(bundle.device, bundle.interval_start, start, end),
                     id_start=start,
@@ -557,7 +577,7 @@ class LedgerState:
                 )
             )
             start = end
-        parent = dataclasses.replace(bundle, status=status, updated_index=self.size)
+        parent = _evolve(bundle, status=status, updated_index=self.size)
         return self._changes(signed, bundles=(parent, *children))
 
     def _transfer(self, signer: KeyRecord, signed: SignedEvent) -> Changes:
@@ -566,7 +586,7 @@ class LedgerState:
         assert isinstance(body, Transfer)
         bundle, status = self._bundle(body.bundle, Kind.TRANSFER)
         self._owned(signer, bundle, event.at, "transfer")
-        new = dataclasses.replace(bundle, owner=body.to, status=status, updated_index=self.size)
+        new = _evolve(bundle, owner=body.to, status=status, updated_index=self.size)
         return self._changes(signed, bundles=(new,))
 
     def _retire(self, signer: KeyRecord, signed: SignedEvent) -> Changes:
@@ -585,9 +605,7 @@ class LedgerState:
             body.zone,
             event.at,
         )
-        new = dataclasses.replace(
-            bundle, status=status, retirement=retirement, updated_index=self.size
-        )
+        new = _evolve(bundle, status=status, retirement=retirement, updated_index=self.size)
         cell = self._moved((bundle.device, bundle.interval_start), bundle.energy_wh, status)
         return self._changes(signed, cells=(cell,), bundles=(new,))
 
@@ -596,7 +614,7 @@ class LedgerState:
         assert isinstance(body, Withdraw)
         bundle, status = self._bundle(body.bundle, Kind.WITHDRAW)
         self._issued_by(signer, bundle, "withdraw")
-        new = dataclasses.replace(bundle, status=status, updated_index=self.size)
+        new = _evolve(bundle, status=status, updated_index=self.size)
         cell = self._moved((bundle.device, bundle.interval_start), bundle.energy_wh, status)
         return self._changes(signed, cells=(cell,), bundles=(new,))
 
@@ -612,7 +630,7 @@ class LedgerState:
         cell = self._moved((bundle.device, bundle.interval_start), bundle.energy_wh, status)
         self._check_limits(device, cell, cell.live_issued_wh + body.energy_wh, body.metered_wh)
         id_end = cell.next_id + body.energy_wh
-        replacement = dataclasses.replace(
+        replacement = _evolve(
             bundle,
             bundle_id=bundle_id_for(bundle.device, bundle.interval_start, cell.next_id, id_end),
             id_start=cell.next_id,
@@ -621,14 +639,14 @@ class LedgerState:
             created_index=self.size,
             updated_index=self.size,
         )
-        cell = dataclasses.replace(
+        cell = _evolve(
             cell,
             next_id=id_end,
             issued_wh=cell.issued_wh + body.energy_wh,
             active_wh=cell.active_wh + body.energy_wh,
             metered_wh=body.metered_wh,
         )
-        old = dataclasses.replace(bundle, status=status, updated_index=self.size)
+        old = _evolve(bundle, status=status, updated_index=self.size)
         return self._changes(signed, cells=(cell,), bundles=(old, replacement))
 
     def _expire(self, signer: KeyRecord, signed: SignedEvent) -> Changes:
@@ -640,7 +658,7 @@ class LedgerState:
             self._issued_by(signer, bundle, "expire")
         if bundle.expires_at is None or event.at < bundle.expires_at:
             raise ExpiryError(f"{bundle.bundle_id} has not expired at {format_time(event.at)}")
-        new = dataclasses.replace(bundle, status=status, updated_index=self.size)
+        new = _evolve(bundle, status=status, updated_index=self.size)
         cell = self._moved((bundle.device, bundle.interval_start), bundle.energy_wh, status)
         return self._changes(signed, cells=(cell,), bundles=(new,))
 
