@@ -8,6 +8,7 @@ scheduler is a process of its own. Every route but ``GET /health`` needs an API 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
@@ -17,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import AuthCache
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.middleware import GuardMiddleware
-from api.routes import admin, bids, ledger, market, sites
+from api.routes import admin, backtests, bids, ledger, market, sites
 from api.schemas import Health
 from api.settings import ApiSettings
 from engine.db import open_database
@@ -49,10 +50,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await run_in_threadpool(open_database, settings)
+        # One backtest at a time per API process; its day problems go to their own executor.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="powerdesk-backtest")
         app.state.engine = engine
+        app.state.backtest_pool = pool
         try:
             yield
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
             app.state.engine = None
             engine.dispose()
 
@@ -81,6 +86,6 @@ def create_app(
         """Liveness; needs no key."""
         return Health(status="ok", version=_version())
 
-    for module in (market, sites, bids, ledger, admin):
+    for module in (market, sites, bids, backtests, ledger, admin):
         app.include_router(module.router)
     return app

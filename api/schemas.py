@@ -274,8 +274,8 @@ class BacktestIn(Request):
     end: Day
     strategy: Strategy = "forecast"
     n_scenarios: int = Field(5, ge=1, le=20)
-    offer_reserves: bool = True
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    regret: bool = Field(True, description="Also run perfect foresight and report the regret.")
 
 
 class BacktestOut(BaseModel):
@@ -291,15 +291,33 @@ class BacktestOut(BaseModel):
 
 
 class BacktestDayOut(BaseModel):
-    """One delivery day of a backtest [currency, MWh]."""
+    """One delivery day of a backtest: money [currency] and energy [MWh] as exact decimals."""
 
     day: date
-    energy_cost: float
-    reserve_revenue: float
-    imbalance_cost: float
-    degradation_cost: float
-    total_cost: float
-    grid_energy_mwh: float
+    energy_cost: str
+    reserve_revenue: str
+    imbalance_cost: str
+    degradation_cost: str
+    total_cost: str
+    grid_energy_mwh: str
+
+
+class BacktestSummaryOut(BaseModel):
+    """``summary.json`` of ``powerdesk backtest`` (money [currency] and energy [MWh] exact;
+    ``total_cost = energy_cost + imbalance_cost + degradation_cost - reserve_revenue``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    strategy: str
+    days: int
+    currency: str
+    energy_cost: str
+    reserve_revenue: str
+    imbalance_cost: str
+    degradation_cost: str
+    total_cost: str
+    grid_energy_mwh: str
+    regret_vs_perfect_foresight: str | None
 
 
 # -- ledger ---------------------------------------------------------------------------------------

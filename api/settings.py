@@ -14,6 +14,8 @@ class ApiSettings(BaseSettings):
     ----------
     max_body_bytes
         Largest request body accepted [bytes]; larger is a 413.
+    backtest_executor
+        Executor of backtest day problems (``local:N``, ``inline``, ``dask://HOST:PORT``).
     auth_cache_seconds
         How long a verified API key is remembered in this process [s] (a revocation through the
         API takes effect at once in this process, in other processes after at most this long).
@@ -25,3 +27,4 @@ class ApiSettings(BaseSettings):
 
     max_body_bytes: int = Field(1_048_576, ge=1024)
     auth_cache_seconds: float = Field(10.0, ge=0.0)
+    backtest_executor: str = "local:1"

@@ -64,7 +64,10 @@ def prepare_home(home: Path, *, prices: bool = True) -> Desk:
 
 def make_app(desk: Desk) -> FastAPI:
     """The real app on the desk's settings (small body limit to test it cheaply)."""
-    return create_app(desk.settings, ApiSettings(max_body_bytes=MAX_BODY, auth_cache_seconds=5.0))
+    return create_app(
+        desk.settings,
+        ApiSettings(max_body_bytes=MAX_BODY, auth_cache_seconds=5.0, backtest_executor="inline"),
+    )
 
 
 def row_counts(eng: Engine) -> dict[str, int]:
