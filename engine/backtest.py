@@ -855,21 +855,29 @@ def plot_png(run: StrategyRun, perfect: StrategyRun | None, zone: Zone, site: st
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 4.5), dpi=100)
+    compare = perfect is not None and perfect is not run
+    fig = Figure(figsize=(8, 6.5 if compare else 4.5), dpi=100)
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
+    ax = fig.add_subplot(2 if compare else 1, 1, 1)
     x = np.array([np.datetime64(o.day.isoformat()) for o in run.outcomes])
     series = [(run.strategy, run)]
-    if perfect is not None and perfect is not run:
+    if perfect is not None and compare:
         series.append((PERFECT_FORESIGHT, perfect))
     for label, r in series:
         y = np.cumsum([float(o.total_cost) for o in r.outcomes])
         ax.plot(x, y, marker="o", markersize=3, label=label)
     ax.set_title(f"{site}: cumulative total cost")
     ax.set_ylabel(f"cost [{zone.currency}]")
-    ax.set_xlabel(f"delivery day ({zone.tz})")
     ax.grid(True, alpha=0.3)
     ax.legend()
+    if perfect is not None and compare:
+        gap = fig.add_subplot(2, 1, 2, sharex=ax)
+        pairs = zip(run.outcomes, perfect.outcomes, strict=True)
+        regret = np.cumsum([float(a.total_cost - b.total_cost) for a, b in pairs])
+        gap.plot(x, regret, marker="o", markersize=3, color="tab:red")
+        gap.set_ylabel(f"cumulative regret [{zone.currency}]")
+        gap.grid(True, alpha=0.3)
+    (fig.axes[-1]).set_xlabel(f"delivery day ({zone.tz})")
     fig.autofmt_xdate()
     fig.tight_layout()
     buf = io.BytesIO()
