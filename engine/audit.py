@@ -31,11 +31,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,14 @@ from ledger.events import Kind, format_time, split_leaf
 from ledger.keys import KeyRecord, raw_public_key
 from ledger.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from ledger.note import Checkpoint, checkpoint_signer_names, verify_checkpoint
-from ledger.verify import LogVerification, SubmitBatch, verify_log, verify_signature_batch
+from ledger.verify import (
+    LogVerification,
+    OpenedLeaf,
+    SubmitBatch,
+    open_leaves,
+    verify_log,
+    verify_signature_batch,
+)
 
 BUNDLE_FORMAT = "powerdesk-audit-bundle/1"
 MANIFEST = "manifest.json"
@@ -83,7 +92,7 @@ class VerifyContext:
 
     files: Mapping[str, bytes]
     public_key: Ed25519PublicKey
-    submit: SubmitBatch | None = None
+    pool: Executor | None = None
     checkpoint: Checkpoint | None = None
     log: LogVerification | None = None
 
@@ -200,12 +209,12 @@ def _export_ledger(ctx: ExportContext) -> dict[str, bytes]:
     }
 
 
-def _read_entries(raw: bytes) -> list[bytes]:
+def _read_entries(raw: bytes, first_index: int = 0) -> list[bytes]:
     if raw and not raw.endswith(b"\n"):
         raise AuditError("entries.jsonl: last line has no newline")
     lines = raw.split(b"\n")[:-1] if raw else []
     leaves: list[bytes] = []
-    for i, line in enumerate(lines):
+    for i, line in enumerate(lines, first_index):
         prefix = b'{"index":%d,"leaf_b64":"' % i
         end = line.find(b'"', len(prefix))
         if not line.startswith(prefix) or end < 0:
@@ -219,6 +228,41 @@ def _read_entries(raw: bytes) -> list[bytes]:
             raise AuditError(f"entries.jsonl line {i + 1}: event does not match its leaf bytes")
         leaves.append(leaf)
     return leaves
+
+
+def _open_entry_chunk(first_index: int, data: bytes) -> list[OpenedLeaf]:
+    """Worker: check the entry lines of a chunk of entries.jsonl and open their leaves."""
+    return open_leaves(_read_entries(data, first_index))
+
+
+_CHUNK_BYTES = 8 << 20
+
+
+def _entry_chunks(raw: bytes) -> Iterator[tuple[int, bytes]]:
+    """(first leaf index, bytes) chunks of entries.jsonl, cut at line ends."""
+    if raw and not raw.endswith(b"\n"):
+        raise AuditError("entries.jsonl: last line has no newline")
+    start, index = 0, 0
+    while start < len(raw):
+        end = raw.find(b"\n", min(start + _CHUNK_BYTES, len(raw) - 1)) + 1
+        yield index, raw[start:end]
+        index += raw.count(b"\n", start, end)
+        start = end
+
+
+def _prefetch(
+    pool: Executor, tasks: Iterator[tuple[int, bytes]], depth: int = 3
+) -> Iterator[list[OpenedLeaf]]:
+    """Results of ``_open_entry_chunk`` in order, at most ``depth`` chunks ahead, so that
+    signature batches submitted meanwhile are not queued behind the whole file."""
+    queue: deque[Future[list[OpenedLeaf]]] = deque()
+    for first, data in itertools.islice(tasks, depth):
+        queue.append(pool.submit(_open_entry_chunk, first, data))
+    while queue:
+        future = queue.popleft()
+        for first, data in itertools.islice(tasks, 1):
+            queue.append(pool.submit(_open_entry_chunk, first, data))
+        yield future.result()
 
 
 def _verify_ledger(ctx: VerifyContext) -> None:
@@ -238,15 +282,18 @@ def _verify_ledger(ctx: VerifyContext) -> None:
             raise AuditError("checkpoint: no signature verifies with the given public key")
     except (UnicodeDecodeError, LedgerError) as exc:
         raise AuditError(f"checkpoint: {exc}") from exc
-    leaves = _read_entries(ctx.files.get("entries.jsonl", b""))
-    if len(leaves) != checkpoint.size:
-        raise AuditError(
-            f"entries.jsonl has {len(leaves)} entries, the checkpoint {checkpoint.size}"
-        )
+    raw = ctx.files.get("entries.jsonl", b"")
+    operator = raw_public_key(ctx.public_key)
     try:
-        log = verify_log(leaves, raw_public_key(ctx.public_key), submit=ctx.submit)
+        if ctx.pool is None:
+            log = verify_log(_read_entries(raw), operator)
+        else:
+            chunks = _prefetch(ctx.pool, _entry_chunks(raw))
+            log = verify_log([], operator, submit=pool_submit(ctx.pool), opened=chunks)
     except LedgerError as exc:
         raise AuditError(f"entries.jsonl: {exc}") from exc
+    if log.size != checkpoint.size:
+        raise AuditError(f"entries.jsonl has {log.size} entries, the checkpoint {checkpoint.size}")
     if log.root != checkpoint.root:
         raise AuditError("entries.jsonl: Merkle root differs from the signed checkpoint")
     if ctx.files.get("keys.json") != _keys_json(log.state.keys.values()):
@@ -346,10 +393,14 @@ def export_bundle(store: Any, operator: Ed25519PrivateKey, out: Path) -> dict[st
 
 
 def verify_files(
-    files: Mapping[str, bytes], public_key: Ed25519PublicKey, *, submit: SubmitBatch | None = None
+    files: Mapping[str, bytes], public_key: Ed25519PublicKey, *, pool: Executor | None = None
 ) -> VerifyContext:
-    """Verify a bundle given as name -> bytes; raises :class:`AuditError` on the first failure."""
-    ctx = VerifyContext(files, public_key, submit)
+    """Verify a bundle given as name -> bytes; raises :class:`AuditError` on the first failure.
+
+    With a process ``pool`` the entry lines are checked and leaves hashed on it, and signatures
+    verified there in batches, while this process replays the state machine.
+    """
+    ctx = VerifyContext(files, public_key, pool)
     manifest = ctx.json(MANIFEST)
     if not isinstance(manifest, dict) or set(manifest) != {"format", "sections", "files"}:
         raise AuditError("manifest.json: needs exactly format, sections, files")
@@ -405,7 +456,7 @@ def verify_bundle(path: Path, public_key: Ed25519PublicKey, *, workers: int = 2)
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(workers) as pool:
-        return verify_files(files, public_key, submit=pool_submit(pool))
+        return verify_files(files, public_key, pool=pool)
 
 
 def summary(ctx: VerifyContext) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import struct
@@ -68,6 +69,12 @@ def parse_time(value: Any) -> datetime:
     """Parse the UTC wire form ``YYYY-MM-DDTHH:MM:SSZ`` strictly."""
     if not isinstance(value, str) or len(value) != 20 or value[-1] != "Z" or value[10] != "T":
         raise EventFormatError(f"bad UTC time {value!r} (want YYYY-MM-DDTHH:MM:SSZ)")
+    return _parse_utc(value)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parse_utc(value: str) -> datetime:
+    # Hourly certificates repeat the same instants many times in a log: parse each once.
     try:
         return datetime.fromisoformat(value)
     except ValueError as exc:
@@ -330,6 +337,12 @@ BODIES: dict[Kind, type[Body]] = {
     )
 }
 _BODY_KEYS = {kind: frozenset(cls.CODECS) for kind, cls in BODIES.items()}
+# Field order of each body class, for positional construction (the codecs follow field order).
+_BODY_CODECS = {kind: tuple(cls.CODECS.items()) for kind, cls in BODIES.items()}
+assert all(
+    [name for name, _ in _BODY_CODECS[kind]] == [f.name for f in fields(cls)]
+    for kind, cls in BODIES.items()
+)
 _EVENT_KEYS = frozenset({"v", "kind", "at", "key_id", "seq", "idem", "body"})
 
 
@@ -396,7 +409,7 @@ def event_from_json(data: Any) -> Event:
     if not isinstance(raw, dict) or raw.keys() != _BODY_KEYS[kind]:
         raise EventFormatError(f"{kind} body must have exactly {sorted(_BODY_KEYS[kind])}")
     cls = BODIES[kind]
-    body = cls(**{name: codec(raw[name]) for name, codec in cls.CODECS.items()})
+    body = cls(*[codec(raw[name]) for name, codec in _BODY_CODECS[kind]])
     return Event(
         at=parse_time(data["at"]),
         key_id=_str(data["key_id"]),
@@ -471,9 +484,26 @@ def sign_event_batch(events: Sequence[Event], private_key: Ed25519PrivateKey) ->
     return out
 
 
+def _parse_leaf(leaf: bytes) -> tuple[bytes, bytes, tuple[int, int, list[bytes]] | None]:
+    """(signature, message, batch position/size/path or None) without any hashing."""
+    version = leaf[0] if leaf else 0
+    if version == LEAF_VERSION and len(leaf) > 1 + SIGNATURE_SIZE:
+        return leaf[1 : 1 + SIGNATURE_SIZE], leaf[1 + SIGNATURE_SIZE :], None
+    if version == BATCH_VERSION and len(leaf) > 1 + SIGNATURE_SIZE + 9:
+        at = 1 + SIGNATURE_SIZE
+        position, size, depth = struct.unpack(">IIB", leaf[at : at + 9])
+        at += 9
+        path = [leaf[at + 32 * k : at + 32 * (k + 1)] for k in range(depth)]
+        message = leaf[at + 32 * depth :]
+        if not message or not 0 < size <= MAX_BATCH:
+            raise EventFormatError("malformed batch leaf")
+        return leaf[1 : 1 + SIGNATURE_SIZE], message, (position, size, path)
+    raise EventFormatError("leaf is not a version-1 or version-2 signed event")
+
+
 def split_leaf(leaf: bytes) -> tuple[bytes, bytes]:
     """(signature, event message) of a version-1 or version-2 leaf (see :func:`open_leaf`)."""
-    signature, _, message = open_leaf(leaf)
+    signature, message, _ = _parse_leaf(leaf)
     return signature, message
 
 
@@ -483,29 +513,18 @@ def open_leaf(leaf: bytes) -> tuple[bytes, bytes, bytes]:
     For version 2 the payload is recomputed from the message and its batch path, so a change
     anywhere in the leaf changes what the signature must cover.
     """
-    version = leaf[0] if leaf else 0
-    if version == LEAF_VERSION and len(leaf) > 1 + SIGNATURE_SIZE:
-        message = leaf[1 + SIGNATURE_SIZE :]
-        return leaf[1 : 1 + SIGNATURE_SIZE], message, message
-    if version == BATCH_VERSION and len(leaf) > 1 + SIGNATURE_SIZE + 9:
-        from ledger.errors import ProofError
-        from ledger.merkle import root_from_inclusion
+    from ledger.errors import ProofError
+    from ledger.merkle import root_from_inclusion
 
-        at = 1 + SIGNATURE_SIZE
-        position, size, depth = struct.unpack(">IIB", leaf[at : at + 9])
-        at += 9
-        path = [leaf[at + 32 * k : at + 32 * (k + 1)] for k in range(depth)]
-        message = leaf[at + 32 * depth :]
-        if not message or not 0 < size <= MAX_BATCH:
-            raise EventFormatError("malformed batch leaf")
-        try:
-            root = root_from_inclusion(
-                position, size, hashlib.sha256(b"\x00" + message).digest(), path
-            )
-        except ProofError as exc:
-            raise EventFormatError(f"malformed batch leaf: {exc}") from exc
-        return leaf[1 : 1 + SIGNATURE_SIZE], BATCH_DOMAIN + root, message
-    raise EventFormatError("leaf is not a version-1 or version-2 signed event")
+    signature, message, batch = _parse_leaf(leaf)
+    if batch is None:
+        return signature, message, message
+    position, size, path = batch
+    try:
+        root = root_from_inclusion(position, size, hashlib.sha256(b"\x00" + message).digest(), path)
+    except ProofError as exc:
+        raise EventFormatError(f"malformed batch leaf: {exc}") from exc
+    return signature, BATCH_DOMAIN + root, message
 
 
 def decode_leaf(leaf: bytes, *, require_canonical: bool = True) -> SignedEvent:
@@ -515,6 +534,18 @@ def decode_leaf(leaf: bytes, *, require_canonical: bool = True) -> SignedEvent:
     already binds the exact bytes, so bulk verification may skip this for speed.
     """
     signature, payload, message = open_leaf(leaf)
+    return decode_opened(leaf, signature, payload, message, require_canonical=require_canonical)
+
+
+def decode_opened(
+    leaf: bytes,
+    signature: bytes,
+    payload: bytes,
+    message: bytes,
+    *,
+    require_canonical: bool = True,
+) -> SignedEvent:
+    """:func:`decode_leaf` for a leaf already split by :func:`open_leaf` (e.g. on a worker)."""
     try:
         data = json.loads(message)
     except (ValueError, UnicodeDecodeError) as exc:

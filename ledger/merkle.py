@@ -149,16 +149,17 @@ def root_from_inclusion(index: int, size: int, leaf_hash_: bytes, proof: Sequenc
         raise ProofError("leaf hash is not 32 bytes")
     fn, sn = index, size - 1
     r = leaf_hash_
+    sha = hashlib.sha256
     for p in proof:
         if sn == 0:
             raise ProofError("inclusion proof is too long")
         if fn & 1 or fn == sn:
-            r = node_hash(p, r)
+            r = sha(b"\x01" + p + r).digest()
             while not fn & 1 and fn != 0:
                 fn >>= 1
                 sn >>= 1
         else:
-            r = node_hash(r, p)
+            r = sha(b"\x01" + r + p).digest()
         fn >>= 1
         sn >>= 1
     if sn != 0:

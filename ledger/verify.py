@@ -7,15 +7,16 @@ pool while this process decodes and replays the next batch. Without one they run
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.errors import LedgerError, RejectedEventError, SignatureError
-from ledger.events import decode_leaf
-from ledger.merkle import leaf_hash, root_from_leaf_hashes
+from ledger.errors import EventFormatError, LedgerError, RejectedEventError, SignatureError
+from ledger.events import decode_opened, open_leaf
+from ledger.merkle import root_from_leaf_hashes
 from ledger.state import LedgerState
 
 SignatureItem = tuple[int, bytes, bytes, bytes]
@@ -45,6 +46,26 @@ def _inline(items: list[SignatureItem]) -> Callable[[], list[int]]:
     return lambda: bad
 
 
+OpenedLeaf = tuple[bytes, bytes, bytes, bytes, bytes]
+"""(leaf, leaf hash, signature, signed payload, message); a malformed leaf has an empty
+signature and its error text as payload."""
+
+
+def open_leaves(leaves: Sequence[bytes]) -> list[OpenedLeaf]:
+    """Hash and split leaves (the parallelisable part of verification; picklable)."""
+    out: list[OpenedLeaf] = []
+    sha = hashlib.sha256
+    for leaf in leaves:
+        digest = sha(b"\x00" + leaf).digest()
+        try:
+            signature, payload, message = open_leaf(leaf)
+        except LedgerError as exc:
+            out.append((leaf, digest, b"", str(exc).encode(), b""))
+            continue
+        out.append((leaf, digest, signature, payload, message))
+    return out
+
+
 @dataclass(frozen=True)
 class LogVerification:
     """Result of :func:`verify_log`: the replayed state and the log's root."""
@@ -61,17 +82,21 @@ def verify_log(
     *,
     submit: SubmitBatch | None = None,
     batch_size: int = 20_000,
+    opened: Iterable[Sequence[OpenedLeaf]] | None = None,
 ) -> LogVerification:
     """Verify every signature, replay the state machine, check conservation, compute the root.
 
     Parameters
     ----------
     leaves
-        Every leaf of the log in index order.
+        Every leaf of the log in index order (ignored when ``opened`` is given).
     operator_public_key
         The trusted operator key [32 raw bytes]; leaf 0 must register it.
     submit
         Batch signature checker (see :data:`SubmitBatch`); inline when None.
+    opened
+        The leaves already run through :func:`open_leaves`, in index order and in chunks
+        (e.g. prepared on a process pool); by default they are opened here.
 
     Raises
     ------
@@ -81,16 +106,24 @@ def verify_log(
         If the replayed state does not conserve energy.
     """
     submit = submit or _inline
+    if opened is None:
+        opened = (
+            open_leaves(leaves[i : i + batch_size]) for i in range(0, len(leaves), batch_size)
+        )
     state = LedgerState(operator_public_key)
     pending: list[Callable[[], list[int]]] = []
     failure: RejectedEventError | None = None
-    hashes = [leaf_hash(x) for x in leaves]
+    hashes: list[bytes] = []
     seen: set[tuple[bytes, bytes, bytes]] = set()
-    for first in range(0, len(leaves), batch_size):
+    index = 0
+    for chunk in opened:
         items: list[SignatureItem] = []
-        for index in range(first, min(first + batch_size, len(leaves))):
+        for leaf, digest, signature, payload, message in chunk:
+            hashes.append(digest)
             try:
-                signed = decode_leaf(leaves[index], require_canonical=False)
+                if not signature:
+                    raise EventFormatError(payload.decode())
+                signed = decode_opened(leaf, signature, payload, message, require_canonical=False)
                 signer = state.keys.get(signed.event.key_id)
                 changes = state.apply(signed, verify_signature=False)
             except LedgerError as exc:
@@ -98,11 +131,12 @@ def verify_log(
                 break
             # The genesis key is only in the registry after its own event.
             raw = signer.public_key if signer else changes.keys[0].public_key
-            item = (raw, signed.signature, signed.signed_payload)
+            item = (raw, signature, payload)
             # Leaves of one signed batch share their signature: check it once.
             if item not in seen:
                 seen.add(item)
                 items.append((index, *item))
+            index += 1
         pending.append(submit(items))
         if failure is not None:
             break
@@ -112,4 +146,4 @@ def verify_log(
     if failure is not None:
         raise failure
     state.check_conservation()
-    return LogVerification(state, len(leaves), root_from_leaf_hashes(hashes), hashes)
+    return LogVerification(state, index, root_from_leaf_hashes(hashes), hashes)

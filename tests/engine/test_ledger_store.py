@@ -170,3 +170,32 @@ def _with_manifest(files: dict[str, bytes]) -> dict[str, bytes]:
         n: hashlib.sha256(d).hexdigest() for n, d in files.items() if n != "manifest.json"
     }
     return {**files, "manifest.json": canonical_json(manifest)}
+
+
+def test_parallel_verification_agrees_with_inline(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    import engine.audit as audit
+    from engine.audit import ExportContext, build_bundle
+
+    store, s = _loaded(engine, sites=3, hours=4)
+    op = s.operator.private_key
+    files = build_bundle(
+        ExportContext(store, op, store.snapshot(), store.checkpoint(op), store.leaves())
+    )
+    monkeypatch.setattr(audit, "_CHUNK_BYTES", 3000)  # several chunks of a few lines
+    entries = files["entries.jsonl"]
+    forged = entries.replace(b'"site":"site-2"', b'"site":"site-9"', 1)
+    with ProcessPoolExecutor(2) as pool:
+        inline = verify_files(files, op.public_key())
+        parallel = verify_files(files, op.public_key(), pool=pool)
+        assert parallel.log is not None
+        assert inline.log is not None
+        assert parallel.log.root == inline.log.root
+        assert parallel.log.state.bundles == inline.log.state.bundles
+        with pytest.raises(AuditError, match=r"entries\.jsonl line"):
+            verify_files(
+                _with_manifest({**files, "entries.jsonl": forged}), op.public_key(), pool=pool
+            )
