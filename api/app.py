@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -88,4 +89,25 @@ def create_app(
 
     for module in (market, sites, bids, backtests, ledger, admin):
         app.include_router(module.router)
+    _errors_are_json(app)
     return app
+
+
+def _errors_are_json(app: FastAPI) -> None:
+    """Document error responses as JSON on every route (FastAPI gives a text route's error
+    responses its own media type, but errors are always JSON)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    for status, response in operation.get("responses", {}).items():
+                        content = response.get("content", {})
+                        if status[:1] in "45" and "application/json" not in content:
+                            response["content"] = {"application/json": next(iter(content.values()))}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
