@@ -9,7 +9,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from ledger import errors as err
 from ledger.events import (
@@ -233,11 +239,14 @@ def test_correction_keeps_conservation(world: World) -> None:
 class LedgerMachine(RuleBasedStateMachine):
     """Random walks of valid and invalid actions; invariants after every step."""
 
+    steps = 0
+
     def __init__(self) -> None:
         super().__init__()
         self.world = World()
 
     def _try(self, signer: EventSigner, body: Body, at: datetime | None = None) -> bool:
+        LedgerMachine.steps += 1
         state = self.world.state
         before = (dict(state.bundles), dict(state.cells), state.size)
         signed = signer.sign(body, at or T0 + 30 * HOUR)
@@ -318,10 +327,16 @@ class LedgerMachine(RuleBasedStateMachine):
             assert cell.issued_wh - cell.withdrawn_wh <= 10_000_000
 
 
-TestLedgerMachine = LedgerMachine.TestCase
-TestLedgerMachine.settings = settings(
-    max_examples=100,
-    stateful_step_count=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+def test_random_walks_keep_conservation() -> None:
+    """At least 10,000 random steps in total (examples × steps), invariants after each."""
+    LedgerMachine.steps = 0
+    run_state_machine_as_test(
+        LedgerMachine,
+        settings=settings(
+            max_examples=125,
+            stateful_step_count=100,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+    assert LedgerMachine.steps >= 10_000
