@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, Table, and_, bindparam, select, tuple
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import ConflictError, NotFoundError
+from engine.ledger_scenario import genesis_event
 from engine.models.ledger import (
     LedgerBundle,
     LedgerCell,
@@ -311,8 +312,6 @@ class LedgerStore:
                     T_HEAD.insert().values(id=1, size=0, origin=origin, operator_key_id=key_id)
                 )
                 head = self._head(conn)
-                from engine.ledger_scenario import genesis_event
-
                 genesis = genesis_event(EventSigner(operator), party, at)
                 self._append_locked(conn, head, [genesis])
                 return True
@@ -579,6 +578,15 @@ class LedgerStore:
             q = q.limit(limit)
         with self.engine.connect() as conn:
             return [bundle_from_row(r) for r in conn.execute(q)]
+
+    def cell(self, device: str, interval_start: datetime) -> Cell | None:
+        """Tallies of one (device, interval), if anything was issued for it."""
+        with self.engine.connect() as conn:
+            q = select(T_CELL).where(
+                T_CELL.c.device == device, T_CELL.c.interval_start == interval_start
+            )
+            row = conn.execute(q).first()
+        return None if row is None else _cell_from_row(row)
 
     def cells(self) -> list[Cell]:
         """Every (device, interval) tally."""

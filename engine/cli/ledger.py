@@ -167,8 +167,7 @@ def issue(
 
     store = _store()
     start = _time(interval_start, "--interval-start")
-    cells = {(c.device, c.interval_start): c for c in store.cells()}
-    cell = cells.get((device, start))
+    cell = store.cell(device, start)
     try:
         scheme_ = Scheme(scheme)
     except ValueError as exc:
