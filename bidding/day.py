@@ -97,6 +97,10 @@ class ModelCache:
     def __len__(self) -> int:
         return len(self._models)
 
+    def models(self) -> list[BidModel]:
+        """Cached models, least recently used first."""
+        return list(self._models.values())
+
 
 DEFAULT_CACHE = ModelCache()
 
@@ -308,10 +312,7 @@ def parameter_values(
             }
         )
     if ns > 1:
-        first = [i for i, _ in shape.pairs]
-        second = [j for _, j in shape.pairs]
-        v["mono_a"] = (prices[first] <= prices[second]).astype(np.float64)
-        v["mono_b"] = (prices[second] <= prices[first]).astype(np.float64)
+        v.update(monotone_coefficients(prices))
     if shape.cvar:
         v.update(
             {
@@ -324,6 +325,28 @@ def parameter_values(
         )
     v["_penalty"] = pen
     return v, block_prices
+
+
+def monotone_coefficients(prices: FloatArray) -> dict[str, FloatArray]:
+    """Coefficients of the monotonicity rows from the price order of every interval.
+
+    ``mono_r[s, t]`` is +1 for the scenario of price rank ``r`` at ``t`` and -1 for rank
+    ``r + 1`` (so ``sum_s mono_r[s, t] * m[s, t] >= 0``: the cheaper one buys at least as much);
+    ``mono_tie_r`` equals ``mono_r`` where the two prices are equal and is 0 elsewhere.
+    """
+    ns, nt = prices.shape
+    order = np.argsort(prices, axis=0, kind="stable")
+    cols = np.arange(nt)
+    out: dict[str, FloatArray] = {}
+    for r in range(ns - 1):
+        d = np.zeros((ns, nt))
+        lo, hi = order[r], order[r + 1]
+        d[lo, cols] = 1.0
+        d[hi, cols] = -1.0
+        tie = prices[lo, cols] == prices[hi, cols]
+        out[f"mono_{r}"] = d
+        out[f"mono_tie_{r}"] = d * tie[None, :]
+    return out
 
 
 def input_hash(*parts: Any) -> str:

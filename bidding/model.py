@@ -15,9 +15,9 @@ deliverable: up/down capacity fits the battery's power headroom in every scenari
 holds with the down reserve called, and the state of charge stays in its limits even if the
 offered battery reserve is called at full capacity for the product's activation time (a moving
 window sum of ``n`` intervals, ``n * T`` nonzeros). Flexible jobs never back reserve, so a call
-cannot endanger a deadline. The DA curve is monotone by construction: for every interval and
-every pair of scenarios, the cheaper scenario buys at least as much (pair coefficients are
-parameters set from the price order, so the structure does not depend on the prices).
+cannot endanger a deadline. The DA curve is monotone by construction: in every interval the
+scenario of the next higher price buys no more (coefficients are parameters set from the price
+order, so the structure does not depend on the prices).
 
 Every number that changes from day to day is a :class:`cvxpy.Parameter` (the problem is DPP);
 structure (interval count, job windows and power caps, products and blocks, battery present) is
@@ -26,7 +26,6 @@ the :class:`BidShape`, the cache key.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,11 +143,6 @@ class BidShape:
     def has_down(self) -> bool:
         """Whether some offered product needs downward capacity."""
         return any(p.down for p in self.products)
-
-    @property
-    def pairs(self) -> tuple[tuple[int, int], ...]:
-        """Scenario pairs ``(i, j)``, ``i < j``, that carry a monotonicity row."""
-        return tuple(itertools.combinations(range(self.n_scenarios), 2))
 
     @property
     def is_mip(self) -> bool:
@@ -354,16 +348,16 @@ def build_model(shape: BidShape) -> BidModel:
     else:
         cons.append(m + ppa - up_total[None, :] >= 0)
 
-    # Monotone bid curve: for each pair (i, j) and interval, a = 1 when p_i <= p_j forces
-    # m_i >= m_j; b = 1 when p_j <= p_i forces m_j >= m_i (ties force equality).
+    # Monotone bid curve. Row (r, t) compares the scenarios of price rank r and r + 1 at t:
+    # rank[r] has coefficient +1, rank[r + 1] -1, every other scenario an explicit 0, so the
+    # structure is fixed and a new price order only changes coefficients. ``mono_tie`` repeats the
+    # row as <= 0 where the two prices are equal (equal prices, equal quantities).
     if ns > 1:
-        pairs = shape.pairs
-        first = [i for i, _ in pairs]
-        second = [j for _, j in pairs]
-        mono_a = par("mono_a", (len(pairs), nt), nonneg=True)
-        mono_b = par("mono_b", (len(pairs), nt), nonneg=True)
-        diff = m[first, :] - m[second, :]
-        cons += [cpx.multiply(mono_a, diff) >= 0, cpx.multiply(mono_b, diff) <= 0]
+        for rank in range(ns - 1):
+            d = par(f"mono_{rank}", (ns, nt))
+            e = par(f"mono_tie_{rank}", (ns, nt))
+            cons += [cpx.sum(cpx.multiply(d, m), axis=0) >= 0]
+            cons += [cpx.sum(cpx.multiply(e, m), axis=0) <= 0]
 
     if shape.cvar:
         # cost_s without first-stage terms, which are common to every scenario.

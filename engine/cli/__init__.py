@@ -13,6 +13,7 @@ import sys
 import typer
 
 from engine.cli import backtest as _backtest
+from engine.cli import bid as _bid
 from engine.cli import prices as _prices
 from engine.cli import report as _report
 from engine.cli import scheduler as _scheduler
@@ -42,6 +43,7 @@ def _root() -> None:
 app.command("zones")(_zones.zones)
 app.command("serve")(_serve.serve)
 app.command("backtest")(_backtest.backtest)
+app.command("bid")(_bid.bid)
 app.add_typer(_scheduler.app, name="scheduler")
 app.add_typer(_prices.app, name="prices")
 app.add_typer(_report.app, name="report")

@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from engine.cli.backtest import bench_backtest
+from engine.cli.bid import bench_bid
 
 bench_app = typer.Typer(help="Performance benchmarks.")
 bench_app.command("backtest")(bench_backtest)
+bench_app.command("bid")(bench_bid)
 
 
 @bench_app.command("ledger")
