@@ -6,6 +6,8 @@ import json
 
 import pytest
 import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.errors import EventFormatError, LedgerError, SignatureError
 from ledger.events import (
@@ -106,3 +108,29 @@ def test_every_byte_of_a_batch_leaf_is_bound(world: World) -> None:
     assert payload.endswith(open_leaf(batch[0].leaf)[1][-32:])
     with pytest.raises(SignatureError):
         verify_leaf_signature(batch[0].leaf, world.alice.private_key.public_key())
+
+
+@given(
+    text=st.text(min_size=1, max_size=40),
+    number=st.integers(0, 2**53 - 1),
+)
+@settings(max_examples=300, deadline=None)
+def test_fast_canonical_form_equals_rfc8785(text: str, number: int) -> None:
+    from ledger.events import Event, canonical_event_json
+
+    event = Event(
+        T0,
+        "k" * 32,
+        number or 1,
+        text[:200],
+        Retire(text, text[::-1] or "x", "site", T0, T0 + HOUR, "DE-LU"),
+    )
+    data = event.to_json()
+    assert canonical_event_json(data) == rfc8785.dumps(data) == event.canonical_bytes()
+
+
+def test_float_version_is_not_canonical(world: World) -> None:
+    signed = world.sign(world.alice, Transfer("b", "bob"))
+    data = json.loads(signed.message) | {"v": 1.0}
+    with pytest.raises(EventFormatError):
+        event_from_json(data)
