@@ -96,7 +96,7 @@ def solve_model(
         backend = "HIGHS" if solver == "HIGHS_CVXPY" else solver
         kwargs: dict[str, Any] = {}
         if backend == "HIGHS":
-            kwargs.update(dict(highs_options))
+            kwargs["highs_options"] = dict(highs_options)
         try:
             model.problem.solve(  # type: ignore[no-untyped-call]
                 solver=backend, canon_backend=cp.COO_CANON_BACKEND, enforce_dpp=True, **kwargs

@@ -52,6 +52,40 @@ def bid(
     ] = False,
 ) -> None:
     """Build the DA curve, block and reserve bids of a site for one delivery day."""
+    from bidding import BiddingError
+    from engine.errors import PowerdeskError
+
+    try:
+        _bid(
+            site,
+            day,
+            prices,
+            out,
+            reserve_prices,
+            scenarios,
+            strategy,
+            seed,
+            cvar_weight,
+            solver,
+            allow_violations,
+        )
+    except BiddingError as exc:
+        raise PowerdeskError(str(exc)) from None
+
+
+def _bid(
+    site: Path,
+    day: str,
+    prices: Path,
+    out: Path,
+    reserve_prices: Path | None,
+    scenarios: int,
+    strategy: str,
+    seed: int,
+    cvar_weight: float,
+    solver: str,
+    allow_violations: bool,
+) -> None:
     import hashlib
 
     from bidding import PriceScenarios, SolveOptions, flat_schedule, make_scenarios, solve_day
@@ -152,7 +186,7 @@ def bench_bid(
     """
     import numpy as np
 
-    from bidding import ModelCache, PriceScenarios, SolveOptions, solve_day
+    from bidding import BiddingError, ModelCache, PriceScenarios, SolveOptions, solve_day
     from bidding.model import problem_size
     from bidding.synthetic import (
         DAY,
@@ -216,7 +250,11 @@ def bench_bid(
         sc, res = (base, reserve) if item is None else item
         return solve_day(the_site, zone, the_day, sc, res, options, cache)
 
-    result: dict[str, Any] = {"problem": problem, **_measure(solve, warm_inputs)}
+    try:
+        measured = _measure(solve, warm_inputs)
+    except BiddingError as exc:
+        raise PowerdeskError(str(exc)) from None
+    result: dict[str, Any] = {"problem": problem, **measured}
     model = cache.models()[-1]
     result.update(problem_size(model))
     result["intervals"] = model.shape.n_intervals
