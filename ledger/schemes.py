@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -57,6 +58,7 @@ def add_months(instant: datetime, months: int) -> datetime:
     return instant.replace(year=year, month=month, day=min(instant.day, days[month - 1]))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def expiry_of(scheme: Scheme, interval_end: datetime) -> datetime | None:
     """When a certificate produced in an interval ending at ``interval_end`` expires [UTC]."""
     months = SCHEMES[scheme].validity_months

@@ -534,11 +534,7 @@ class LedgerState:
 
     def _moved(self, cell_key: CellKey, energy_wh: int, to: Status) -> Cell:
         cell = self.cells[cell_key]
-        field = {
-            Status.RETIRED: "retired_wh",
-            Status.WITHDRAWN: "withdrawn_wh",
-            Status.EXPIRED: "expired_wh",
-        }[to]
+        field = _TALLY[to]
         return _evolve(
             cell,
             active_wh=cell.active_wh - energy_wh,
@@ -700,6 +696,13 @@ class LedgerState:
                 or sums[Status.WITHDRAWN] != cell.withdrawn_wh
             ):
                 raise ConservationError(f"bundle energies of {where} do not match its tallies")
+
+
+_TALLY = {
+    Status.RETIRED: "retired_wh",
+    Status.WITHDRAWN: "withdrawn_wh",
+    Status.EXPIRED: "expired_wh",
+}
 
 
 def _require_role(signer: KeyRecord, role: Role, action: str) -> None:
