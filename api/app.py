@@ -7,8 +7,9 @@ scheduler is a process of its own. Every route but ``GET /health`` needs an API 
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -53,12 +54,22 @@ def create_app(
         engine = await run_in_threadpool(open_database, settings)
         # One backtest at a time per API process; its day problems go to their own executor.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="powerdesk-backtest")
+        bid_pool = (
+            ProcessPoolExecutor(
+                api_settings.bid_processes, mp_context=multiprocessing.get_context("spawn")
+            )
+            if api_settings.bid_processes
+            else None
+        )
         app.state.engine = engine
         app.state.backtest_pool = pool
+        app.state.bid_pool = bid_pool
         try:
             yield
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            if bid_pool is not None:
+                bid_pool.shutdown(wait=True, cancel_futures=True)
             app.state.engine = None
             engine.dispose()
 
@@ -78,6 +89,7 @@ def create_app(
     app.state.settings = settings
     app.state.api_settings = api_settings
     app.state.engine = None
+    app.state.bid_pool = None
     app.state.auth_cache = AuthCache(api_settings.auth_cache_seconds)
     install_error_handlers(app)
     app.add_middleware(GuardMiddleware, max_body_bytes=api_settings.max_body_bytes)

@@ -25,24 +25,29 @@ from engine.services.api_keys import ApiPrincipal, ApiRole, authenticate
 from engine.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The engine settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_api_settings(request: Request) -> ApiSettings:
+async def get_api_settings(request: Request) -> ApiSettings:
     """The API settings the app was created with."""
     settings: ApiSettings = request.app.state.api_settings
     return settings
 
 
-def get_engine(request: Request) -> Engine:
+def engine_of(request: Request) -> Engine:
     """The database engine opened by the app's lifespan."""
     engine: Engine | None = getattr(request.app.state, "engine", None)
     if engine is None:
         raise ApiError(503, "not_ready", "the database is not open (app lifespan not started)")
     return engine
+
+
+async def get_engine(request: Request) -> Engine:
+    """The database engine (an async dependency: no thread hop per request)."""
+    return engine_of(request)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -59,7 +64,7 @@ def get_session(engine: EngineDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def utc_now() -> datetime:
+async def utc_now() -> datetime:
     """The current instant (a dependency, so tests can fix the clock)."""
     return datetime.now(UTC)
 
@@ -113,7 +118,7 @@ async def current_key(
     cache: AuthCache = request.app.state.auth_cache
     principal = cache.get(digest)
     if principal is None:
-        engine = get_engine(request)
+        engine = engine_of(request)
         principal = await run_in_threadpool(authenticate, engine, token)
         if principal is None:
             raise ApiError(401, "unauthorized", "invalid or revoked API key", _UNAUTHORIZED)

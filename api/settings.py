@@ -14,6 +14,9 @@ class ApiSettings(BaseSettings):
     ----------
     max_body_bytes
         Largest request body accepted [bytes]; larger is a 413.
+    bid_processes
+        Processes that build bids (0: build in a thread of the API process). Solving in its own
+        process keeps a bid build from holding the API's interpreter lock while reads wait.
     backtest_executor
         Executor of backtest day problems (``local:N``, ``inline``, ``dask://HOST:PORT``).
     auth_cache_seconds
@@ -28,3 +31,4 @@ class ApiSettings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     auth_cache_seconds: float = Field(10.0, ge=0.0)
     backtest_executor: str = "local:1"
+    bid_processes: int = Field(1, ge=0, le=16)

@@ -76,7 +76,7 @@ def start_backtest(
 
 
 @router.get("/{backtest_id}", response_model=BacktestOut)
-def backtest(backtest_id: BacktestId, engine: EngineDep, _: AuditorKey) -> BacktestOut:
+async def backtest(backtest_id: BacktestId, engine: EngineDep, _: AuditorKey) -> BacktestOut:
     """Status of a backtest: queued, running, succeeded or failed (with the reason)."""
     return backtest_out(get_backtest(engine, backtest_id))
 
@@ -92,7 +92,7 @@ def _finished(engine: EngineDep, backtest_id: int) -> BacktestRecord:
 
 
 @router.get("/{backtest_id}/summary", response_model=BacktestSummaryOut)
-def backtest_summary(
+async def backtest_summary(
     backtest_id: BacktestId, engine: EngineDep, _: AuditorKey
 ) -> BacktestSummaryOut:
     """The summary of a finished backtest (the content of ``summary.json``)."""
@@ -102,7 +102,7 @@ def backtest_summary(
 
 
 @router.get("/{backtest_id}/days", response_model=Page[BacktestDayOut])
-def backtest_days(
+async def backtest_days(
     backtest_id: BacktestId,
     engine: EngineDep,
     _: AuditorKey,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Executor
+from dataclasses import fields
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import AuditorKey, ClockDep, EngineDep, SettingsDep, TraderKey
+from api.errors import ApiError
 from api.routes.sites import IdempotencyKey
 from api.schemas import (
     BidDetail,
@@ -25,6 +30,7 @@ from engine.services.api_bids import (
     BidRecord,
     BidRequest,
     build_bid,
+    build_bid_in_worker,
     get_bid,
     list_bids,
     submit_bid,
@@ -70,9 +76,8 @@ def _summary(d: dict[str, Any]) -> BidSummary:
 
 def bid_detail(b: BidRecord) -> BidDetail:
     """A stored bid as its response body."""
-    from dataclasses import asdict
-
-    d = asdict(b)
+    # Shallow: dataclasses.asdict would deep-copy the curves and the schedule.
+    d = {f.name: getattr(b, f.name) for f in fields(b)}
     return BidDetail(
         **_summary(d).model_dump(),
         curves=b.curves,
@@ -83,9 +88,11 @@ def bid_detail(b: BidRecord) -> BidDetail:
 
 
 @router.post("/bids", response_model=BidDetail, status_code=201)
-def create_bid(
+async def create_bid(
     body: BidIn,
+    request: Request,
     engine: EngineDep,
+    settings: SettingsDep,
     principal: TraderKey,
     now: ClockDep,
     idempotency_key: IdempotencyKey = None,
@@ -94,7 +101,7 @@ def create_bid(
 
     Prices come from the store as a decision at ``as_of`` (default: gate closure) sees them; the
     bid records inputs-as-of, code version, solver and parameter hash."""
-    request = BidRequest(
+    what = BidRequest(
         site=body.site,
         day=body.day,
         strategy=body.strategy,
@@ -104,11 +111,26 @@ def create_bid(
         allow_breaches=body.allow_breaches,
         seed=body.seed,
     )
-    return bid_detail(build_bid(engine, request, created_by=principal.key_id, now=now))
+    pool: Executor | None = request.app.state.bid_pool
+    if pool is None:
+        built = await run_in_threadpool(
+            build_bid, engine, what, created_by=principal.key_id, now=now
+        )
+        return bid_detail(built)
+    url = settings.resolved_database_url
+    outcome, value = await asyncio.get_running_loop().run_in_executor(
+        pool, build_bid_in_worker, url, what, principal.key_id, now
+    )
+    if outcome == "error":
+        status, code, message = value
+        raise ApiError(status, code, message)
+    if outcome != "ok":
+        raise RuntimeError(f"bid build failed in its worker: {value}")
+    return bid_detail(get_bid(engine, int(value)))
 
 
 @router.get("/bids", response_model=Page[BidSummary])
-def bids(
+async def bids(
     engine: EngineDep,
     _: AuditorKey,
     site: Annotated[str | None, Query(max_length=200)] = None,
@@ -143,7 +165,7 @@ BidId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 @router.get("/bids/{bid_id}", response_model=BidDetail)
-def bid(bid_id: BidId, engine: EngineDep, _: AuditorKey) -> BidDetail:
+async def bid(bid_id: BidId, engine: EngineDep, _: AuditorKey) -> BidDetail:
     """One bid: curves, reserve bids, block bids, planned schedule, provenance, submission."""
     return bid_detail(get_bid(engine, bid_id))
 

@@ -62,7 +62,7 @@ def _store(engine: Any, home: Path) -> LedgerStore:
 
 
 @router.get("/ppas", response_model=Page[PpaOut])
-def ppas(
+async def ppas(
     engine: EngineDep,
     _: AuditorKey,
     zone: Annotated[str | None, Query(max_length=32)] = None,
@@ -82,7 +82,7 @@ def ppas(
 
 
 @router.get("/ppas/{ppa_id}", response_model=PpaOut)
-def ppa(ppa_id: str, engine: EngineDep, _: AuditorKey) -> PpaOut:
+async def ppa(ppa_id: str, engine: EngineDep, _: AuditorKey) -> PpaOut:
     """One PPA."""
     return ppa_out(get_ppa(engine, ppa_id))
 
@@ -96,7 +96,7 @@ def create_ppa(
 
 
 @router.get("/certificates", response_model=Page[CertificateOut])
-def certificates(
+async def certificates(
     engine: EngineDep,
     _: AuditorKey,
     owner: Annotated[str | None, Query(max_length=200)] = None,
@@ -210,7 +210,7 @@ def consistency_proof(
 
 
 @router.get("/entries", response_model=EntriesOut)
-def log_entries(
+async def log_entries(
     engine: EngineDep,
     _: AuditorKey,
     start: Annotated[int, Query(alias="from", ge=0, le=2**53)] = 0,

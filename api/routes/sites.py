@@ -78,7 +78,7 @@ def create_site(
 
 
 @router.get("/sites", response_model=Page[SiteOut])
-def sites(
+async def sites(
     engine: EngineDep,
     _: AuditorKey,
     zone: Annotated[str | None, Query(max_length=32)] = None,
@@ -97,6 +97,6 @@ def sites(
 
 
 @router.get("/sites/{name}", response_model=SiteDetail)
-def site(name: str, engine: EngineDep, _: AuditorKey) -> SiteDetail:
+async def site(name: str, engine: EngineDep, _: AuditorKey) -> SiteDetail:
     """One stored site with its content."""
     return site_detail(get_site(engine, name))

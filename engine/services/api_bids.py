@@ -366,6 +366,32 @@ def build_bid(
     return get_bid(engine, int(key[0]))
 
 
+_WORKER_ENGINES: dict[str, Engine] = {}
+
+
+def build_bid_in_worker(
+    url: str, request: BidRequest, created_by: str, now: datetime
+) -> tuple[str, Any]:
+    """:func:`build_bid` in a worker process (picklable in and out).
+
+    Returns ``("ok", bid_id)``, ``("error", (status, code, message))`` for a domain error
+    (mapped by :func:`engine.services.api_errors.classify`) or ``("bug", message)``.
+    """
+    from engine.db import make_engine
+    from engine.services.api_errors import classify
+
+    engine = _WORKER_ENGINES.get(url)
+    if engine is None:
+        engine = _WORKER_ENGINES[url] = make_engine(url)
+    try:
+        return "ok", build_bid(engine, request, created_by=created_by, now=now).id
+    except Exception as exc:
+        mapped = classify(exc)
+        if mapped is None:
+            return "bug", f"{type(exc).__name__}: {exc}"
+        return "error", (mapped[0], mapped[1], " ".join(str(exc).split()))
+
+
 def _record(r: Any) -> BidRecord:
     return BidRecord(
         id=int(r.id),

@@ -66,7 +66,12 @@ def make_app(desk: Desk) -> FastAPI:
     """The real app on the desk's settings (small body limit to test it cheaply)."""
     return create_app(
         desk.settings,
-        ApiSettings(max_body_bytes=MAX_BODY, auth_cache_seconds=5.0, backtest_executor="inline"),
+        ApiSettings(
+            max_body_bytes=MAX_BODY,
+            auth_cache_seconds=5.0,
+            backtest_executor="inline",
+            bid_processes=0,
+        ),
     )
 
 
