@@ -46,3 +46,30 @@ def ledger(
         **bench_verify(sites, hours, workers, signed_batches=batched),
     }
     typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+@bench_app.command("api")
+def api(
+    requests: Annotated[int, typer.Option("--requests", min=100, help="Measured requests.")] = 3000,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=1000, help="Requests in flight.")
+    ] = 100,
+    bid_share: Annotated[
+        float, typer.Option("--bid-share", min=0.0, max=1.0, help="Share of bid builds.")
+    ] = 0.01,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="uvicorn workers.")] = 1,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Load test of the trading-desk API on loopback (uvicorn in a subprocess, SQLite): reads
+    mixed with bid builds; prints throughput and p50/p99 latency of each."""
+    from engine.services.api_bench import bench_api
+
+    result = bench_api(
+        requests=requests,
+        concurrency=concurrency,
+        bid_share=bid_share,
+        workers=workers,
+        seed=seed,
+    )
+    typer.echo(json.dumps(result, indent=None if as_json else 2))

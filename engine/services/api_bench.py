@@ -293,14 +293,22 @@ def bench_api(
         base = f"http://127.0.0.1:{port}"
         env = {**os.environ, "POWERDESK_HOME": str(home)}
         env.pop("POWERDESK_DATABASE_URL", None)
-        log = (home / "server.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, "127.0.0.1", str(port), str(workers), str(lifetime_s)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with (home / "server.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _SERVER,
+                    "127.0.0.1",
+                    str(port),
+                    str(workers),
+                    str(lifetime_s),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         _wait_ready(base, proc)
         warm = _plan(concurrency, 0.0, bid_ids, seed + 1)
         warm += [("bid", "/bids", {"site": "bench-dc", "day": "2025-03-12"})] * 2

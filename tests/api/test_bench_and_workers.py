@@ -1,0 +1,60 @@
+"""The API under uvicorn (the load-test driver, small) and bid builds in a worker process."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from api.app import create_app
+from api.settings import ApiSettings
+from engine.cli import main
+from tests.api.conftest import SITE_TOML, Desk, TestClient, assert_error, row_counts
+
+
+def test_bid_builds_in_a_worker_process(desk: Desk) -> None:
+    app = create_app(desk.settings, ApiSettings(bid_processes=1, backtest_executor="inline"))
+    h = desk.auth("trader")
+    with TestClient(app) as client:
+        assert client.post("/sites", json={"content": SITE_TOML}, headers=h).status_code == 201
+        built = client.post("/bids", json={"site": "example-dc", "day": "2025-03-21"}, headers=h)
+        assert built.status_code == 201, built.text
+        assert len(built.json()["curves"]) == 24
+        shown = client.get(f"/bids/{built.json()['id']}", headers=h).json()
+        assert shown["curves"] == built.json()["curves"]
+        before = row_counts(desk.engine)
+        # Domain errors raised in the worker come back as the same JSON errors.
+        assert_error(
+            client.post("/bids", json={"site": "nope", "day": "2025-03-21"}, headers=h), 404
+        )
+        assert_error(
+            client.post("/bids", json={"site": "example-dc", "day": "2025-03-01"}, headers=h),
+            422,
+            "no_price_scenarios",
+        )
+        assert row_counts(desk.engine) == before
+
+
+def test_bench_api_cli_runs_a_small_load(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["bench", "api", "--requests", "200", "--concurrency", "20", "--bid-share", "0.02"])
+    assert done.value.code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["requests"] == 200
+    assert result["reads"]["count"] + result["bid_builds"]["count"] == 200
+    assert result["bid_builds"]["count"] >= 1
+    assert set(result["statuses"]) <= {"200", "201"}
+    assert 0 < result["reads"]["p50_ms"] <= result["reads"]["p99_ms"] <= result["reads"]["max_ms"]
+    assert result["throughput_rps"] > 0
+
+
+def test_serve_is_a_command() -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--help"])
+    assert exit_.value.code == 0
+    with pytest.raises(SystemExit) as bad:
+        main(["serve", "--port", "0"])
+    assert bad.value.code == 2
+    with socket.socket() as s:  # nothing was left listening
+        s.bind(("127.0.0.1", 0))
