@@ -17,6 +17,7 @@ from engine.models.ledger import (
     LedgerPPA,
 )
 from engine.models.market import Dataset, PricePoint
+from engine.models.settlement import MeterReadingRow, SettlementRun
 
 __all__ = [
     "ApiBacktest",
@@ -34,6 +35,8 @@ __all__ = [
     "LedgerHead",
     "LedgerKey",
     "LedgerPPA",
+    "MeterReadingRow",
     "PricePoint",
+    "SettlementRun",
     "Submission",
 ]
