@@ -369,15 +369,33 @@ def build_bundle(
     return files
 
 
-def export_bundle(store: Any, operator: Ed25519PrivateKey, out: Path) -> dict[str, bytes]:
-    """Checkpoint the log now and write its audit bundle to ``out`` (atomically, via rename)."""
+def export_bundle(
+    store: Any,
+    operator: Ed25519PrivateKey,
+    out: Path,
+    *,
+    sections: Sequence[str] = ("ledger",),
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, bytes]:
+    """Checkpoint the log now and write its audit bundle to ``out`` (atomically, via rename).
+
+    ``sections`` names the registered sections to include (the ledger always comes first);
+    ``options`` reach every section's export (e.g. ``report_dir`` for the report section).
+    """
+    known = {s.name: s for s in SECTIONS}
+    unknown = [n for n in sections if n not in known]
+    if unknown:
+        raise PowerdeskError(f"unknown bundle section {unknown[0]!r}")
+    chosen = [known["ledger"]] + [known[n] for n in sections if n != "ledger"]
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise PowerdeskError(f"{out} exists and is not an empty directory")
     note = store.checkpoint(operator)
     size = int(note.split("\n")[1])
     tree = store.snapshot(size)
     leaves = store.leaves(0, size)
-    files = build_bundle(ExportContext(store, operator, tree, note, leaves))
+    files = build_bundle(
+        ExportContext(store, operator, tree, note, leaves, dict(options or {})), chosen
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
 
     home: Path = Path(".powerdesk")
     database_url: str | None = None
+    grid_factors: Path | None = None  # EF or generation-mix CSV for scheduled carbon reports
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -12,8 +12,11 @@ import sys
 
 import typer
 
+from bidding.errors import BiddingError
+from carbon.errors import CarbonInputError
 from engine.cli import backtest as _backtest
 from engine.cli import bid as _bid
+from engine.cli import daily as _daily
 from engine.cli import prices as _prices
 from engine.cli import report as _report
 from engine.cli import scheduler as _scheduler
@@ -24,6 +27,7 @@ from engine.cli.bench import bench_app
 from engine.cli.keys import keys_app
 from engine.cli.ledger import ledger_app
 from engine.errors import PowerdeskError
+from ledger.errors import LedgerError
 from market.errors import MarketError
 
 app = typer.Typer(
@@ -41,6 +45,9 @@ def _root() -> None:
 
 
 app.command("zones")(_zones.zones)
+app.command("demo")(_daily.demo)
+app.command("settle")(_daily.settle)
+app.add_typer(_daily.meter_app, name="meter")
 app.command("serve")(_serve.serve)
 app.command("backtest")(_backtest.backtest)
 app.command("bid")(_bid.bid)
@@ -60,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # standalone mode: usage errors print usage and exit 2, --help exits 0.
         command.main(args=args, prog_name="powerdesk", standalone_mode=True)
-    except (PowerdeskError, MarketError) as exc:
+    except (PowerdeskError, MarketError, BiddingError, LedgerError, CarbonInputError) as exc:
         print(f"powerdesk: error: {exc}", file=sys.stderr)
         sys.exit(1)
     except Exception as exc:

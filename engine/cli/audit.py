@@ -14,8 +14,12 @@ audit_app = typer.Typer(help="Audit bundles: export, and verify offline with one
 @audit_app.command("export")
 def export(
     out: Annotated[Path, typer.Option("--out", help="New (or empty) bundle directory.")],
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Carbon report directory (report.json + inputs) to include."),
+    ] = None,
 ) -> None:
-    """Checkpoint the ledger and write its audit bundle to --out."""
+    """Checkpoint the ledger and write its audit bundle (with a carbon report) to --out."""
     from datetime import UTC, datetime
 
     from engine.audit import export_bundle
@@ -28,7 +32,14 @@ def export(
     operator = load_private_key(settings.home)
     store = LedgerStore(open_database(settings))
     store.initialise(operator, datetime.now(UTC).replace(microsecond=0))
-    files = export_bundle(store, operator, out)
+    if report is not None:
+        import engine.audit_report  # noqa: F401  (registers the report section)
+
+        files = export_bundle(
+            store, operator, out, sections=("ledger", "report"), options={"report_dir": report}
+        )
+    else:
+        files = export_bundle(store, operator, out)
     typer.echo(json.dumps({"out": str(out), "files": sorted(files)}))
 
 
@@ -41,6 +52,7 @@ def verify(
     workers: Annotated[int, typer.Option("--workers", help="Signature-check processes.")] = 2,
 ) -> None:
     """Verify every signature, proof, the checkpoint, the state machine and conservation."""
+    import engine.audit_report  # noqa: F401  (the report section, if the bundle has one)
     from engine.audit import summary, verify_bundle
     from engine.keys import load_public_pem
 

@@ -1,0 +1,76 @@
+"""``powerdesk demo``, ``powerdesk settle`` and ``powerdesk meter import``."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+meter_app = typer.Typer(help="Metered consumption: import canonical meter files.")
+
+
+def demo(
+    no_backtest: Annotated[
+        bool, typer.Option("--no-backtest", help="Skip the one-month backtest.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Run the daily cycle on the bundled fixtures: bid, clear, settle, certificates, report,
+    audit bundle, and a one-month backtest."""
+    from engine.demo import run_demo
+    from engine.services.daily import dumps
+
+    summary = run_demo(backtest=not no_backtest, echo=(lambda *_: None) if as_json else print)
+    if as_json:
+        typer.echo(dumps(summary))
+    else:
+        typer.echo(f"\nwritten under {summary['home']}: outbox/, reports/, audit/, backtests/")
+
+
+def settle(
+    site: Annotated[Path, typer.Option("--site", help="Site file (TOML).")],
+    day: Annotated[str, typer.Option("--day", help="Local delivery day YYYY-MM-DD.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Record a correction superseding the last run.")
+    ] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why a correction was made.")] = "",
+) -> None:
+    """Settle a site's delivery day once (a re-run is a no-op unless --force)."""
+    from engine.db import open_database
+    from engine.errors import PowerdeskError
+    from engine.settlement import settle_site_day
+    from engine.sites import load_site
+
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        raise PowerdeskError(f"--day {day!r} is not a date YYYY-MM-DD") from None
+    s = load_site(site)
+    record = settle_site_day(open_database(), s.name, s.zone, when, force=force, reason=reason)
+    typer.echo(json.dumps(record.to_json_dict(), indent=2, sort_keys=True))
+
+
+@meter_app.command("import")
+def meter_import(
+    file: Annotated[Path, typer.Argument(help="Canonical meter CSV (interval_start, energy_mwh).")],
+    site: Annotated[str, typer.Option("--site", help="Site name.")],
+    zone: Annotated[str, typer.Option("--zone", help="Zone of the site.")],
+) -> None:
+    """Store a site's metered consumption (the same file again is a no-op)."""
+    from engine.db import open_database
+    from engine.settlement import import_meter
+
+    result = import_meter(open_database(), file, site, zone)
+    typer.echo(
+        json.dumps(
+            {
+                "dataset_id": result.dataset_id,
+                "rows": result.rows,
+                "created": result.created,
+                "sha256": result.sha256,
+            }
+        )
+    )

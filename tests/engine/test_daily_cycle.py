@@ -1,0 +1,109 @@
+"""The daily cycle end to end on the fixtures: bid, settle, PPA certificates, report, audit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.audit import AuditError, verify_bundle
+from engine.db import open_database
+from engine.demo import DEMO_DAY, run_demo
+from engine.keys import load_private_key
+from engine.ledger_store import LedgerStore
+from engine.settings import Settings
+from engine.settlement import latest_settlement, settle_site_day
+
+
+@pytest.fixture(scope="module")
+def cycle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict[str, Any]]:
+    home = tmp_path_factory.mktemp("home")
+    settings = Settings(home=home)
+    return settings, run_demo(settings, backtest=False, echo=lambda *_: None)
+
+
+def test_settlement_lines_reconcile_to_the_total(cycle: tuple[Settings, dict[str, Any]]) -> None:
+    settings, _ = cycle
+    record = latest_settlement(open_database(settings), "example-dc", DEMO_DAY)
+    assert record is not None
+    amounts = [Decimal(line["amount"]) for line in record.lines]
+    assert all(a == a.quantize(Decimal("0.01")) for a in amounts)
+    assert sum(amounts, Decimal(0)) == Decimal(record.totals["total_cost"])
+    # One DA and one imbalance line per interval of the 23-hour DST day.
+    assert sum(1 for line in record.lines if line["category"] == "da_energy") == 23
+    parts = Decimal(record.totals["energy_cost"]) + Decimal(record.totals["imbalance_cost"])
+    parts -= Decimal(record.totals["reserve_revenue"])
+    assert parts + Decimal(record.totals["ppa_cost"]) == Decimal(record.totals["total_cost"])
+
+
+def test_certificates_never_exceed_metered_output(cycle: tuple[Settings, dict[str, Any]]) -> None:
+    settings, summary = cycle
+    store = LedgerStore(open_database(settings))
+    cells = store.cells()
+    assert len(cells) == 23
+    for cell in cells:
+        assert 0 < cell.issued_wh <= cell.metered_wh
+        assert cell.retired_wh == cell.issued_wh  # all retired for the data centre's hours
+    issued = sum(c.issued_wh for c in cells)
+    assert Decimal(issued) / 1_000_000 == Decimal(summary["certificates"]["certificates_mwh"])
+
+
+def test_rerunning_the_cycle_changes_nothing(cycle: tuple[Settings, dict[str, Any]]) -> None:
+    settings, first = cycle
+    engine = open_database(settings)
+    size_before = LedgerStore(engine).head()[0]
+    again = run_demo(settings, backtest=False, echo=lambda *_: None)
+    assert again["settlement"]["run"] == first["settlement"]["run"] == 1
+    assert again["settlement"]["created"] is False
+    assert again["bid"]["bid_id"] == first["bid"]["bid_id"]
+    assert LedgerStore(engine).head()[0] == size_before
+    assert again["report"]["figures"] == first["report"]["figures"]
+
+
+def test_forced_settlement_is_a_superseding_run(cycle: tuple[Settings, dict[str, Any]]) -> None:
+    settings, _ = cycle
+    engine = open_database(settings)
+    record = settle_site_day(engine, "example-dc", "DE-LU", DEMO_DAY, force=True, reason="test")
+    assert (record.run, record.supersedes_run, record.created) == (2, 1, True)
+    latest = latest_settlement(engine, "example-dc", DEMO_DAY)
+    assert latest is not None
+    assert (latest.run, latest.totals) == (2, record.totals)
+    # A plain re-run after the correction returns the correction, not a third run.
+    assert settle_site_day(engine, "example-dc", "DE-LU", DEMO_DAY).run == 2
+
+
+def test_audit_bundle_verifies_and_catches_an_edited_figure(
+    cycle: tuple[Settings, dict[str, Any]], tmp_path: Path
+) -> None:
+    settings, summary = cycle
+    bundle = Path(summary["audit"]["bundle"])
+    public = load_private_key(settings.home).public_key()
+    ctx = verify_bundle(bundle, public, workers=1)
+    assert ctx.log is not None
+    edited = tmp_path / "edited"
+    shutil.copytree(bundle, edited)
+    report = json.loads((edited / "report.json").read_bytes())
+    report["cfe_score"] = str(Decimal(report["cfe_score"]) + Decimal("0.000001"))
+    raw = (json.dumps(report, sort_keys=True, separators=(",", ":")) + "\n").encode()
+    (edited / "report.json").write_bytes(raw)
+    manifest = json.loads((edited / "manifest.json").read_bytes())
+    manifest["files"]["report.json"] = hashlib.sha256(raw).hexdigest()
+    (edited / "manifest.json").write_bytes(
+        (json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n").encode()
+    )
+    with pytest.raises(AuditError, match="cfe_score differs"):
+        verify_bundle(edited, public, workers=1)
+
+
+def test_report_cites_only_the_ledger_retirements(cycle: tuple[Settings, dict[str, Any]]) -> None:
+    _, summary = cycle
+    inputs = json.loads(Path(summary["report"]["inputs"]).read_bytes())
+    assert len(inputs["retirements"]) == 23
+    report = json.loads(Path(summary["report"]["json"]).read_bytes())
+    assert Decimal(report["matched_only_score"]) <= Decimal(report["cfe_score"])
+    assert Decimal(report["green_share_hourly"]) <= Decimal(report["green_share_annual"])
