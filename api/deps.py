@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -106,11 +106,9 @@ class AuthCache:
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
-async def current_key(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+async def _authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> ApiPrincipal:
-    """The API key of the request; 401 when it is missing, malformed, unknown or revoked."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "unauthorized", "an API key is required (Bearer)", _UNAUTHORIZED)
     token = credentials.credentials
@@ -127,17 +125,33 @@ async def current_key(
     return principal
 
 
+async def current_key(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> ApiPrincipal:
+    """The API key of the request; 401 when it is missing, malformed, unknown or revoked."""
+    return await _authenticate(request, credentials)
+
+
 CurrentKey = Annotated[ApiPrincipal, Depends(current_key)]
 
+Check = Callable[[Request, HTTPAuthorizationCredentials | None], Coroutine[Any, Any, ApiPrincipal]]
 
-def _require(*roles: ApiRole, what: str) -> object:
+
+def _require(*roles: ApiRole, what: str) -> Check:
+    # One dependency does authentication and the role check: each dependency level costs time
+    # on every request.
     allowed = frozenset(roles)
+    names = " or ".join(sorted(r.value for r in allowed))
 
-    async def check(principal: CurrentKey) -> ApiPrincipal:
+    async def check(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> ApiPrincipal:
+        principal = await _authenticate(request, credentials)
         if principal.role not in allowed:
-            names = " or ".join(sorted(r.value for r in allowed))
             raise ApiError(
-                403, "forbidden", f"{what} needs a {names} key, not {principal.role.value}"
+                403, "forbidden", f"{what} needs a {names} key, not a {principal.role.value} key"
             )
         return principal
 

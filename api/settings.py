@@ -17,6 +17,9 @@ class ApiSettings(BaseSettings):
     bid_processes
         Processes that build bids (0: build in a thread of the API process). Solving in its own
         process keeps a bid build from holding the API's interpreter lock while reads wait.
+    gc_freeze
+        Freeze the objects alive at start-up out of the garbage collector's reach (shorter
+        pauses under load; off in tests that build many apps in one process).
     backtest_executor
         Executor of backtest day problems (``local:N``, ``inline``, ``dask://HOST:PORT``).
     auth_cache_seconds
@@ -32,3 +35,4 @@ class ApiSettings(BaseSettings):
     auth_cache_seconds: float = Field(10.0, ge=0.0)
     backtest_executor: str = "local:1"
     bid_processes: int = Field(1, ge=0, le=16)
+    gc_freeze: bool = True

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from concurrent.futures import Executor
 from dataclasses import fields
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AuditorKey, ClockDep, EngineDep, SettingsDep, TraderKey
@@ -26,9 +27,11 @@ from api.schemas import (
     SubmissionOut,
     next_offset,
 )
+from engine.errors import NotFoundError
 from engine.services.api_bids import (
     BidRecord,
     BidRequest,
+    bid_version,
     build_bid,
     build_bid_in_worker,
     get_bid,
@@ -164,10 +167,39 @@ async def bids(
 BidId = Annotated[int, Path(ge=1, le=2**62)]
 
 
+class BidCache:
+    """Serialised bid documents by id, valid while the bid's submission state is unchanged."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._docs: OrderedDict[int, tuple[tuple[str, str | None], bytes]] = OrderedDict()
+
+    def get(self, bid_id: int, version: tuple[str, str | None]) -> bytes | None:
+        hit = self._docs.get(bid_id)
+        if hit is None or hit[0] != version:
+            return None
+        self._docs.move_to_end(bid_id)
+        return hit[1]
+
+    def put(self, bid_id: int, version: tuple[str, str | None], body: bytes) -> None:
+        self._docs[bid_id] = (version, body)
+        while len(self._docs) > self.size:
+            self._docs.popitem(last=False)
+
+
 @router.get("/bids/{bid_id}", response_model=BidDetail)
-async def bid(bid_id: BidId, engine: EngineDep, _: AuditorKey) -> BidDetail:
+async def bid(bid_id: BidId, request: Request, engine: EngineDep, _: AuditorKey) -> Response:
     """One bid: curves, reserve bids, block bids, planned schedule, provenance, submission."""
-    return bid_detail(get_bid(engine, bid_id))
+    cache: BidCache = request.app.state.bid_cache
+    version = bid_version(engine, bid_id)
+    if version is None:
+        raise NotFoundError(f"no bid {bid_id}")
+    body = cache.get(bid_id, version)
+    if body is None:
+        record = get_bid(engine, bid_id)
+        body = bid_detail(record).model_dump_json().encode()
+        cache.put(bid_id, (record.submission_status, record.submission_sha256), body)
+    return Response(body, media_type="application/json")
 
 
 @router.post("/bids/{bid_id}/submit", response_model=BidDetail)

@@ -442,6 +442,16 @@ def get_bid(engine: Engine, bid_id: int) -> BidRecord:
     return _record(row)
 
 
+def bid_version(engine: Engine, bid_id: int) -> tuple[str, str | None] | None:
+    """What can change on a stored bid (submission status and digest), or None if there is no
+    such bid: a cheap query that lets a cache of a bid's full document stay valid."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(T_BID.c.submission_status, T_BID.c.submission_sha256).where(T_BID.c.id == bid_id)
+        ).first()
+    return None if row is None else (str(row[0]), row[1])
+
+
 def list_bids(
     engine: Engine,
     *,

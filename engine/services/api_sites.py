@@ -12,6 +12,7 @@ import json
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from sqlalchemy import Engine, Table, func, select
@@ -64,6 +65,12 @@ def parse_site(content: str, content_format: SiteFormat, source: str = "<site>")
         raise InputFileError(source, f"malformed site: {exc}") from None
 
 
+@lru_cache(maxsize=256)
+def _parsed(content: str, content_format: SiteFormat, source: str) -> Site:
+    # Stored sites are immutable per content: parse each once per process.
+    return parse_site(content, content_format, source)
+
+
 def _record(row: Any) -> SiteRecord:
     return SiteRecord(
         name=row.name,
@@ -73,7 +80,7 @@ def _record(row: Any) -> SiteRecord:
         sha256=row.sha256,
         created_at=row.created_at,
         updated_at=row.updated_at,
-        site=parse_site(row.content, row.content_format, row.name),
+        site=_parsed(row.content, row.content_format, row.name),
     )
 
 

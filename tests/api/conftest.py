@@ -71,6 +71,7 @@ def make_app(desk: Desk) -> FastAPI:
             auth_cache_seconds=5.0,
             backtest_executor="inline",
             bid_processes=0,
+            gc_freeze=False,
         ),
     )
 

@@ -14,7 +14,9 @@ from tests.api.conftest import SITE_TOML, Desk, TestClient, assert_error, row_co
 
 
 def test_bid_builds_in_a_worker_process(desk: Desk) -> None:
-    app = create_app(desk.settings, ApiSettings(bid_processes=1, backtest_executor="inline"))
+    app = create_app(
+        desk.settings, ApiSettings(bid_processes=1, backtest_executor="inline", gc_freeze=False)
+    )
     h = desk.auth("trader")
     with TestClient(app) as client:
         assert client.post("/sites", json={"content": SITE_TOML}, headers=h).status_code == 201

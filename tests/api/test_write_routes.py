@@ -112,6 +112,8 @@ def test_build_bid_and_submit(client: TestClient, desk: Desk) -> None:
     bid = r.json()
     assert bid["provenance"]["n_scenarios"] == 2
     assert len(bid["curves"]) == 24
+    shown = client.get(f"/bids/{bid['id']}", headers=h).json()
+    assert shown["submission"]["status"] == "built"
     # The fixture's bids are for 2025: their gate closure has passed.
     late = client.post(f"/bids/{bid['id']}/submit", headers=h)
     assert_error(late, 409, "conflict")
@@ -133,6 +135,8 @@ def test_build_bid_and_submit(client: TestClient, desk: Desk) -> None:
             )
             assert sent["prices_per_mwh"] == shown["prices_per_mwh"]
             assert sent["quantities_mw"] == shown["quantities_mw"]
+        # The detail shown before (and cached) follows the submission.
+        assert client.get(f"/bids/{bid['id']}", headers=h).json()["submission"] == sub
         again = client.post(f"/bids/{bid['id']}/submit", headers=h)
         assert again.json()["submission"] == sub
         second = client.post(
