@@ -677,25 +677,37 @@ class LedgerState:
         if per_cell.keys() - self.cells.keys():
             raise ConservationError("certificate bundles exist for an interval never issued")
         for key, cell in self.cells.items():
-            where = f"{cell.device} at {format_time(cell.interval_start)}"
             if not cell.conserved:
-                raise ConservationError(f"tallies of {where} do not add up")
-            sums = dict.fromkeys(Status, 0)
+                raise ConservationError(f"tallies of {_where(cell)} do not add up")
+            sums = {Status.ACTIVE: 0, Status.RETIRED: 0, Status.EXPIRED: 0, Status.WITHDRAWN: 0}
             expect = 0
-            for b in sorted(per_cell.get(key, ()), key=lambda b: b.id_start):
+            group = per_cell.get(key, [])
+            if len(group) > 1:
+                group.sort(key=_id_start)
+            for b in group:
                 if b.id_start != expect or b.id_end <= b.id_start:
-                    raise ConservationError(f"id ranges of {where} overlap or leave a gap")
+                    raise ConservationError(f"id ranges of {_where(cell)} overlap or leave a gap")
                 expect = b.id_end
                 sums[b.status] += b.energy_wh
             if expect != cell.next_id:
-                raise ConservationError(f"issued ids of {where} are not all in bundles")
+                raise ConservationError(f"issued ids of {_where(cell)} are not all in bundles")
             if (
                 sums[Status.ACTIVE] != cell.active_wh
                 or sums[Status.RETIRED] != cell.retired_wh
                 or sums[Status.EXPIRED] != cell.expired_wh
                 or sums[Status.WITHDRAWN] != cell.withdrawn_wh
             ):
-                raise ConservationError(f"bundle energies of {where} do not match its tallies")
+                raise ConservationError(
+                    f"bundle energies of {_where(cell)} do not match its tallies"
+                )
+
+
+def _where(cell: Cell) -> str:
+    return f"{cell.device} at {format_time(cell.interval_start)}"
+
+
+def _id_start(bundle: Bundle) -> int:
+    return bundle.id_start
 
 
 _TALLY = {

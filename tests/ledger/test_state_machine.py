@@ -340,3 +340,27 @@ def test_random_walks_keep_conservation() -> None:
         ),
     )
     assert LedgerMachine.steps >= 10_000
+
+
+@pytest.mark.parametrize("corruption", ["tally", "overlap", "gap", "orphan", "status"])
+def test_conservation_check_catches_corrupted_states(world: World, corruption: str) -> None:
+    from ledger.state import _evolve
+
+    bundle_id = world.issue(0, 4_000_000)
+    world.apply(world.sign(world.alice, Split(bundle_id, (1_000_000, 3_000_000))))
+    world.state.check_conservation()
+    state = world.state
+    key = ("DEV", T0)
+    first = next(b for b in state.bundles.values() if b.parent and b.id_start == 0)
+    if corruption == "tally":
+        state.cells[key] = _evolve(state.cells[key], active_wh=3_000_000, retired_wh=1_000_000)
+    elif corruption == "overlap":
+        state.bundles[first.bundle_id] = _evolve(first, id_end=1_500_000)
+    elif corruption == "gap":
+        del state.bundles[first.bundle_id]
+    elif corruption == "orphan":
+        state.bundles["x"] = _evolve(first, bundle_id="x", interval_start=T0 + HOUR)
+    else:
+        state.bundles[first.bundle_id] = _evolve(first, status=Status.RETIRED)
+    with pytest.raises(err.ConservationError):
+        state.check_conservation()
