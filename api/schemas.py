@@ -474,3 +474,29 @@ class ApiKeyCreated(ApiKeyOut):
     """A new API key with its token, shown only this once."""
 
     token: str
+
+
+# -- settlement -----------------------------------------------------------------------------------
+
+
+class SettlementIn(Request):
+    """Settle a registered site's delivery day (its stored bid, prices, meter, reserves)."""
+
+    site: Name
+    day: Day
+    force: bool = Field(False, description="Record a correction superseding the last run.")
+    reason: str = Field("", max_length=500)
+
+
+class SettlementOut(BaseModel):
+    """A settlement run: money as exact decimal strings [currency], energies [MWh]."""
+
+    site: str
+    day: date
+    run: int
+    supersedes_run: int | None
+    currency: str
+    totals: dict[str, str]
+    lines: list[dict[str, str]]
+    provenance: dict[str, Any]
+    created: bool = Field(description="False: an earlier run was returned unchanged.")
