@@ -354,7 +354,8 @@ def build_bundle(
 ) -> dict[str, bytes]:
     """All files of a bundle (name -> bytes), manifest included."""
     files: dict[str, bytes] = {}
-    used = list(SECTIONS if sections is None else sections)
+    # By default only the ledger: other sections need inputs of their own (options).
+    used = list([s for s in SECTIONS if s.name == "ledger"] if sections is None else sections)
     for section in used:
         out = section.export(ctx)
         if set(out) != set(section.files):

@@ -183,16 +183,37 @@ def test_forced_rerun_is_a_new_attempt(engine: Engine, tmp_path: Path) -> None:
         runner.resolve("settle:other-dc:2025-03-30")
 
 
-def test_default_registry_fails_cleanly_until_services_are_wired(
-    engine: Engine, tmp_path: Path
-) -> None:
-    cfg = config(tmp_path / "cfg", body="[bid]\nenabled = false\n[report]\nenabled = false")
+def test_default_registry_runs_the_real_daily_cycle(engine: Engine, tmp_path: Path) -> None:
+    from sqlmodel import Session
+
+    from engine.prices.store import load_price_file
+    from engine.settlement import import_meter
+
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures"
+    with Session(engine) as session:
+        load_price_file(session, fixtures / "prices" / "de_lu_2025_03_da.csv", "DE-LU")
+        session.commit()
+    cfg = config(tmp_path / "cfg", body="[report]\nenabled = false")
     home = tmp_path / "home"
     runner = JobRunner(engine, cfg, default_registry(), OutboxAdapter(engine, home), home)
-    out = runner.run(runner.resolve("settle:example-dc:2025-03-30"))
-    assert out.status == "failed"
-    assert out.error is not None
-    assert out.error.startswith("ServiceNotWiredError: engine.services")
+    bid = runner.run(runner.resolve("bid:DE-LU:example-dc:2025-03-30"))
+    assert bid.status == "succeeded", bid.error
+    outbox = list((home / "outbox" / "DE-LU" / "2025-03-30").iterdir())
+    assert [p.name for p in outbox] == ["bid-example-dc-2025-03-30.json"]
+    # Settlement waits for the meter: a clean failure, retried on a later tick.
+    settle_key = "settle:example-dc:2025-03-30"
+    first = runner.run(runner.resolve(settle_key))
+    assert first.status == "failed"
+    assert first.error is not None
+    assert "meter data of example-dc does not cover" in first.error
+    import_meter(
+        engine, fixtures / "carbon" / "example-dc_2025_03_meter.csv", "example-dc", "DE-LU"
+    )
+    second = runner.run(runner.resolve(settle_key))
+    assert (second.status, second.attempt) == ("succeeded", 2)
+    assert second.result is not None
+    assert second.result["run"] == 1
+    assert runner.run(runner.resolve(settle_key)).status == "skipped"
 
 
 def test_apscheduler_jobs_carry_trigger_grace_and_coalesce(engine: Engine, tmp_path: Path) -> None:
