@@ -57,6 +57,9 @@ class GuardMiddleware:
             if int(declared) > self.max_body_bytes:
                 await self._too_large(scope, receive, send)
                 return
+        if _has_nul(scope):
+            await _refuse_nul(scope, receive, send)
+            return
         if scope["method"] not in _WITH_BODY:
             await self.app(scope, receive, send)
             return
@@ -66,6 +69,9 @@ class GuardMiddleware:
             await self._too_large(scope, receive, send)
             return
         if body is None:  # the client went away
+            return
+        if b"\x00" in body or b"\\u0000" in body.lower():
+            await _refuse_nul(scope, receive, send)
             return
         replay = _replaying_receive(body, receive)
         key = headers.get("idempotency-key")
@@ -174,6 +180,19 @@ class GuardMiddleware:
             )
         else:
             await run_in_threadpool(abandon, engine, got.row_id)
+
+
+def _has_nul(scope: Scope) -> bool:
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+    text = bytes(raw).lower() + b"?" + bytes(scope.get("query_string", b"")).lower()
+    return b"%00" in text or b"\x00" in text or "\x00" in scope["path"]
+
+
+async def _refuse_nul(scope: Scope, receive: Receive, send: Send) -> None:
+    # No text field of powerdesk may hold NUL (PostgreSQL text cannot store it at all).
+    await error_response(422, "validation_error", "NUL characters are not accepted")(
+        scope, receive, send
+    )
 
 
 def _replaying_receive(body: bytes, receive: Receive) -> Receive:

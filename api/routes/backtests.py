@@ -29,7 +29,7 @@ from engine.services.api_backtests import (
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
 log = logging.getLogger("powerdesk.api")
-BacktestId = Annotated[int, Path(ge=1, le=2**62)]
+BacktestId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def backtest_out(r: BacktestRecord) -> BacktestOut:

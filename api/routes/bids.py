@@ -164,7 +164,7 @@ async def bids(
     )
 
 
-BidId = Annotated[int, Path(ge=1, le=2**62)]
+BidId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class BidCache:

@@ -47,9 +47,10 @@ class Desk:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
 
-def prepare_home(home: Path, *, prices: bool = True) -> Desk:
-    """Migrate a home, load DE-LU and DK1 DA prices, create one key per role."""
-    settings = Settings(home=home, database_url=None)
+def prepare_home(home: Path, *, prices: bool = True, database_url: str | None = None) -> Desk:
+    """Migrate a home (SQLite unless ``database_url``), load DE-LU and DK1 DA prices, create one
+    key per role."""
+    settings = Settings(home=home, database_url=database_url)
     eng = open_database(settings)
     if prices:
         with session_scope(eng) as session:

@@ -48,6 +48,21 @@ def _no_server_error(response: Any, case: Any) -> None:
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_api_conforms_to_its_schema(desk: Desk, mode: GenerationMode) -> None:
+    _run(desk, mode)
+
+
+@pytest.mark.postgres
+def test_api_conforms_to_its_schema_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    d = prepare_home(tmp_path / "home", database_url=postgres_url)
+    try:
+        register_site(d.engine, SITE_TOML, "toml")
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            _run(d, mode)
+    finally:
+        d.engine.dispose()
+
+
+def _run(desk: Desk, mode: GenerationMode) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", make_app(desk))
     headers = desk.auth("admin")
     operations = []

@@ -291,3 +291,17 @@ def test_admin_keys(client: TestClient, desk: Desk) -> None:
     assert_error(client.post("/admin/keys", json={"role": "god"}, headers=h), 422)
     assert_error(client.post("/admin/keys/0123456789abcdef/revoke", headers=h), 404)
     assert_error(client.post("/admin/keys/xyz/revoke", headers=h), 422)
+
+
+def test_nul_characters_are_refused(client: TestClient, desk: Desk) -> None:
+    h = desk.auth("admin")
+    before = row_counts(desk.engine)
+    assert_error(
+        client.post("/admin/keys", json={"role": "admin", "name": "a\u0000b"}, headers=h), 422
+    )
+    nul_site = SITE_TOML.replace('name = "example-dc"', 'name = "x\\u0000y"')
+    assert_error(client.post("/sites", json={"content": nul_site}, headers=h), 422)
+    assert_error(client.get("/sites/a%00b", headers=h), 422)
+    assert_error(client.get("/bids", params={"site": "a\x00b"}, headers=h), 422)
+    assert row_counts(desk.engine) == before
+    assert client.get("/sites/plain", headers=h).status_code == 404
