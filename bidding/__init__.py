@@ -46,12 +46,13 @@ from bidding.site import (
     Site,
     StepProfile,
 )
-from bidding.solve import DEFAULT_HIGHS_OPTIONS, SolveStats, solve_model
+from bidding.solve import DEFAULT_HIGHS_OPTIONS, RECOURSE_HIGHS_OPTIONS, SolveStats, solve_model
 
 __all__ = [
     "DEFAULT_CACHE",
     "DEFAULT_HIGHS_OPTIONS",
     "MODEL_VERSION",
+    "RECOURSE_HIGHS_OPTIONS",
     "Battery",
     "BidModel",
     "BidShape",

@@ -13,8 +13,8 @@ is a recursion ``soc[t+1] = soc[t] + eta_c*dt*ch[t] - dt/eta_d*dis[t]``, never a
 matrix, so the size is linear in ``T`` and in the number of job-interval pairs. Reserve stays
 deliverable: up/down capacity fits the battery's power headroom in every scenario, the grid limit
 holds with the down reserve called, and the state of charge stays in its limits even if the
-offered battery reserve is called at full capacity for the product's activation time (a moving
-window sum of ``n`` intervals, ``n * T`` nonzeros). Flexible jobs never back reserve, so a call
+offered battery reserve is called at full capacity for the product's activation time (a
+moving-window sum, written as a recursion too). Flexible jobs never back reserve, so a call
 cannot endanger a deadline. The DA curve is monotone by construction: in every interval the
 scenario of the next higher price buys no more (coefficients are parameters set from the price
 order, so the structure does not depend on the prices).
@@ -113,6 +113,10 @@ class BidShape:
         Whether the objective carries a CVaR term.
     integer_blocks
         Whether non-preemptible starts are binary (MILP) or relaxed to [0, 1].
+    job_recourse
+        True: every scenario has its own schedule of flexible jobs (the curve reflects job
+        shifting). False: one job schedule shared by all scenarios, fixed before prices are
+        known (only the battery responds per scenario): far smaller, see docs/benchmarks.md.
     """
 
     n_intervals: int
@@ -128,6 +132,12 @@ class BidShape:
     down_window: int = 1
     cvar: bool = False
     integer_blocks: bool = True
+    job_recourse: bool = False
+
+    @property
+    def job_copies(self) -> int:
+        """Copies of the job schedule: one per scenario with recourse, else one shared."""
+        return self.n_scenarios if self.job_recourse else 1
 
     @property
     def n_jobs(self) -> int:
@@ -150,15 +160,32 @@ class BidShape:
         return self.integer_blocks and bool(self.block_jobs)
 
 
-def _window_sum(n_intervals: int, width: int, dt: float) -> sp.csr_matrix:
-    """``W[t-1, tau] = dt`` for ``tau`` in ``[t - width, t)``: energy of a call up to ``t``."""
-    rows, cols = [], []
-    for t in range(1, n_intervals + 1):
-        for tau in range(max(0, t - width), t):
-            rows.append(t - 1)
-            cols.append(tau)
-    data = np.full(len(rows), dt)
+def _window_step(n_intervals: int, width: int, dt: float) -> sp.csr_matrix:
+    """``D[k] @ x = dt * (x[k] - x[k - width])``: the step of a moving window sum.
+
+    The energy of a call that has lasted up to ``width`` intervals, ending with interval ``k``,
+    is ``e[k] = e[k - 1] + D[k] @ x`` (``e[-1] = 0``): a recursion with four nonzeros per row
+    whatever the window, instead of a band of ``width`` entries.
+    """
+    rows = list(range(n_intervals))
+    cols = list(range(n_intervals))
+    data = [dt] * n_intervals
+    for k in range(width, n_intervals):
+        rows.append(k)
+        cols.append(k - width)
+        data.append(-dt)
     return sp.csr_matrix((data, (rows, cols)), shape=(n_intervals, n_intervals))
+
+
+def _window_energy(
+    name: str, x: cp.Variable, width: int, dt: float, variables: dict[str, cp.Variable]
+) -> tuple[cp.Variable, list[cp.Constraint]]:
+    """A variable ``e`` with ``e[k] = dt * sum(x[k - width + 1 .. k])`` as a recursion."""
+    n = x.shape[0]
+    e = cp.Variable(n, name=name)
+    variables[name] = e
+    step = _window_step(n, width, dt) @ x
+    return e, [e[0] == step[0], e[1:] == e[:-1] + step[1:]]
 
 
 @dataclass
@@ -229,13 +256,18 @@ def build_model(shape: BidShape) -> BidModel:
             (np.full(n_active, dt), (np.arange(n_active), owner)),
             shape=(n_active, shape.n_jobs),
         )
-        p = var("job_mw", (ns, n_active), bounds=[np.zeros((ns, n_active)), np.tile(ub, (ns, 1))])
-        short = var("job_short_mwh", (ns, shape.n_jobs), nonneg=True)
+        nj = shape.job_copies
+        p = var("job_mw", (nj, n_active), bounds=[np.zeros((nj, n_active)), np.tile(ub, (nj, 1))])
+        short = var("job_short_mwh", (nj, shape.n_jobs), nonneg=True)
         job_energy = par("job_energy_mwh", shape.n_jobs, nonneg=True)
-        pen_job_w = par("pen_job_weighted", ns, nonneg=True)
+        pen_job_w = par("pen_job_weighted", nj, nonneg=True)
         cons.append(p @ energy_map + short == job_energy)
         objective += pen_job_w @ cpx.sum(short, axis=1)
-        it_power = p @ agg
+        # Job IT power per interval as its own variable: the scenario rows then carry one entry
+        # per interval instead of one per job (nonzeros linear in T and J, not in S * J).
+        job_load = var("job_load_mw", (nj, nt))
+        cons.append(job_load == p @ agg)
+        it_power = job_load
         exprs["job_it_mw"] = it_power
 
     # Non-preemptible jobs: a convex (or binary) choice of start, fixed before prices are known.
@@ -284,6 +316,12 @@ def build_model(shape: BidShape) -> BidModel:
             up_total = up_total + per_interval
         if prod.down:
             down_total = down_total + per_interval
+    if shape.products:
+        # Interval totals as variables: a scenario row then holds one entry, not one per product.
+        up_var = var("up_total_mw", nt, nonneg=True)
+        down_var = var("down_total_mw", nt, nonneg=True)
+        cons += [up_var == up_total, down_var == down_total]
+        up_total, down_total = up_var, down_var
     exprs["up_total_mw"] = up_total
     exprs["down_total_mw"] = down_total
 
@@ -322,14 +360,20 @@ def build_model(shape: BidShape) -> BidModel:
         if shape.has_up:
             bu = var("battery_up_mw", nt, nonneg=True)
             inv_eta_d = par("inv_discharge_efficiency", nonneg=True)
+            e_up, rec = _window_energy("battery_up_energy_mwh", bu, shape.up_window, dt, variables)
+            cons += rec
             cons.append(dis - ch + bu[None, :] <= bat_p)
-            lower = lower - inv_eta_d * (_window_sum(nt, shape.up_window, dt) @ bu)[None, :]
+            lower = lower - inv_eta_d * e_up[None, :]
             bat_up = bu
         if shape.has_down:
             bd = var("battery_down_mw", nt, nonneg=True)
             eta_c = par("charge_efficiency", nonneg=True)
+            e_dn, rec = _window_energy(
+                "battery_down_energy_mwh", bd, shape.down_window, dt, variables
+            )
+            cons += rec
             cons.append(ch - dis + bd[None, :] <= bat_p)
-            upper = upper + eta_c * (_window_sum(nt, shape.down_window, dt) @ bd)[None, :]
+            upper = upper + eta_c * e_dn[None, :]
             bat_dn = bd
         cons += [lower >= soc_min, upper <= soc_max]
         objective += deg_w @ cpx.sum(ch + dis, axis=1) + pen_soc_w @ soc_short

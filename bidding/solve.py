@@ -2,9 +2,11 @@
 
 The default path compiles through cvxpy's DPP cache (``get_problem_data`` only multiplies the
 cached parameter tensor by the new values), then hands the matrices to one ``highspy.Highs``
-object kept per model. When the matrix keeps its sparsity (it always does for one shape) only
-the changed costs, bounds and coefficients are pushed, so HiGHS restarts from the previous
-optimal basis instead of solving from scratch. The result is unpacked by cvxpy's own chain, so
+object kept per model. When only costs and bounds changed (new prices in the same order, new
+reserve prices, a new penalty) they are pushed in place and HiGHS hot-starts from its previous
+optimal basis; when coefficients changed (the price order behind the monotone-curve rows) the
+model is passed again and solved from scratch, which measured faster than a basis restart.
+The result is unpacked by cvxpy's own chain, so
 variable values are identical to a plain ``problem.solve``. Other solvers (``CLARABEL``,
 ``ECOS``, or ``HIGHS_CVXPY`` for HiGHS through cvxpy's own interface) go through
 ``problem.solve`` and serve as cross-checks.
@@ -23,11 +25,16 @@ import numpy as np
 from bidding.errors import SolverFailedError
 from bidding.model import BidModel
 
-# Chosen by measurement (docs/benchmarks.md, "Bidding"): on the standard problem (J=100, S=10)
-# HiGHS's interior point without crossover is 2-3x faster than dual simplex, cold and warm;
-# the scenario coupling of the monotone curve makes simplex hot starts slower than cold solves.
-# Primal simplex and PDLP are an order of magnitude slower.
+# Chosen by measurement (docs/benchmarks.md, "Bidding"). With one shared job schedule (the
+# default) dual simplex restarted from the previous basis is fastest, cold and warm; with a job
+# schedule per scenario the monotone-curve rows couple dense per-scenario blocks and HiGHS's
+# interior point without crossover is 2-4x faster than simplex (whose restarts then do not pay).
+# Primal simplex and PDLP were an order of magnitude slower in both modes.
 DEFAULT_HIGHS_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("solver", "simplex"),
+    ("simplex_strategy", 1),
+)
+RECOURSE_HIGHS_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("solver", "ipm"),
     ("run_crossover", "off"),
 )
@@ -147,26 +154,22 @@ def _solve_highs(model: BidModel, options: dict[str, Any], warm_start: bool) -> 
 
     warm = model.warm
     h: Any = warm.get("highs")
-    prev = warm.get("last_data")
-    hot = False
-    if (
-        warm_start
-        and h is not None
-        and prev is not None
-        and not integer
+    prev: Any = warm.get("last_data")
+    same_pattern = (
+        prev is not None
         and prev["A"].shape == a.shape
         and np.array_equal(prev["A"].indptr, a.indptr)
         and np.array_equal(prev["A"].indices, a.indices)
-    ):
-        hot = True
-        changed = np.flatnonzero(prev["A"].data != a.data)
-        if changed.size:
-            cols = warm["col_of_nz"][changed]
-            rows = a.indices[changed]
-            for r, col, v in zip(
-                rows.tolist(), cols.tolist(), a.data[changed].tolist(), strict=True
-            ):
-                h.changeCoeff(r, col, v)
+    )
+    hot = bool(
+        warm_start
+        and h is not None
+        and same_pattern
+        and not integer
+        and np.array_equal(prev["A"].data, a.data)
+    )
+    if hot:
+        # Only costs and bounds moved: HiGHS keeps its factorised basis (a true hot start).
         idx = np.arange(n_col, dtype=np.int32)
         if not np.array_equal(prev["c"], c):
             h.changeColsCost(n_col, idx, c)
@@ -176,13 +179,18 @@ def _solve_highs(model: BidModel, options: dict[str, Any], warm_start: bool) -> 
             rdx = np.arange(a.shape[0], dtype=np.int32)
             h.changeRowsBounds(a.shape[0], rdx, row_lower, row_upper)
     else:
-        h = highspy.Highs()  # type: ignore[no-untyped-call]
-        h.setOptionValue("output_flag", False)
-        for name, value in options.items():
-            if integer and name in _LP_ONLY_OPTIONS:
-                continue
-            if h.setOptionValue(name, value) == highspy.HighsStatus.kError:
-                raise ValueError(f"HiGHS rejected option {name}={value!r}")
+        # Coefficients moved (the price order of the monotone rows). Measured: HiGHS's
+        # changeCoeff costs ~0.4 ms per entry, and restarting from the old basis after the
+        # change is slower than a fresh solve (0.71 s vs 0.45 s at J=100, 6.9 s vs 2.8 s at
+        # T=288), so the model is passed again and solved from scratch.
+        if h is None:
+            h = highspy.Highs()  # type: ignore[no-untyped-call]
+            h.setOptionValue("output_flag", False)
+            for name, value in options.items():
+                if integer and name in _LP_ONLY_OPTIONS:
+                    continue
+                if h.setOptionValue(name, value) == highspy.HighsStatus.kError:
+                    raise ValueError(f"HiGHS rejected option {name}={value!r}")
         lp = highspy.HighsLp()
         lp.num_col_ = n_col
         lp.num_row_ = a.shape[0]
@@ -202,7 +210,6 @@ def _solve_highs(model: BidModel, options: dict[str, Any], warm_start: bool) -> 
             lp.integrality_ = kinds
         h.passModel(lp)
         warm["highs"] = h
-        warm["col_of_nz"] = np.repeat(np.arange(n_col), np.diff(a.indptr))
     warm["last_data"] = {
         "A": a,
         "c": c,

@@ -7,7 +7,7 @@ a battery and the three DE-LU reserve products in 4-hour blocks; everything draw
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -45,10 +45,12 @@ def synthetic_site(n_jobs: int, seed: int = 0) -> Site:
     )
 
 
-def synthetic_prices(n_scenarios: int, seed: int = 0) -> PriceScenarios:
+def synthetic_prices(
+    n_scenarios: int, seed: int = 0, resolution: timedelta | None = None
+) -> PriceScenarios:
     """``n_scenarios`` equally likely price scenarios around a two-peak daily shape [EUR/MWh]."""
     rng = np.random.default_rng(seed)
-    intervals = delivery_intervals(DAY, ZONE)
+    intervals = delivery_intervals(DAY, ZONE, resolution)
     t = np.arange(len(intervals)) / len(intervals)
     shape = 90 + 35 * np.sin(2 * np.pi * (t - 0.3)) + 25 * np.sin(4 * np.pi * t)
     level = rng.normal(0, 12, size=(n_scenarios, 1))

@@ -174,7 +174,18 @@ def bench_bid(
     prices: Annotated[Path | None, typer.Option("--prices", help="DA prices for --site.")] = None,
     day: Annotated[str | None, typer.Option("--day", help="Delivery day for --site.")] = None,
     no_reserves: Annotated[bool, typer.Option("--no-reserves", help="Energy only.")] = False,
+    job_recourse: Annotated[
+        bool,
+        typer.Option("--job-recourse", help="One job schedule per scenario (slower mode)."),
+    ] = False,
+    resolution_minutes: Annotated[
+        int | None,
+        typer.Option("--resolution-minutes", help="Synthetic problem on a finer grid (5 = T=288)."),
+    ] = None,
     solver: Annotated[str, typer.Option("--solver")] = "HIGHS",
+    no_warm_start: Annotated[
+        bool, typer.Option("--no-warm-start", help="Solve every call from scratch.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """Time the bid problem cold once and warm (new parameter values) at least 10 times.
@@ -202,7 +213,16 @@ def bench_bid(
     if warm < 10:
         raise PowerdeskError(f"--warm must be at least 10, got {warm}")
     cache = ModelCache()
-    options = SolveOptions(solver=solver.upper(), offer_reserves=not no_reserves)
+    from datetime import timedelta
+
+    resolution = timedelta(minutes=resolution_minutes) if resolution_minutes else None
+    options = SolveOptions(
+        solver=solver.upper(),
+        offer_reserves=not no_reserves,
+        job_recourse=job_recourse,
+        resolution=resolution,
+        warm_start=not no_warm_start,
+    )
     rng = np.random.default_rng(seed)
     if site is None:
         if jobs < 0 or scenarios < 1:
@@ -210,19 +230,26 @@ def bench_bid(
         the_site = synthetic_site(jobs, seed)
         zone = get_zone(the_site.zone)
         the_day = DAY
-        base = synthetic_prices(scenarios, seed)
+        base = synthetic_prices(scenarios, seed, resolution)
         reserve = {} if no_reserves else synthetic_reserve_prices(seed)
         warm_inputs: list[Any] = [
             (
-                synthetic_prices(scenarios, seed + 1 + i),
+                synthetic_prices(scenarios, seed + 1 + i, resolution),
                 {} if no_reserves else synthetic_reserve_prices(seed + 1 + i),
             )
             for i in range(warm)
         ]
-        problem = {"kind": "synthetic", "jobs": jobs, "scenarios": scenarios}
+        problem = {
+            "kind": "synthetic",
+            "jobs": jobs,
+            "scenarios": scenarios,
+            "job_recourse": job_recourse,
+        }
     else:
         if prices is None or day is None:
             raise PowerdeskError("--site needs --prices and --day")
+        if resolution is not None:
+            raise PowerdeskError("--resolution-minutes is for the synthetic problem only")
         the_site = load_site(site)
         zone = get_zone(the_site.zone)
         the_day = _day(day)

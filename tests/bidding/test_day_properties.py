@@ -109,9 +109,12 @@ def check_deliverable(site: Site, plan: DayPlan) -> None:
     assert (up <= plan.battery_up_mw + plan.dr_up_mw + tol).all()
 
 
-@pytest.mark.parametrize(("zone", "day", "n"), DAYS)
-def test_dst_days_solve_with_exact_job_energy(zone: str, day: date, n: int) -> None:
-    site, plan = solve(zone, day)
+@pytest.mark.parametrize(
+    ("zone", "day", "n", "recourse"),
+    [(*d, False) for d in DAYS] + [(*DAYS[2], True), (*DAYS[4], True)],
+)
+def test_dst_days_solve_with_exact_job_energy(zone: str, day: date, n: int, recourse: bool) -> None:
+    site, plan = solve(zone, day, job_recourse=recourse)
     assert len(plan.intervals) == n
     assert len(plan.da_curves) == n
     assert plan.market_mw.shape == (3, n)
@@ -161,8 +164,9 @@ def test_dst_days_are_their_own_shapes() -> None:
     assert len(cache) == 3
 
 
+@pytest.mark.parametrize("recourse", [False, True])
 @pytest.mark.parametrize("zone", ["DE-LU", "CAISO"])
-def test_solvers_agree(zone: str) -> None:
+def test_solvers_agree(zone: str, recourse: bool) -> None:
     day = date(2025, 6, 11)
     site = rich_site(zone)
     sc = scenarios(zone, day, 3, seed=4)
@@ -203,6 +207,17 @@ def test_reserve_lowers_cost_and_stays_deliverable() -> None:
     assert with_res.objective.reserve_revenue > 0
     assert with_res.provenance.objective <= without.provenance.objective + 1e-6
     check_deliverable(site, with_res)
+
+
+def test_job_recourse_is_worth_at_least_the_shared_schedule() -> None:
+    day = date(2025, 6, 11)
+    site = rich_site("CAISO")
+    sc = scenarios("CAISO", day, 4, seed=2)
+    shared = solve_day(site, "CAISO", day, sc, {}, cache=ModelCache())
+    recourse = solve_day(site, "CAISO", day, sc, {}, SolveOptions(job_recourse=True), ModelCache())
+    assert recourse.provenance.objective <= shared.provenance.objective + 1e-6
+    # The shared schedule is the same in every scenario; only the battery moves.
+    np.testing.assert_allclose(shared.job_it_mw[0], shared.job_it_mw[-1])
 
 
 def test_cvar_weight_does_not_raise_worst_case() -> None:
