@@ -457,6 +457,7 @@ def solve_day(
         code_version=MODEL_VERSION,
         scenario_method=scenarios.method,
         hot_start=stats.hot_start,
+        inputs_as_of=scenarios.as_of,
     )
     return _plan(
         site, z, day, shape, grid, scenarios, model, values, block_prices, provenance, opts

@@ -118,6 +118,10 @@ class Provenance:
         powerdesk bidding model version.
     scenario_method
         How the price scenarios were built.
+    hot_start
+        Whether HiGHS restarted from its previous basis.
+    inputs_as_of
+        Knowledge time of the price inputs (gate closure for forecasts).
     """
 
     solver: str
@@ -130,6 +134,7 @@ class Provenance:
     code_version: str
     scenario_method: str
     hot_start: bool = False
+    inputs_as_of: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +47,9 @@ class PriceScenarios:
         How they were made (``similar-days-v1``, ``point``, ``perfect-foresight``).
     source_days
         Past delivery days behind each scenario (empty for point forecasts).
+    as_of
+        Knowledge time of the inputs (gate closure for forecasts; ``None`` for hindsight or
+        hand-made prices).
     """
 
     intervals: pd.DatetimeIndex
@@ -54,6 +57,7 @@ class PriceScenarios:
     probabilities: FloatArray
     method: str = "point"
     source_days: tuple[date, ...] = ()
+    as_of: datetime | None = None
 
     def __post_init__(self) -> None:
         prices = np.asarray(self.prices_per_mwh, dtype=np.float64)
@@ -99,7 +103,14 @@ class PriceScenarios:
     ) -> PriceScenarios:
         """One point forecast: the expectation of :func:`make_scenarios` over ``n_days`` days."""
         sc = make_scenarios(history, day, zone, n_days)
-        return cls(sc.intervals, sc.expected().reshape(1, -1), np.ones(1), "point", sc.source_days)
+        return cls(
+            sc.intervals,
+            sc.expected().reshape(1, -1),
+            np.ones(1),
+            "point",
+            sc.source_days,
+            sc.as_of,
+        )
 
 
 def _zone(zone: Zone | str) -> Zone:
@@ -222,4 +233,4 @@ def make_scenarios(
         days = days + tuple(days[i] for i in pick.tolist())
     floor, cap = float(z.price_floor), float(z.price_cap)
     prices = np.clip(prices, floor, cap)
-    return PriceScenarios(intervals, prices, weights / weights.sum(), METHOD, days)
+    return PriceScenarios(intervals, prices, weights / weights.sum(), METHOD, days, gate)

@@ -97,6 +97,7 @@ def plan_document(plan: DayPlan, inputs: dict[str, Any] | None = None) -> dict[s
             "parameter_hash": prov.parameter_hash,
             "code_version": prov.code_version,
             "scenario_method": prov.scenario_method,
+            "inputs_as_of": _iso(prov.inputs_as_of) if prov.inputs_as_of else None,
             "inputs": inputs or {},
         },
     }

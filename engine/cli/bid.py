@@ -141,6 +141,25 @@ def _bid(
         typer.echo(f"warning: {b.describe()}", err=True)
 
 
+def _highs_options(items: list[str]) -> tuple[tuple[str, Any], ...]:
+    from engine.errors import PowerdeskError
+
+    out: list[tuple[str, Any]] = []
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise PowerdeskError(f"--highs-option must be NAME=VALUE, got {item!r}")
+        value: Any = text
+        for cast in (int, float):
+            try:
+                value = cast(text)
+                break
+            except ValueError:
+                continue
+        out.append((name, value))
+    return tuple(out)
+
+
 def _measure(solve: Any, warm_inputs: list[Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     first = solve(None)
@@ -183,6 +202,10 @@ def bench_bid(
         typer.Option("--resolution-minutes", help="Synthetic problem on a finer grid (5 = T=288)."),
     ] = None,
     solver: Annotated[str, typer.Option("--solver")] = "HIGHS",
+    highs_option: Annotated[
+        list[str] | None,
+        typer.Option("--highs-option", help="HiGHS option NAME=VALUE (repeatable)."),
+    ] = None,
     no_warm_start: Annotated[
         bool, typer.Option("--no-warm-start", help="Solve every call from scratch.")
     ] = False,
@@ -216,7 +239,9 @@ def bench_bid(
     from datetime import timedelta
 
     resolution = timedelta(minutes=resolution_minutes) if resolution_minutes else None
+    highs = _highs_options(highs_option) if highs_option else None
     options = SolveOptions(
+        highs_options=highs,
         solver=solver.upper(),
         offer_reserves=not no_reserves,
         job_recourse=job_recourse,
@@ -285,6 +310,7 @@ def bench_bid(
     model = cache.models()[-1]
     result.update(problem_size(model))
     result["intervals"] = model.shape.n_intervals
+    result["highs_options"] = {k: v for k, v in options.resolved_highs_options()}
     result["warm_wall_over_solver"] = round(
         result["warm_median_s"] / max(result["warm_solver_median_s"], 1e-9), 3
     )

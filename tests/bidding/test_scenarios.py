@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from bidding import PriceScenarios, ScenarioError, make_scenarios
-from market import KnownSeries, delivery_intervals, get_zone, published_day_ahead
+from market import (
+    KnownSeries,
+    delivery_intervals,
+    gate_closure_utc,
+    get_zone,
+    published_day_ahead,
+)
 
 ZONE = get_zone("DE-LU")
 
@@ -40,6 +46,7 @@ def test_scenarios_fit_the_day(day: date, n_intervals: int) -> None:
     assert sc.probabilities.sum() == pytest.approx(1.0)
     assert sc.intervals.equals(delivery_intervals(day, ZONE))
     assert all(d < day for d in sc.source_days)
+    assert sc.as_of == gate_closure_utc(day, ZONE)
     # The same weekday one week back is the heaviest scenario.
     assert sc.source_days[0] == day - timedelta(days=7)
 

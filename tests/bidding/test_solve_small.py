@@ -84,3 +84,21 @@ def test_simplex_and_ipm_agree() -> None:
         cache=ModelCache(),
     )
     assert ipm.provenance.objective == pytest.approx(simplex.provenance.objective, rel=1e-6)
+
+
+@pytest.mark.parametrize(("day", "n"), [(DAY, 24), (date(2025, 3, 9), 23), (date(2025, 11, 2), 25)])
+def test_flat_schedule_spreads_jobs_and_buys_at_any_price(day: date, n: int) -> None:
+    from bidding import clear_curve, flat_schedule
+    from tests.bidding.helpers import rich_site
+
+    site = rich_site("CAISO")
+    plan = flat_schedule(site, "CAISO", day)
+    assert len(plan.intervals) == n
+    delivered = plan.job_it_mw[0].sum(axis=1) * plan.interval_hours
+    np.testing.assert_allclose(delivered, [j.energy_mwh for j in site.jobs])
+    train = plan.job_it_mw[0, 0]
+    assert np.ptp(train) == pytest.approx(0.0)  # whole-day window: flat
+    assert (plan.charge_mw == 0).all()
+    assert not plan.reserve_bids
+    for t, curve in enumerate(plan.da_curves):
+        assert clear_curve(curve, 1999.0) == pytest.approx(plan.market_mw[0, t], abs=1e-3)
