@@ -25,6 +25,7 @@ from api.routes import admin, backtests, bids, ledger, market, settlements, site
 from api.schemas import Health
 from api.settings import ApiSettings
 from engine.db import open_database
+from engine.services.api_bids import lower_worker_priority
 from engine.settings import Settings
 
 
@@ -57,7 +58,9 @@ def create_app(
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="powerdesk-backtest")
         bid_pool = (
             ProcessPoolExecutor(
-                api_settings.bid_processes, mp_context=multiprocessing.get_context("spawn")
+                api_settings.bid_processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=lower_worker_priority,
             )
             if api_settings.bid_processes
             else None

@@ -59,6 +59,12 @@ def api(
     ] = 0.01,
     workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="uvicorn workers.")] = 1,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            "--rate", min=1.0, help="Open loop: offered requests/s (default: closed loop)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Load test of the trading-desk API on loopback (uvicorn in a subprocess, SQLite): reads
@@ -71,5 +77,6 @@ def api(
         bid_share=bid_share,
         workers=workers,
         seed=seed,
+        rate_rps=rate,
     )
     typer.echo(json.dumps(result, indent=None if as_json else 2))

@@ -166,19 +166,28 @@ async def _drive(
     token: str,
     plan: list[tuple[str, str, dict[str, Any] | None]],
     concurrency: int,
+    rate_rps: float | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, int], float]:
     import json
 
     latencies: dict[str, list[float]] = {"read": [], "bid": []}
     statuses: dict[str, int] = {}
-    items = iter(plan)
+    items = iter(enumerate(plan))
     connections = [_Connection("127.0.0.1", port, token) for _ in range(concurrency)]
     await asyncio.gather(*(c.open() for c in connections))
+    start = time.perf_counter()
 
     async def worker(conn: _Connection) -> None:
-        for kind, path, body in items:
+        for i, (kind, path, body) in items:
             data = None if body is None else json.dumps(body).encode()
             t0 = time.perf_counter()
+            if rate_rps is not None:
+                # Open loop: request i is due at i / rate; latency counts from when it was due,
+                # so a server that falls behind is charged for the wait (no coordinated omission).
+                due = start + i / rate_rps
+                if due > t0:
+                    await asyncio.sleep(due - t0)
+                t0 = due
             try:
                 status = await conn.request("GET" if data is None else "POST", path, data)
             except (ConnectionError, asyncio.IncompleteReadError):
@@ -187,9 +196,8 @@ async def _drive(
             latencies[kind].append(time.perf_counter() - t0)
             statuses[str(status)] = statuses.get(str(status), 0) + 1
 
-    t0 = time.perf_counter()
     await asyncio.gather(*(worker(c) for c in connections))
-    wall = time.perf_counter() - t0
+    wall = time.perf_counter() - start
     await asyncio.gather(*(c.close() for c in connections))
     return latencies, statuses, wall
 
@@ -255,6 +263,7 @@ def bench_api(
     workers: int = 1,
     seed: int = 0,
     lifetime_s: float = 600.0,
+    rate_rps: float | None = None,
 ) -> dict[str, Any]:
     """Run the load test; returns throughput and p50/p99 latency of reads and bid builds.
 
@@ -270,6 +279,10 @@ def bench_api(
         uvicorn worker processes.
     seed
         Seed of the synthetic prices and the request mix.
+    rate_rps
+        Open loop: requests are due at this aggregate rate [1/s] over the ``concurrency``
+        connections and latency counts from when each was due; None (closed loop): every
+        connection sends its next request as soon as the last one is answered.
     lifetime_s
         The server stops by itself after this long at the latest [s].
     """
@@ -314,7 +327,7 @@ def bench_api(
         warm += [("bid", "/bids", {"site": "bench-dc", "day": "2025-03-12"})] * 2
         asyncio.run(_drive(port, token, warm, min(concurrency, len(warm))))
         plan = _plan(requests, bid_share, bid_ids, seed)
-        latencies, statuses, wall = asyncio.run(_drive(port, token, plan, concurrency))
+        latencies, statuses, wall = asyncio.run(_drive(port, token, plan, concurrency, rate_rps))
     finally:
         if proc is not None:
             _stop(proc)
@@ -323,6 +336,7 @@ def bench_api(
     return {
         "requests": done,
         "concurrency": concurrency,
+        "mode": "closed loop" if rate_rps is None else f"open loop at {rate_rps:g} requests/s",
         "server_workers": workers,
         "database": "sqlite",
         "wall_s": round(wall, 3),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
@@ -367,6 +368,13 @@ def build_bid(
 
 
 _WORKER_ENGINES: dict[str, Engine] = {}
+WORKER_NICENESS = 10
+
+
+def lower_worker_priority() -> None:
+    """Initializer of bid worker processes: solves yield the CPU to the API's reads (a read
+    waits for no solve; a bid build takes a little longer when reads are busy)."""
+    os.nice(WORKER_NICENESS)
 
 
 def build_bid_in_worker(

@@ -39,8 +39,9 @@ def test_bid_builds_in_a_worker_process(desk: Desk) -> None:
 
 
 def test_bench_api_cli_runs_a_small_load(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--requests", "200", "--concurrency", "20", "--bid-share", "0.02", "--rate", "400"]
     with pytest.raises(SystemExit) as done:
-        main(["bench", "api", "--requests", "200", "--concurrency", "20", "--bid-share", "0.02"])
+        main(["bench", "api", *args])
     assert done.value.code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["requests"] == 200
@@ -48,7 +49,9 @@ def test_bench_api_cli_runs_a_small_load(capsys: pytest.CaptureFixture[str]) -> 
     assert result["bid_builds"]["count"] >= 1
     assert set(result["statuses"]) <= {"200", "201"}
     assert 0 < result["reads"]["p50_ms"] <= result["reads"]["p99_ms"] <= result["reads"]["max_ms"]
-    assert result["throughput_rps"] > 0
+    assert result["mode"] == "open loop at 400 requests/s"
+    # Open loop: 200 requests due at 400/s take at least half a second.
+    assert result["wall_s"] >= 0.5 - 1e-3
 
 
 def test_serve_is_a_command() -> None:
