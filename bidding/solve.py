@@ -6,10 +6,9 @@ object kept per model. When only costs and bounds changed (new prices in the sam
 reserve prices, a new penalty) they are pushed in place and HiGHS hot-starts from its previous
 optimal basis; when coefficients changed (the price order behind the monotone-curve rows) the
 model is passed again and solved from scratch, which measured faster than a basis restart.
-The result is unpacked by cvxpy's own chain, so
-variable values are identical to a plain ``problem.solve``. Other solvers (``CLARABEL``,
-``ECOS``, or ``HIGHS_CVXPY`` for HiGHS through cvxpy's own interface) go through
-``problem.solve`` and serve as cross-checks.
+The result is unpacked by cvxpy's own chain, so variable values are identical to a plain
+``problem.solve``. Other solvers (``CLARABEL``, ``ECOS``, or ``HIGHS_CVXPY`` for HiGHS through
+cvxpy's own interface) go through ``problem.solve`` and serve as cross-checks.
 """
 
 from __future__ import annotations
@@ -228,10 +227,10 @@ def _solve_highs(model: BidModel, options: dict[str, Any], warm_start: bool) -> 
         "model_status": status.name,
         "run_time": solver_s,
     }
-    if results["model_status"] == "kInfeasible":
-        results["dual_ray"] = h.getDualRay()
-    model.problem.unpack_results(results, chain, inverse)
     if results["model_status"] != "kOptimal":
-        # Never reuse a basis from a failed solve.
+        # Never reuse a basis from a failed solve, and never unpack a non-solution.
         warm.pop("highs", None)
+        warm.pop("last_data", None)
+        raise SolverFailedError("HIGHS", str(results["model_status"]))
+    model.problem.unpack_results(results, chain, inverse)
     return solver_s, hot

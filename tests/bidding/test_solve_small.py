@@ -102,3 +102,19 @@ def test_flat_schedule_spreads_jobs_and_buys_at_any_price(day: date, n: int) -> 
     assert not plan.reserve_bids
     for t, curve in enumerate(plan.da_curves):
         assert clear_curve(curve, 1999.0) == pytest.approx(plan.market_mw[0, t], abs=1e-3)
+
+
+def test_solver_status_becomes_a_typed_error() -> None:
+    from bidding import SolverFailedError
+
+    site = make_site()
+    ix = delivery_intervals(DAY, "CAISO")
+    sc = PriceScenarios.point(ix, np.linspace(10, 80, len(ix)))
+    cache = ModelCache()
+    limited = SolveOptions(highs_options=(("solver", "simplex"), ("simplex_iteration_limit", 0)))
+    with pytest.raises(SolverFailedError, match="solver HIGHS returned status kIterationLimit"):
+        solve_day(site, "CAISO", DAY, sc, options=limited, cache=cache)
+    # The same cached model solves normally afterwards (the failed HiGHS state was dropped).
+    plan = solve_day(site, "CAISO", DAY, sc, cache=cache)
+    assert plan.provenance.status == "optimal"
+    assert cache.builds == 1
