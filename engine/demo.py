@@ -78,7 +78,7 @@ def run_demo(
         generation_profile,
         submission_time,
     )
-    from engine.settlement import import_meter, settle_site_day
+    from engine.settlement import device_meter_site, import_meter, settle_site_day
     from engine.sites import load_site
     from engine.submission import OutboxAdapter
     from market import delivery_day_bounds, gate_closure_utc, get_zone
@@ -127,6 +127,16 @@ def run_demo(
         ppa = get_ppa(engine, "ppa-demo-wind-2025")
     lo, hi = delivery_day_bounds(day, zone)
     generation = generation_profile(paths.mix, "wind_onshore_generation_mw", Decimal(50), lo, hi)
+    # The generator's metered output, stored like a meter so settlement can pay the PPA.
+    gen_file = home / "generation" / f"{ppa.devices[0]}_{day.isoformat()}.csv"
+    gen_file.parent.mkdir(parents=True, exist_ok=True)
+    gen_file.write_text(
+        "interval_start,energy_mwh\n"
+        + "".join(
+            f"{m.start.isoformat()},{Decimal(m.generation_wh) / 1_000_000}\n" for m in generation
+        )
+    )
+    import_meter(engine, gen_file, device_meter_site(ppa.devices[0]), zone.key)
     delivered = deliver_ppa_day(
         engine=engine,
         ppa=ppa,
@@ -152,7 +162,8 @@ def run_demo(
     t = settled.totals
     echo(
         f"settle   run {settled.run}: energy {t['energy_cost']} + imbalance {t['imbalance_cost']}"
-        f" - reserves {t['reserve_revenue']} = {t['total_cost']} {settled.currency}"
+        f" - reserves {t['reserve_revenue']} + PPA {t['ppa_cost']} = {t['total_cost']} "
+        f"{settled.currency}"
     )
     echo(
         f"ledger   {ppa.ppa_id}: {cert_mwh} MWh of certificates (share {ppa.share} of "

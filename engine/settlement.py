@@ -24,7 +24,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import pandas as pd
@@ -39,7 +39,14 @@ from engine.models.market import Dataset
 from engine.models.settlement import MeterReadingRow, SettlementRun
 from engine.prices.store import load_series
 from market import Zone, delivery_day_bounds, delivery_intervals, get_zone
-from market.settlement import DaySettlement, IntervalInputs, Line, ReserveAward, settle_day
+from market.settlement import (
+    Category,
+    DaySettlement,
+    IntervalInputs,
+    Line,
+    ReserveAward,
+    settle_day,
+)
 
 T_BID = ApiBid.__table__  # type: ignore[attr-defined]
 T_RUN = SettlementRun.__table__  # type: ignore[attr-defined]
@@ -249,7 +256,7 @@ def compute_settlement(
             )
         )
     awards = _reserve_awards(engine, zone, json.loads(bid.reserve_bids_json))
-    ppa_lines: list[Line] = []
+    ppa_lines, ppa_notes = ppa_money_lines(engine, site, zone, day, starts, da)
     settlement = settle_day(zone, day, intervals, awards, ppa_lines)
     provenance = {
         "bid_id": int(bid.id),
@@ -258,8 +265,80 @@ def compute_settlement(
         "imbalance_prices": "IMBALANCE" if imbalance is not None else "DA (no imbalance prices)",
         "code_version": SETTLEMENT_VERSION,
         "awards": len(awards),
+        "ppas": ppa_notes,
     }
     return settlement, provenance
+
+
+def device_meter_site(device: str) -> str:
+    """The meter-reading key under which a generator's output is stored."""
+    return f"device:{device}"
+
+
+def ppa_money_lines(
+    engine: Engine,
+    site: str,
+    zone: Zone,
+    day: date,
+    starts: pd.DatetimeIndex,
+    da: Sequence[Decimal],
+) -> tuple[list[Line], dict[str, str]]:
+    """Money lines of the site's PPAs for ``day`` (cost-positive), and a note per PPA.
+
+    Per hour: a physical PPA's buyer pays ``Q * strike``; the seller compensates a shortfall at the
+    shortfall price; a virtual PPA settles ``(Pmarket - strike) * Q`` (positive: the generator
+    pays the buyer), with ``Pmarket`` the hour's mean DA price, clipped by the collar. A PPA whose
+    generator output is not stored for every hour of the day is left unsettled and noted.
+    """
+    from engine.ledger_ppa import list_ppas
+    from ledger.ppa import MeteredInterval, Settlement, settle_ppa
+
+    lo, hi = delivery_day_bounds(day, zone)
+    hour_starts = pd.date_range(lo, hi, freq="h", inclusive="left")
+    lines: list[Line] = []
+    notes: dict[str, str] = {}
+    for ppa in list_ppas(engine):
+        if ppa.buyer != site or ppa.zone != zone.key or not ppa.covers(lo):
+            continue
+        try:
+            per_device = [
+                metered_energy(engine, device_meter_site(d), zone, day, hour_starts)
+                for d in ppa.devices
+            ]
+        except PowerdeskError:
+            notes[ppa.ppa_id] = "unsettled: generator output not stored for every hour"
+            continue
+        metered = [
+            MeteredInterval(
+                t.to_pydatetime(),
+                (t + pd.Timedelta(hours=1)).to_pydatetime(),
+                int(sum((dev[i] for dev in per_device), Decimal(0)) * WH),
+            )
+            for i, t in enumerate(hour_starts)
+        ]
+        prices = None
+        if ppa.settlement is Settlement.VIRTUAL:
+            prices = []
+            for t in hour_starts:
+                inside = [da[i] for i, s in enumerate(starts) if t <= s < t + pd.Timedelta(hours=1)]
+                prices.append(sum(inside, Decimal(0)) / len(inside))
+        settled = settle_ppa(ppa, metered, prices)
+        for ln in settled.lines:
+            cost = ln.payment - ln.shortfall_payment - ln.difference_payment
+            quantity = Decimal(ln.quantity_wh) / WH
+            lines.append(
+                Line(
+                    Category.PPA,
+                    ppa.ppa_id,
+                    ln.start,
+                    quantity,
+                    "MWh",
+                    (cost / quantity).quantize(Decimal("0.000001")) if quantity else Decimal(0),
+                    cost.quantize(zone.minor_unit, rounding=ROUND_HALF_EVEN),
+                )
+            )
+        notes[ppa.ppa_id] = f"settled {ppa.kind}: {Decimal(settled.quantity_wh) / WH} MWh"
+    return lines, notes
 
 
 def _line_json(line: Line) -> dict[str, str]:

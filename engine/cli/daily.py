@@ -56,14 +56,21 @@ def settle(
 @meter_app.command("import")
 def meter_import(
     file: Annotated[Path, typer.Argument(help="Canonical meter CSV (interval_start, energy_mwh).")],
-    site: Annotated[str, typer.Option("--site", help="Site name.")],
-    zone: Annotated[str, typer.Option("--zone", help="Zone of the site.")],
+    zone: Annotated[str, typer.Option("--zone", help="Zone of the site or device.")],
+    site: Annotated[str | None, typer.Option("--site", help="Site name (consumption).")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="Generator device (PPA output).")
+    ] = None,
 ) -> None:
-    """Store a site's metered consumption (the same file again is a no-op)."""
+    """Store a site's metered consumption or a PPA generator's output (same file: a no-op)."""
     from engine.db import open_database
-    from engine.settlement import import_meter
+    from engine.errors import PowerdeskError
+    from engine.settlement import device_meter_site, import_meter
 
-    result = import_meter(open_database(), file, site, zone)
+    if (site is None) == (device is None):
+        raise PowerdeskError("give exactly one of --site or --device")
+    key = site if site is not None else device_meter_site(str(device))
+    result = import_meter(open_database(), file, key, zone)
     typer.echo(
         json.dumps(
             {

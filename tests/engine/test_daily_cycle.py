@@ -107,3 +107,58 @@ def test_report_cites_only_the_ledger_retirements(cycle: tuple[Settings, dict[st
     report = json.loads(Path(summary["report"]["json"]).read_bytes())
     assert Decimal(report["matched_only_score"]) <= Decimal(report["cfe_score"])
     assert Decimal(report["green_share_hourly"]) <= Decimal(report["green_share_annual"])
+
+
+def test_virtual_ppa_settles_the_difference_exactly(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from engine.ledger_ppa import add_ppa
+    from engine.settlement import device_meter_site, import_meter
+    from market import delivery_day_bounds
+
+    settings = Settings(home=tmp_path / "home")
+    run_demo(settings, backtest=False, echo=lambda *_: None)
+    engine = open_database(settings)
+    contract = tmp_path / "vppa.toml"
+    contract.write_text(
+        'id = "vppa-test"\nsettlement = "virtual"\nvolume = "baseload"\nbuyer = "example-dc"\n'
+        'counterparty = "Sun AG"\nzone = "DE-LU"\ncurrency = "EUR"\nstrike_per_mwh = "55.00"\n'
+        "start = 2025-01-01T00:00:00+01:00\nend = 2026-01-01T00:00:00+01:00\n"
+        'devices = ["DE-PV-9"]\nbaseload_mw = "10"\nshortfall_price_per_mwh = "90"\n'
+        '[collar]\nfloor_per_mwh = "0"\ncap_per_mwh = "150"\n'
+    )
+    add_ppa(engine, contract)
+    lo, hi = delivery_day_bounds(DEMO_DAY, "DE-LU")
+    gen = tmp_path / "pv.csv"
+    rows, t = [], lo
+    while t < hi:
+        rows.append(f"{t.isoformat()},{'4' if t.hour % 2 else '12'}")
+        t += timedelta(hours=1)
+    gen.write_text("interval_start,energy_mwh\n" + "\n".join(rows) + "\n")
+    import_meter(engine, gen, device_meter_site("DE-PV-9"), "DE-LU")
+    record = settle_site_day(engine, "example-dc", "DE-LU", DEMO_DAY, force=True)
+    lines = [ln for ln in record.lines if ln["product"] == "vppa-test"]
+    assert len(lines) == 23
+    prices = {
+        ln["interval_start"]: Decimal(ln["price"])
+        for ln in record.lines
+        if ln["category"] == "da_energy"
+    }
+    for ln in lines:
+        market = min(max(prices[ln["interval_start"]], Decimal(0)), Decimal(150))
+        hour = datetime_of(ln["interval_start"])
+        shortfall = Decimal(6) if hour.hour % 2 else Decimal(0)  # 10 MWh due, 4 produced
+        expected = -(market - Decimal(55)) * 10 - shortfall * 90
+        assert Decimal(ln["amount"]) == expected.quantize(Decimal("0.01"))
+    assert record.provenance["ppas"]["vppa-test"].startswith("settled virtual-baseload")
+    total = sum((Decimal(ln["amount"]) for ln in lines), Decimal(0))
+    assert Decimal(record.totals["ppa_cost"]) - total == sum(
+        (Decimal(ln["amount"]) for ln in record.lines if ln["product"] == "ppa-demo-wind-2025"),
+        Decimal(0),
+    )
+
+
+def datetime_of(text: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
