@@ -1,0 +1,101 @@
+"""Reserve products as data: mileage, curtailment, DR backing, ERCOT's five products."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bidding import ModelCache, PriceScenarios, Site, solve_day
+from market import delivery_intervals, get_zone
+from tests.bidding.helpers import BATTERY, site_dict
+
+DAY = date(2024, 5, 14)
+
+
+def hourly(zone: str, value: float) -> pd.Series:
+    ix = delivery_intervals(DAY, zone)
+    starts = ix[pd.Index(ix.tz_convert(get_zone(zone).tz).minute) == 0]
+    return pd.Series(value, index=starts)
+
+
+def flat_prices(zone: str, value: float = 300.0) -> PriceScenarios:
+    ix = delivery_intervals(DAY, zone)
+    return PriceScenarios.point(ix, np.full(len(ix), value))
+
+
+def test_dr_alone_backs_upward_reserve_up_to_its_share() -> None:
+    d = site_dict(
+        "ERCOT",
+        reserves={"products": ["RRS"]},
+        demand_response={"curtailable_share": 0.2, "cost_per_mwh": 0.0},
+    )
+    site = Site.from_dict(d)
+    plan = solve_day(
+        site,
+        "ERCOT",
+        DAY,
+        flat_prices("ERCOT", 30.0),
+        {"RRS": hourly("ERCOT", 5.0)},
+        cache=ModelCache(),
+    )
+    # No battery: the only backing is 20 % of 10 MW IT x PUE 1.0 = 2 MW in every hour.
+    np.testing.assert_allclose(plan.reserve_mw["RRS"], 2.0, atol=1e-6)
+    assert plan.objective.reserve_revenue == pytest.approx(2.0 * 5.0 * 24, rel=1e-9)
+    assert len(plan.reserve_bids) == 24
+
+
+@pytest.mark.parametrize("key", ["FREQ_REG", "PEAK_SHAVING"])
+def test_mileage_and_curtailment_are_paid(key: str) -> None:
+    # FREQ_REG has a 5 MW minimum offer: a battery big enough to offer it.
+    big = dict(BATTERY, power_mw=8.0, energy_mwh=20.0, soc_max_mwh=20.0, soc_initial_mwh=10.0)
+    d = site_dict(
+        "CN-GS",
+        battery=big,
+        reserves={"products": [key]},
+        demand_response={"curtailable_share": 0.1, "cost_per_mwh": 0.0},
+    )
+    d["load"].update({"base_it_mw": 30.0, "grid_import_max_mw": 60.0})
+    site = Site.from_dict(d)
+    zone = get_zone("CN-GS")
+    prices = {
+        "FREQ_REG": hourly("CN-GS", 2.0),
+        "FREQ_REG_MILEAGE": hourly("CN-GS", 1.0),
+        "PEAK_SHAVING": hourly("CN-GS", 3.0),
+    }
+    plan = solve_day(site, zone, DAY, flat_prices("CN-GS"), prices, cache=ModelCache())
+    product = zone.product(key)
+    if key == "FREQ_REG":
+        per_mw = 2.0 + 1.0 * product.mileage_ratio * 1.0  # capacity + mileage x ratio x 1 h
+    else:
+        per_mw = 3.0 * product.expected_activation_share * 1.0  # per MWh curtailed x share x 1 h
+    offered = [b.capacity_mw for b in plan.reserve_bids]
+    assert offered
+    assert min(offered) >= float(product.min_size_mw)
+    assert plan.objective.reserve_revenue == pytest.approx(sum(offered) * per_mw, rel=1e-6)
+
+
+def test_ercot_offers_all_five_products() -> None:
+    d = site_dict(
+        "ERCOT",
+        battery=dict(BATTERY),
+        reserves={"products": ["REGUP", "REGDN", "RRS", "NSPIN", "ECRS"]},
+        demand_response={"curtailable_share": 0.1, "cost_per_mwh": 50.0},
+    )
+    site = Site.from_dict(d)
+    prices = {
+        k: hourly("ERCOT", v)
+        for k, v in (("REGUP", 8), ("REGDN", 6), ("RRS", 5), ("NSPIN", 3), ("ECRS", 4))
+    }
+    plan = solve_day(site, "ERCOT", DAY, flat_prices("ERCOT", 40.0), prices, cache=ModelCache())
+    assert set(plan.reserve_mw) == {"REGUP", "REGDN", "RRS", "NSPIN", "ECRS"}
+    up = sum(plan.reserve_mw[k] for k in ("REGUP", "RRS", "NSPIN", "ECRS"))
+    assert (up <= plan.battery_up_mw + plan.dr_up_mw + 1e-6).all()
+    assert (plan.reserve_mw["REGDN"] <= plan.battery_down_mw + 1e-6).all()
+    # NSPIN must be sustainable for 4 h: battery-backed upward capacity is limited by energy.
+    assert (
+        plan.battery_up_mw.max() <= (BATTERY["soc_max_mwh"] - BATTERY["soc_min_mwh"]) / 0.5 + 1e-6
+    )
+    assert plan.objective.reserve_revenue > 0
