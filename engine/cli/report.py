@@ -16,7 +16,6 @@ app = typer.Typer(name="report", help="Render reports (carbon accounting).", no_
 def carbon(
     site: Annotated[str, typer.Option("--site", help="Site name (as retirements name it).")],
     zone: Annotated[str, typer.Option("--zone", help="Market zone of the site, e.g. DE-LU.")],
-    meter: Annotated[Path, typer.Option("--meter", help="Meter CSV: interval_start,energy_mwh.")],
     period: Annotated[
         str,
         typer.Option(
@@ -24,6 +23,19 @@ def carbon(
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    meter: Annotated[
+        Path | None,
+        typer.Option(
+            "--meter",
+            help="Meter CSV (interval_start,energy_mwh); default: the site's stored readings.",
+        ),
+    ] = None,
+    from_ledger: Annotated[
+        bool,
+        typer.Option(
+            "--from-ledger", help="Use the retirements for the site recorded in the ledger."
+        ),
+    ] = False,
     ef: Annotated[
         Path | None,
         typer.Option(
@@ -80,14 +92,33 @@ def carbon(
     else:
         assert mix is not None  # exactly one of the two, checked above
         grid = read_generation_mix_csv(mix, ef_source)
+    if from_ledger and retirements is not None:
+        raise PowerdeskError("give either --retirements or --from-ledger, not both")
+    if meter is None or from_ledger:
+        from engine.db import open_database
+
+        engine = open_database()
+    if meter is None:
+        from engine.services.daily import stored_meter
+
+        meter_data = stored_meter(engine, site, span)
+    else:
+        meter_data = read_meter_csv(meter)
+    if from_ledger:
+        from engine.ledger_store import LedgerStore
+        from engine.ppa_certificates import site_retirements
+
+        records = tuple(site_retirements(LedgerStore(engine).bundles(), site, *span))
+    else:
+        records = () if retirements is None else read_retirements_jsonl(retirements)
     inputs = build_inputs(
         site=site,
         zone=zone,
         period=span,
-        meter=read_meter_csv(meter),
+        meter=meter_data,
         grid=grid,
         residual=None if residual is None else read_residual_csv(residual, residual_source),
-        retirements=() if retirements is None else read_retirements_jsonl(retirements),
+        retirements=records,
         parameters=parameters,
     )
     report = compute_report(inputs)

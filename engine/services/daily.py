@@ -201,38 +201,26 @@ __all__ = [
     "monthly_report",
     "register_site_file",
     "settle_day",
+    "stored_meter",
     "submission_time",
 ]
 
 
-def monthly_report(*, engine: Engine, site: Path, month: date, out_dir: Path) -> dict[str, Any]:
-    """The monthly carbon report and audit bundle of ``site`` (the scheduler's job).
+def stored_meter(engine: Engine, site: str, period: tuple[datetime, datetime]) -> MeterData:
+    """The site's stored meter readings in ``period`` (newest import wins), as MeterData.
 
-    Uses the site's stored meter readings, the grid factors configured in
-    ``POWERDESK_GRID_FACTORS`` (a canonical EF CSV or a generation-mix CSV) and the ledger's
-    retirements for the site; writes ``out_dir/report`` and ``out_dir/bundle``.
+    Its SHA-256 is over the canonical text of the readings, so the report pins what it used.
     """
     import hashlib
 
-    from engine.audit import export_bundle
-    from engine.audit_report import REPORT_SECTION
-    from engine.carbon_report import parse_period
-    from engine.ef_datasets import read_ef_csv, read_generation_mix_csv
-    from engine.keys import load_private_key
     from engine.meter import MeterReading
-    from engine.settings import Settings
     from engine.settlement import T_METER
 
-    settings = Settings()
-    if settings.grid_factors is None:
-        raise PowerdeskError("set POWERDESK_GRID_FACTORS to an EF or generation-mix CSV")
-    s = load_site(site)
-    period = parse_period(f"{month.year:04d}-{month.month:02d}", s.zone)
     with engine.connect() as conn:
         rows = conn.execute(
             T_METER.select()
             .where(
-                T_METER.c.site == s.name,
+                T_METER.c.site == site,
                 T_METER.c.interval_start >= period[0],
                 T_METER.c.interval_start < period[1],
             )
@@ -244,11 +232,34 @@ def monthly_report(*, engine: Engine, site: Path, month: date, out_dir: Path) ->
         for _, r in sorted(latest.items())
     )
     if not readings:
-        raise PowerdeskError(f"no meter readings of {s.name} in {month:%Y-%m}")
+        raise PowerdeskError(f"no stored meter readings of {site} in the period")
     digest = hashlib.sha256(
         "\n".join(f"{r.interval_start.isoformat()},{r.energy_mwh}" for r in readings).encode()
     ).hexdigest()
-    meter = MeterData(Path(f"meter:{s.name}:{month:%Y-%m}"), digest, readings)
+    label = f"meter:{site}:{period[0].isoformat()}..{period[1].isoformat()}"
+    return MeterData(Path(label), digest, readings)
+
+
+def monthly_report(*, engine: Engine, site: Path, month: date, out_dir: Path) -> dict[str, Any]:
+    """The monthly carbon report and audit bundle of ``site`` (the scheduler's job).
+
+    Uses the site's stored meter readings, the grid factors configured in
+    ``POWERDESK_GRID_FACTORS`` (a canonical EF CSV or a generation-mix CSV) and the ledger's
+    retirements for the site; writes ``out_dir/report`` and ``out_dir/bundle``.
+    """
+    from engine.audit import export_bundle
+    from engine.audit_report import REPORT_SECTION
+    from engine.carbon_report import parse_period
+    from engine.ef_datasets import read_ef_csv, read_generation_mix_csv
+    from engine.keys import load_private_key
+    from engine.settings import Settings
+
+    settings = Settings()
+    if settings.grid_factors is None:
+        raise PowerdeskError("set POWERDESK_GRID_FACTORS to an EF or generation-mix CSV")
+    s = load_site(site)
+    period = parse_period(f"{month.year:04d}-{month.month:02d}", s.zone)
+    meter = stored_meter(engine, s.name, period)
     path = settings.grid_factors
     header = path.read_text(encoding="utf-8").split("\n", 1)[0]
     grid = read_ef_csv(path) if "ef_tco2e_per_mwh" in header else read_generation_mix_csv(path)

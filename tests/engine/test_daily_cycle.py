@@ -162,3 +162,51 @@ def datetime_of(text: str) -> Any:
     from datetime import datetime
 
     return datetime.fromisoformat(text)
+
+
+def test_cli_report_from_the_database_and_audit_round_trip(
+    cycle: tuple[Settings, dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from engine.cli import main
+
+    settings, summary = cycle
+    monkeypatch.setenv("POWERDESK_HOME", str(settings.home))
+    mix = (
+        Path(__file__).resolve().parents[2] / "fixtures" / "de_2025_03_smard_generation_hourly.csv"
+    )
+    report_dir, bundle = tmp_path / "report", tmp_path / "bundle"
+    for argv in (
+        [
+            "report",
+            "carbon",
+            "--site",
+            "example-dc",
+            "--zone",
+            "DE-LU",
+            "--period",
+            "2025-03-30",
+            "--mix",
+            str(mix),
+            "--from-ledger",
+            "--out",
+            str(report_dir),
+        ],
+        ["audit", "export", "--out", str(bundle), "--report", str(report_dir)],
+        ["audit", "verify", str(bundle), "--public-key", summary["public_key"]],
+    ):
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code in (0, None), capsys.readouterr().err
+    inputs = json.loads((report_dir / "report_inputs.json").read_bytes())
+    assert len(inputs["retirements"]) == 23
+    (bundle / "report_inputs.json").write_bytes(b"{}\n")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as failed:
+        main(["audit", "verify", str(bundle), "--public-key", summary["public_key"]])
+    assert failed.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "report_inputs.json" in err
