@@ -517,6 +517,9 @@ def _plan(
                         float(w[o]) * bshape.power_mw * float(grid.pue[run].max()), 3
                     ),
                     limit_price_per_mwh=limit,
+                    profile_mw=tuple(
+                        round(float(w[o]) * bshape.power_mw * float(x), 3) for x in grid.pue[run]
+                    ),
                 )
             )
     charge = _arr(model, "charge_mw", (ns, nt))

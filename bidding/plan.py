@@ -63,9 +63,12 @@ class BlockBid:
     start, end
         UTC ``[start, end)`` of the block.
     quantity_mw
-        Facility power bought in every interval of the block [MW].
+        Largest facility power bought in an interval of the block [MW].
     limit_price_per_mwh
         Highest average price the block is accepted at [currency/MWh].
+    profile_mw
+        Facility power per interval of the block (a profile block; differs from
+        ``quantity_mw`` when the PUE changes inside the block) [MW].
     """
 
     job: str
@@ -73,6 +76,7 @@ class BlockBid:
     end: datetime
     quantity_mw: float
     limit_price_per_mwh: Decimal
+    profile_mw: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +226,33 @@ class DayPlan:
     breaches: tuple[ConstraintBreach, ...]
     provenance: Provenance
     extra: dict[str, float] = field(default_factory=dict)
+
+    def block_profile_mw(self) -> FloatArray:
+        """``(T,)`` facility power the block bids buy per interval [MW]."""
+        out = np.zeros(len(self.intervals))
+        for b in self.block_bids:
+            first = int(self.intervals.searchsorted(pd.Timestamp(b.start)))
+            out[first : first + len(b.profile_mw)] += np.asarray(b.profile_mw)
+        return out
+
+    def submission_curves(self) -> tuple[DACurve, ...]:
+        """The DA curves to submit next to :attr:`block_bids`: the block bids' power taken out.
+
+        :attr:`da_curves` describe the whole position (the non-preemptible jobs are first-stage
+        decisions, so their power is in every scenario's purchase); an exchange that also gets
+        the block bids must receive the curves without it, or the energy would be bought twice.
+        """
+        blocks = self.block_profile_mw()
+        if not blocks.any():
+            return self.da_curves
+        return tuple(
+            DACurve(
+                c.interval_start,
+                c.prices_per_mwh,
+                tuple(round(q - float(blocks[t]), 3) for q in c.quantities_mw),
+            )
+            for t, c in enumerate(self.da_curves)
+        )
 
     @property
     def expected_market_mw(self) -> FloatArray:

@@ -39,6 +39,8 @@ def plan_document(plan: DayPlan, inputs: dict[str, Any] | None = None) -> dict[s
         "currency": plan.currency,
         "interval_minutes": round(plan.interval_hours * 60),
         "n_scenarios": int(plan.probabilities.shape[0]),
+        # The submission form: the block bids carry the non-preemptible jobs, the curves the rest.
+        "da_curves_exclude_block_bids": True,
         "da_curves": [
             {
                 "interval_start": _iso(c.interval_start),
@@ -47,7 +49,7 @@ def plan_document(plan: DayPlan, inputs: dict[str, Any] | None = None) -> dict[s
                     for p, q in zip(c.prices_per_mwh, c.quantities_mw, strict=True)
                 ],
             }
-            for c in plan.da_curves
+            for c in plan.submission_curves()
         ],
         "block_bids": [
             {
@@ -56,6 +58,7 @@ def plan_document(plan: DayPlan, inputs: dict[str, Any] | None = None) -> dict[s
                 "end": _iso(b.end),
                 "quantity_mw": _f(b.quantity_mw, 3),
                 "limit_price_per_mwh": str(b.limit_price_per_mwh),
+                "profile_mw": [_f(x, 3) for x in b.profile_mw],
             }
             for b in plan.block_bids
         ],
@@ -160,7 +163,7 @@ def write_plan(plan: DayPlan, out: Path, inputs: dict[str, Any] | None = None) -
         (tmp / "bids.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         curve_rows = [
             [_iso(c.interval_start), i, str(p), _f(q, 3)]
-            for c in plan.da_curves
+            for c in plan.submission_curves()
             for i, (p, q) in enumerate(zip(c.prices_per_mwh, c.quantities_mw, strict=True))
         ]
         (tmp / "da_curve.csv").write_text(

@@ -137,6 +137,15 @@ def test_dst_days_solve_with_exact_job_energy(zone: str, day: date, n: int, reco
     check_deliverable(site, plan)
     assert plan.block_bids
     assert plan.reserve_bids
+    # Curves submitted next to the block bids leave out exactly the block bids' power.
+    blocks = plan.block_profile_mw()
+    batch = list(plan.job_names).index("batch")
+    np.testing.assert_allclose(blocks, plan.job_it_mw[0, batch] * plan.pue, atol=2e-3)
+    for full, net in zip(plan.da_curves, plan.submission_curves(), strict=True):
+        t = plan.intervals.get_loc(full.interval_start)
+        np.testing.assert_allclose(
+            np.subtract(full.quantities_mw, net.quantities_mw), blocks[t], atol=2e-3
+        )
 
 
 def test_jobs_stay_inside_their_local_windows_on_dst_day() -> None:
