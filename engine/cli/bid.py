@@ -50,6 +50,10 @@ def bid(
         bool,
         typer.Option("--allow-violations", help="Report soft-constraint breaches, do not fail."),
     ] = False,
+    job_recourse: Annotated[
+        bool,
+        typer.Option("--job-recourse", help="A job schedule per scenario (slower; see docs)."),
+    ] = False,
 ) -> None:
     """Build the DA curve, block and reserve bids of a site for one delivery day."""
     from bidding import BiddingError
@@ -68,6 +72,7 @@ def bid(
             cvar_weight,
             solver,
             allow_violations,
+            job_recourse,
         )
     except BiddingError as exc:
         raise PowerdeskError(str(exc)) from None
@@ -85,6 +90,7 @@ def _bid(
     cvar_weight: float,
     solver: str,
     allow_violations: bool,
+    job_recourse: bool,
 ) -> None:
     import hashlib
 
@@ -126,7 +132,10 @@ def _bid(
             sc = make_scenarios(da, the_day, zone, scenarios, seed=seed)
             res = forecast_reserve_prices(reserves, the_day, zone)
         options = SolveOptions(
-            solver=solver.upper(), cvar_weight=cvar_weight, strict=not allow_violations
+            solver=solver.upper(),
+            cvar_weight=cvar_weight,
+            strict=not allow_violations,
+            job_recourse=job_recourse,
         )
         plan = solve_day(the_site, zone, the_day, sc, res, options)
     write_plan(plan, out, inputs)

@@ -32,7 +32,7 @@ def test_bid_writes_the_bid_set(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out = tmp_path / "bids"
     argv = ["bid", "--site", str(CAISO_SITE), "--day", "2020-03-08", "--prices"]
     argv += [str(CAISO_PRICES), "--reserve-prices", str(CAISO_RESERVES)]
-    argv += ["--scenarios", "3", "--out", str(out)]
+    argv += ["--scenarios", "3", "--out", str(out), "--job-recourse", "--cvar-weight", "0.3"]
     assert run(argv) == 0
     names = {p.name for p in out.iterdir()}
     assert names == {
@@ -50,6 +50,7 @@ def test_bid_writes_the_bid_set(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert doc["provenance"]["solver"] == "HIGHS"
     assert len(doc["provenance"]["parameter_hash"]) == 64
     assert doc["provenance"]["inputs"]["prices"]["sha256"]
+    assert doc["provenance"]["inputs_as_of"] == "2020-03-07T18:00:00+00:00"  # 10:00 PST on D-1
     for c in doc["da_curves"]:
         qty = [s["quantity_mw"] for s in c["steps"]]
         assert qty == sorted(qty, reverse=True)
