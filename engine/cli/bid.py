@@ -136,6 +136,8 @@ def _bid(
             cvar_weight=cvar_weight,
             strict=not allow_violations,
             job_recourse=job_recourse,
+            # CLARABEL and ECOS solve no MIP: non-preemptible starts are relaxed for them.
+            integer_blocks=solver.upper() == "HIGHS",
         )
         plan = solve_day(the_site, zone, the_day, sc, res, options)
     write_plan(plan, out, inputs)
