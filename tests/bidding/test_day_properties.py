@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bidding import (
     DayPlan,
@@ -274,3 +276,56 @@ def test_grid_limit_breach_is_reported() -> None:
     day = date(2025, 6, 11)
     with pytest.raises(InfeasibleSiteError, match="grid_import 'site' over the import limit by 3"):
         solve_day(site, "CAISO", day, scenarios("CAISO", day, 1), cache=ModelCache())
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    power=st.floats(0.5, 5.0),
+    energy=st.floats(1.0, 10.0),
+    eta=st.floats(0.7, 1.0),
+    soc0_share=st.floats(0.0, 1.0),
+    fcr=st.floats(0.0, 200.0),
+    afrr_up=st.floats(0.0, 200.0),
+    afrr_down=st.floats(0.0, 200.0),
+)
+def test_offered_reserve_is_deliverable_for_any_battery(
+    power: float,
+    energy: float,
+    eta: float,
+    soc0_share: float,
+    fcr: float,
+    afrr_up: float,
+    afrr_down: float,
+) -> None:
+    soc_min = 0.1 * energy
+    battery = {
+        "energy_mwh": energy,
+        "power_mw": power,
+        "charge_efficiency": eta,
+        "discharge_efficiency": eta,
+        "soc_min_mwh": soc_min,
+        "soc_max_mwh": energy,
+        "soc_initial_mwh": soc_min + soc0_share * (energy - soc_min),
+    }
+    site = Site.from_dict(
+        site_dict(
+            "DE-LU",
+            battery=battery,
+            reserves={"products": ["FCR", "AFRR_UP", "AFRR_DOWN"]},
+            demand_response={"curtailable_share": 0.05, "cost_per_mwh": 100.0},
+        )
+    )
+    day = date(2025, 10, 26)  # the 100-quarter-hour day: blocks of 5 hours exist
+    ix = delivery_intervals(day, "DE-LU")
+    starts = ix[np.r_[True, np.diff(block_index(ix, get_zone("DE-LU"), timedelta(hours=4))) > 0]]
+    prices = {
+        "FCR": pd.Series(fcr, index=starts),
+        "AFRR_UP": pd.Series(afrr_up, index=starts),
+        "AFRR_DOWN": pd.Series(afrr_down, index=starts),
+    }
+    plan = solve_day(site, "DE-LU", day, scenarios("DE-LU", day, 2), prices, cache=CACHE)
+    check_deliverable(site, plan)
+    bat = site.battery
+    assert bat is not None
+    assert (plan.soc_mwh >= bat.soc_min_mwh - 1e-6).all()
+    assert (plan.soc_mwh <= bat.soc_max_mwh + 1e-6).all()
