@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -27,7 +28,12 @@ from bidding.model import BidModel, BidShape, BlockJobShape, ProductShape, build
 from bidding.plan import BlockBid, DACurve, DayPlan, ObjectiveParts, Provenance, ReserveBid
 from bidding.scenarios import PriceScenarios
 from bidding.site import JobClass, Site
-from bidding.solve import DEFAULT_HIGHS_OPTIONS, RECOURSE_HIGHS_OPTIONS, solve_model
+from bidding.solve import (
+    DEFAULT_HIGHS_OPTIONS,
+    RECOURSE_HIGHS_OPTIONS,
+    SolveStats,
+    solve_model,
+)
 from market import Direction, Payment, Zone, block_index, delivery_intervals, get_zone, hours
 
 FloatArray = npt.NDArray[np.float64]
@@ -96,20 +102,22 @@ class ModelCache:
     def __init__(self, max_entries: int = 16) -> None:
         self.max_entries = max_entries
         self._models: OrderedDict[BidShape, BidModel] = OrderedDict()
+        self._lock = threading.Lock()
         self.builds = 0
 
     def get(self, shape: BidShape) -> BidModel:
-        """The model of ``shape``, built on first use."""
-        model = self._models.get(shape)
-        if model is None:
-            model = build_model(shape)
-            self.builds += 1
-            self._models[shape] = model
-            while len(self._models) > self.max_entries:
-                self._models.popitem(last=False)
-        else:
-            self._models.move_to_end(shape)
-        return model
+        """The model of ``shape``, built on first use (thread-safe)."""
+        with self._lock:
+            model = self._models.get(shape)
+            if model is None:
+                model = build_model(shape)
+                self.builds += 1
+                self._models[shape] = model
+                while len(self._models) > self.max_entries:
+                    self._models.popitem(last=False)
+            else:
+                self._models.move_to_end(shape)
+            return model
 
     def __len__(self) -> int:
         return len(self._models)
@@ -434,9 +442,6 @@ def solve_day(
         raise SiteError(f"scenarios are not on the intervals of delivery day {day} in {z.key}")
     prices_in = dict(reserve_prices or {})
     values, block_prices = parameter_values(site, z, shape, grid, scenarios, prices_in, opts)
-    model = store.get(shape)
-    model.set(values)
-    stats = solve_model(model, opts.solver, opts.resolved_highs_options(), opts.warm_start)
     phash = input_hash(
         asdict(site),
         z.key,
@@ -446,7 +451,20 @@ def solve_day(
         sorted(prices_in.items()),
         asdict(opts),
     )
-    provenance = Provenance(
+    model = store.get(shape)
+    # One model holds one set of parameter values and one solution: callers on several threads
+    # (the API's worker pool) take turns per shape.
+    with model.lock:
+        model.set(values)
+        stats = solve_model(model, opts.solver, opts.resolved_highs_options(), opts.warm_start)
+        provenance = _provenance(stats, phash, scenarios)
+        return _plan(
+            site, z, day, shape, grid, scenarios, model, values, block_prices, provenance, opts
+        )
+
+
+def _provenance(stats: SolveStats, phash: str, scenarios: PriceScenarios) -> Provenance:
+    return Provenance(
         solver=stats.solver,
         solver_version=stats.solver_version,
         status=stats.status,
@@ -458,9 +476,6 @@ def solve_day(
         scenario_method=scenarios.method,
         hot_start=stats.hot_start,
         inputs_as_of=scenarios.as_of,
-    )
-    return _plan(
-        site, z, day, shape, grid, scenarios, model, values, block_prices, provenance, opts
     )
 
 

@@ -26,6 +26,7 @@ the :class:`BidShape`, the cache key.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,6 +199,7 @@ class BidModel:
     variables: dict[str, cp.Variable]
     expressions: dict[str, cp.Expression]
     warm: dict[str, Any] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def set(self, values: dict[str, Any]) -> None:
         """Set parameter values; every parameter must be given."""

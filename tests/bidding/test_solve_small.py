@@ -118,3 +118,22 @@ def test_solver_status_becomes_a_typed_error() -> None:
     plan = solve_day(site, "CAISO", DAY, sc, cache=cache)
     assert plan.provenance.status == "optimal"
     assert cache.builds == 1
+
+
+def test_threads_sharing_a_cache_get_their_own_answers() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    site = make_site(battery=copy.deepcopy(BATTERY))
+    ix = delivery_intervals(DAY, "CAISO")
+    rng = np.random.default_rng(11)
+    inputs = [PriceScenarios.point(ix, rng.uniform(0, 90, len(ix))) for _ in range(6)]
+    alone = [solve_day(site, "CAISO", DAY, sc, cache=ModelCache()) for sc in inputs]
+    shared = ModelCache()
+    with ThreadPoolExecutor(3) as pool:
+        together = list(
+            pool.map(lambda sc: solve_day(site, "CAISO", DAY, sc, cache=shared), inputs)
+        )
+    assert shared.builds == 1
+    for a, b in zip(alone, together, strict=True):
+        assert b.provenance.objective == pytest.approx(a.provenance.objective, rel=1e-9)
+        np.testing.assert_allclose(b.scenario_prices_per_mwh, a.scenario_prices_per_mwh)
