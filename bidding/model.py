@@ -440,7 +440,10 @@ def problem_size(model: BidModel) -> dict[str, int]:
     """Variables, constraints and nonzeros of the compiled LP (after cvxpy canonicalisation)."""
     data = model.warm.get("last_data")
     if data is None:
-        raise ValueError("solve the model once before asking for its size")
+        # Solved by another solver: compile the HiGHS form (cached DPP, needs parameter values).
+        data = model.problem.get_problem_data(
+            cp.HIGHS, enforce_dpp=True, canon_backend=cp.COO_CANON_BACKEND
+        )[0]
     a = data["A"]
     return {"variables": int(a.shape[1]), "constraints": int(a.shape[0]), "nonzeros": int(a.nnz)}
 
