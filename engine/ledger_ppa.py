@@ -38,7 +38,11 @@ def add_ppa(engine: Engine, path: Path) -> PPA:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputFileError(str(path), f"cannot read: {exc}") from exc
-    ppa = parse_ppa(text, str(path))
+    return store_ppa(engine, parse_ppa(text, str(path)), text)
+
+
+def store_ppa(engine: Engine, ppa: PPA, text: str) -> PPA:
+    """Store a parsed contract with its exact text; :class:`ConflictError` if its id exists."""
     row = {
         "ppa_id": ppa.ppa_id,
         "kind": ppa.kind,

@@ -19,11 +19,10 @@ from typing import Any
 
 import rfc8785
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import IntegrityError
 
-from engine.errors import ConflictError, NotFoundError, PowerdeskError
+from engine.errors import NotFoundError, PowerdeskError
 from engine.keys import key_path, load_private_key
-from engine.ledger_ppa import T_PPA, parse_ppa
+from engine.ledger_ppa import T_PPA, parse_ppa, store_ppa
 from engine.ledger_store import T_BUNDLE, T_EVENT, AppendResult, LedgerStore, bundle_from_row
 from ledger.errors import EventFormatError, ProofError
 from ledger.events import LEAF_VERSION, SIGNATURE_SIZE, Kind, decode_leaf, split_leaf
@@ -71,24 +70,7 @@ def add_ppa_text(engine: Engine, text: str) -> PPA:
     ):
         if len(value) > MAX_TEXT:
             raise PowerdeskError(f"contract_toml: {name} is longer than {MAX_TEXT} characters")
-    row = {
-        "ppa_id": ppa.ppa_id,
-        "kind": ppa.kind,
-        "buyer": ppa.buyer,
-        "counterparty": ppa.counterparty,
-        "zone": ppa.zone,
-        "currency": ppa.currency,
-        "strike_per_mwh": ppa.strike_per_mwh,
-        "start": ppa.start,
-        "end": ppa.end,
-        "contract_toml": text,
-    }
-    try:
-        with engine.begin() as conn:
-            conn.execute(T_PPA.insert().values(**row))
-    except IntegrityError:
-        raise ConflictError(f"a PPA with id {ppa.ppa_id!r} exists already") from None
-    return ppa
+    return store_ppa(engine, ppa, text)
 
 
 def list_ppa_page(
