@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import AuthCache
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.middleware import GuardMiddleware
-from api.routes import admin, backtests, bids, ledger, market, settlements, sites
+from api.routes import admin, backtests, bids, ledger, market, reports, settlements, sites
 from api.schemas import Health
 from api.settings import ApiSettings
 from engine.db import open_database
@@ -109,7 +109,7 @@ def create_app(
         """Liveness; needs no key."""
         return Health(status="ok", version=_version())
 
-    for module in (market, sites, bids, backtests, settlements, ledger, admin):
+    for module in (market, sites, bids, backtests, settlements, reports, ledger, admin):
         app.include_router(module.router)
     _errors_are_json(app)
     return app

@@ -195,9 +195,11 @@ def dumps(data: Any) -> str:
 __all__ = [
     "BuiltBid",
     "bid_day",
+    "carbon_figures",
     "carbon_report",
     "deliver_ppa_day",
     "generation_profile",
+    "load_grid_factors",
     "monthly_report",
     "register_site_file",
     "settle_day",
@@ -250,7 +252,6 @@ def monthly_report(*, engine: Engine, site: Path, month: date, out_dir: Path) ->
     from engine.audit import export_bundle
     from engine.audit_report import REPORT_SECTION
     from engine.carbon_report import parse_period
-    from engine.ef_datasets import read_ef_csv, read_generation_mix_csv
     from engine.keys import load_private_key
     from engine.settings import Settings
 
@@ -260,9 +261,7 @@ def monthly_report(*, engine: Engine, site: Path, month: date, out_dir: Path) ->
     s = load_site(site)
     period = parse_period(f"{month.year:04d}-{month.month:02d}", s.zone)
     meter = stored_meter(engine, s.name, period)
-    path = settings.grid_factors
-    header = path.read_text(encoding="utf-8").split("\n", 1)[0]
-    grid = read_ef_csv(path) if "ef_tco2e_per_mwh" in header else read_generation_mix_csv(path)
+    grid = load_grid_factors(settings.grid_factors)
     report, _, files = carbon_report(
         engine=engine,
         site=s.name,
@@ -288,3 +287,36 @@ def monthly_report(*, engine: Engine, site: Path, month: date, out_dir: Path) ->
         "cfe_score": str(report.cfe_score),
         "market_based_hourly_tco2e": str(report.market_based_hourly_tco2e),
     }
+
+
+def load_grid_factors(path: Path) -> EfDataset:
+    """Grid factors from a canonical EF CSV or a generation-mix CSV (told apart by header)."""
+    from engine.ef_datasets import read_ef_csv, read_generation_mix_csv
+
+    try:
+        header = path.read_text(encoding="utf-8").split("\n", 1)[0]
+    except OSError as exc:
+        raise PowerdeskError(f"{path}: cannot read grid factors ({exc.strerror})") from None
+    return read_ef_csv(path) if "ef_tco2e_per_mwh" in header else read_generation_mix_csv(path)
+
+
+def carbon_figures(
+    engine: Engine, site: str, zone: str, first: date, last: date, grid_factors: Path | None
+) -> dict[str, Any]:
+    """The carbon report of ``site`` over local days ``[first, last]`` from what is stored: its
+    meter readings, the ledger's retirements for it and the configured grid factors."""
+    if grid_factors is None:
+        raise PowerdeskError("no grid factors configured (set POWERDESK_GRID_FACTORS)")
+    if last < first:
+        raise PowerdeskError(f"last day {last} is before first day {first}")
+    period = (delivery_day_bounds(first, zone)[0], delivery_day_bounds(last, zone)[1])
+    store = LedgerStore(engine)
+    inputs = build_inputs(
+        site=site,
+        zone=zone,
+        period=period,
+        meter=stored_meter(engine, site, period),
+        grid=load_grid_factors(grid_factors),
+        retirements=site_retirements(store.bundles(), site, period[0], period[1]),
+    )
+    return compute_report(inputs).to_json_dict()
