@@ -96,8 +96,12 @@ def read_csv_table(path: Path | str, required: Sequence[str]) -> CsvTable:
                 continue
             if header is None:
                 header = [c.strip() for c in record]
-                if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
-                    raise InputFileError(str(path), "wrong separator (expected ',')", 1)
+                if len(header) == 1:
+                    for sep in (";", "\t", "|"):
+                        if sep in header[0]:
+                            raise InputFileError(
+                                str(path), f"wrong separator {sep!r} (expected ',')", 1
+                            )
                 missing = [c for c in required if c not in header]
                 if missing:
                     raise InputFileError(

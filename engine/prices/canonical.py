@@ -33,9 +33,6 @@ instants as ``2025-03-01T00:00:00+00:00`` and floats in their shortest round-tri
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import math
 import os
 import re
@@ -50,6 +47,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from engine.errors import InputFileError, PowerdeskError
+from engine.meter import read_csv_table
 from market import (
     KnownSeries,
     Product,
@@ -105,61 +103,11 @@ class _Table:
 
 
 def _read_table(path: Path, required: Sequence[str]) -> _Table:
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputFileError(str(path), f"cannot read file ({exc.strerror})") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputFileError(str(path), f"not UTF-8 text (byte {exc.start})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    try:
-        for record in reader:
-            if not record or all(not cell.strip() for cell in record):
-                continue  # blank lines carry no interval
-            if header is None:
-                header = [c.strip() for c in record]
-                _check_header(path, header, required)
-                continue
-            if len(record) != len(header):
-                raise InputFileError(
-                    str(path),
-                    f"expected {len(header)} fields, found {len(record)}",
-                    reader.line_num,
-                )
-            rows.append(record)
-            lines.append(reader.line_num)
-    except csv.Error as exc:
-        raise InputFileError(str(path), f"malformed CSV ({exc})", reader.line_num) from None
-    if header is None:
-        raise InputFileError(str(path), "empty file (no header)")
-    if not rows:
-        raise InputFileError(str(path), "no data rows", 1)
+    # One CSV reader for every canonical file (prices, meters, factors): see engine.meter.
+    t = read_csv_table(path, required)
     return _Table(
-        path, tuple(header), rows, np.asarray(lines, np.int64), hashlib.sha256(data).hexdigest()
+        t.path, t.header, [list(r) for r in t.rows], np.asarray(t.lines, np.int64), t.sha256
     )
-
-
-def _check_header(path: Path, header: list[str], required: Sequence[str]) -> None:
-    if len(header) == 1:
-        for sep in (";", "\t", "|"):
-            if sep in header[0]:
-                raise InputFileError(str(path), f"wrong separator {sep!r} (expected ',')", 1)
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise InputFileError(
-            str(path),
-            f"missing column {', '.join(missing)} (found: {', '.join(header)})",
-            1,
-        )
-    dupes = sorted({c for c in header if header.count(c) > 1})
-    if dupes:
-        raise InputFileError(str(path), f"duplicate column {', '.join(dupes)}", 1)
 
 
 def _instants(table: _Table, column: str) -> pd.DatetimeIndex:
