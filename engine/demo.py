@@ -208,7 +208,12 @@ def run_demo(
         options={"report_dir": report_dir},
     )
     verified = summary(verify_bundle(bundle_dir, operator.public_key(), workers=1))
-    echo(f"audit    bundle {bundle_dir} verified: {verified}")
+    echo(
+        f"audit    bundle {bundle_dir} verified offline with {public.name}: "
+        f"{verified['tree_size']} log entries, checkpoint root {verified['root_b64']}, "
+        f"{verified['issued_wh']} Wh issued = {verified['retired_wh']} Wh retired "
+        f"+ {verified['active_wh']} Wh active"
+    )
     out["audit"] = {"bundle": str(bundle_dir), "verified": verified}
 
     # 7. One-month backtest.

@@ -27,7 +27,11 @@ def demo(
     if as_json:
         typer.echo(dumps(summary))
     else:
-        typer.echo(f"\nwritten under {summary['home']}: outbox/, reports/, audit/, backtests/")
+        home = Path(summary["home"])
+        written = [
+            f"{d}/" for d in ("outbox", "reports", "audit", "backtests") if (home / d).is_dir()
+        ]
+        typer.echo(f"\nwritten under {home}: {', '.join(written)}")
 
 
 def settle(
