@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -165,8 +164,3 @@ def site_retirements(
         and b.retirement.site == site
         and start <= b.retirement.consumption_start < end
     ]
-
-
-def total_wh(hours: Sequence[DeliveredHour]) -> Decimal:
-    """Certificate energy delivered [MWh], exact."""
-    return Decimal(sum(h.certificate_wh for h in hours)) / 1_000_000

@@ -21,6 +21,7 @@ Inputs, all read from the database:
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -118,9 +119,14 @@ def import_meter(
 
 
 def metered_energy(
-    engine: Engine, site: str, zone: Zone, day: date, intervals: pd.DatetimeIndex
+    engine: Engine,
+    site: str,
+    zone: Zone,
+    day: date,
+    intervals: pd.DatetimeIndex,
+    step: timedelta,
 ) -> list[Decimal]:
-    """Metered energy of ``site`` per interval of ``intervals`` [MWh], exact.
+    """Metered energy of ``site`` per interval ``[t, t + step)`` of ``intervals`` [MWh], exact.
 
     The newest import wins where files overlap. Every interval must be fully covered.
     """
@@ -135,21 +141,21 @@ def metered_energy(
             )
             .order_by(T_METER.c.interval_start, T_METER.c.dataset_id)
         ).all()
-    latest: dict[datetime, tuple[datetime, Decimal]] = {}
-    for r in rows:
-        latest[r.interval_start] = (r.interval_end, r.energy_mwh)
-    step = intervals[1] - intervals[0] if len(intervals) > 1 else pd.Timedelta(hours=1)
+    latest = {r.interval_start: (r.interval_end, r.energy_mwh) for r in rows}
+    readings = sorted(latest.items())
+    starts = [s for s, _ in readings]
     out: list[Decimal] = []
     for t in intervals:
-        lo, hi = t.to_pydatetime(), (t + step).to_pydatetime()
-        parts = [(s, e, v) for s, (e, v) in latest.items() if lo <= s < hi]
-        covered = sum(((e - s) for s, e, _ in parts), timedelta(0))
-        if covered != hi - lo:
+        lo = t.to_pydatetime()
+        hi = lo + step
+        parts = readings[bisect_left(starts, lo) : bisect_left(starts, hi)]
+        covered = sum(((e - s) for s, (e, _) in parts), timedelta(0))
+        if covered != step:
             raise PowerdeskError(
                 f"meter data of {site} does not cover {lo.isoformat()} (import it with "
                 "powerdesk meter import)"
             )
-        out.append(sum((v for _, _, v in parts), Decimal(0)))
+        out.append(sum((v for _, (_, v) in parts), Decimal(0)))
     return out
 
 
@@ -239,13 +245,14 @@ def compute_settlement(
     da = _final_on(engine, zone, "DA", starts, required=True)
     assert da is not None
     imbalance = _final_on(engine, zone, "IMBALANCE", starts, required=False)
-    metered = metered_energy(engine, site, zone, day, starts)
-    hours = Decimal((starts[1] - starts[0]).total_seconds()) / 3600 if len(starts) > 1 else 1
+    resolution = zone.resolution_on(day)
+    metered = metered_energy(engine, site, zone, day, starts, resolution)
+    hours = Decimal(int(resolution.total_seconds())) / 3600
     intervals = []
     for i, t in enumerate(starts):
         cleared_mw = clear_curve(curves[t], da[i])
         # Energy rounded once to the Wh at the boundary between optimiser floats and money.
-        position = (Decimal(repr(cleared_mw)) * Decimal(hours) * WH).quantize(Decimal(1)) / WH
+        position = (Decimal(repr(cleared_mw)) * hours * WH).quantize(Decimal(1)) / WH
         intervals.append(
             IntervalInputs(
                 t.to_pydatetime(),
@@ -302,7 +309,9 @@ def ppa_money_lines(
             continue
         try:
             per_device = [
-                metered_energy(engine, device_meter_site(d), zone, day, hour_starts)
+                metered_energy(
+                    engine, device_meter_site(d), zone, day, hour_starts, timedelta(hours=1)
+                )
                 for d in ppa.devices
             ]
         except PowerdeskError:

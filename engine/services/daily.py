@@ -39,7 +39,7 @@ from engine.services.api_bids import (
     list_bids,
 )
 from engine.services.api_sites import register_site
-from engine.settlement import SettlementRecord, settle_site_day
+from engine.settlement import settle_site_day
 from engine.sites import load_site
 from ledger.keys import Role
 from ledger.ppa import PPA, MeteredInterval
@@ -156,6 +156,21 @@ def deliver_ppa_day(
     return deliver_physical_ppa(store, ppa, hours, issuer=operator, buyer=buyer, site=site, at=at)
 
 
+def ledger_report_inputs(
+    engine: Engine,
+    site: str,
+    zone: str,
+    period: tuple[datetime, datetime],
+    meter: MeterData,
+    grid: EfDataset,
+) -> ReportInputs:
+    """Report inputs of ``site`` with the certificates retired for it in the ledger."""
+    retirements = site_retirements(LedgerStore(engine).bundles(), site, period[0], period[1])
+    return build_inputs(
+        site=site, zone=zone, period=period, meter=meter, grid=grid, retirements=retirements
+    )
+
+
 def carbon_report(
     *,
     engine: Engine,
@@ -168,18 +183,9 @@ def carbon_report(
 ) -> tuple[CarbonReport, ReportInputs, ReportFiles]:
     """The carbon report of ``site`` over ``period`` from the meter, grid factors and the
     certificates retired for it in the ledger."""
-    store = LedgerStore(engine)
-    retirements = site_retirements(store.bundles(), site, period[0], period[1])
-    inputs = build_inputs(
-        site=site, zone=zone, period=period, meter=meter, grid=grid, retirements=retirements
-    )
+    inputs = ledger_report_inputs(engine, site, zone, period, meter, grid)
     report = compute_report(inputs)
     return report, inputs, write_report(report, inputs, out_dir)
-
-
-def settlement_summary(record: SettlementRecord) -> dict[str, Any]:
-    """What the demo prints of a settlement."""
-    return {"run": record.run, "currency": record.currency, **record.totals}
 
 
 def submission_time(day: date, zone: str, lead: timedelta = timedelta(hours=1)) -> datetime:
@@ -199,6 +205,7 @@ __all__ = [
     "carbon_report",
     "deliver_ppa_day",
     "generation_profile",
+    "ledger_report_inputs",
     "load_grid_factors",
     "monthly_report",
     "register_site_file",
@@ -310,13 +317,8 @@ def carbon_figures(
     if last < first:
         raise PowerdeskError(f"last day {last} is before first day {first}")
     period = (delivery_day_bounds(first, zone)[0], delivery_day_bounds(last, zone)[1])
-    store = LedgerStore(engine)
-    inputs = build_inputs(
-        site=site,
-        zone=zone,
-        period=period,
-        meter=stored_meter(engine, site, period),
-        grid=load_grid_factors(grid_factors),
-        retirements=site_retirements(store.bundles(), site, period[0], period[1]),
+    meter = stored_meter(engine, site, period)
+    inputs = ledger_report_inputs(
+        engine, site, zone, period, meter, load_grid_factors(grid_factors)
     )
     return compute_report(inputs).to_json_dict()
