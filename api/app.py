@@ -21,9 +21,11 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import AuthCache
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.middleware import GuardMiddleware
+from api.read_cache import ReadCache, ReadCacheMiddleware
 from api.routes import admin, backtests, bids, ledger, market, reports, settlements, sites
 from api.schemas import Health
 from api.settings import ApiSettings
+from engine.dataversion import data_version_probe
 from engine.db import open_database
 from engine.services.api_bids import lower_worker_priority
 from engine.settings import Settings
@@ -54,6 +56,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await run_in_threadpool(open_database, settings)
+        probe = await run_in_threadpool(data_version_probe, engine)
         # One backtest at a time per API process; its day problems go to their own executor.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="powerdesk-backtest")
         bid_pool = (
@@ -71,6 +74,7 @@ def create_app(
             gc.collect()
             gc.freeze()
         app.state.engine = engine
+        app.state.data_version = probe
         app.state.backtest_pool = pool
         app.state.bid_pool = bid_pool
         try:
@@ -80,6 +84,9 @@ def create_app(
             if bid_pool is not None:
                 bid_pool.shutdown(wait=True, cancel_futures=True)
             app.state.engine = None
+            app.state.data_version = None
+            if probe is not None:
+                probe.close()
             engine.dispose()
 
     app = FastAPI(
@@ -99,15 +106,21 @@ def create_app(
     app.state.api_settings = api_settings
     app.state.engine = None
     app.state.bid_pool = None
+    app.state.data_version = None
+    app.state.read_cache = ReadCache(max_bytes=int(api_settings.read_cache_mb * 1024 * 1024))
     app.state.bid_cache = bids.BidCache()
     app.state.auth_cache = AuthCache(api_settings.auth_cache_seconds)
     install_error_handlers(app)
+    # Added last, so outermost: the guard refuses bad requests before the cache looks at them.
+    app.add_middleware(ReadCacheMiddleware)
     app.add_middleware(GuardMiddleware, max_body_bytes=api_settings.max_body_bytes)
+
+    health_body = Health(status="ok", version=_version())
 
     @app.get("/health", response_model=Health, tags=["health"])
     async def health() -> Health:
         """Liveness; needs no key."""
-        return Health(status="ok", version=_version())
+        return health_body
 
     for module in (market, sites, bids, backtests, settlements, reports, ledger, admin):
         app.include_router(module.router)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -105,6 +106,16 @@ class AuthCache:
 
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
+READ_CACHE_SLOT = "powerdesk.read_cache"
+"""Key of the request scope under which :mod:`api.read_cache` hands a route its slot."""
+
+
+@dataclass(slots=True)
+class ReadCacheSlot:
+    """Filled by a route that lets its 200 response be replayed: the roles it admits."""
+
+    roles: frozenset[ApiRole] = frozenset()
+
 
 async def _authenticate(
     request: Request, credentials: HTTPAuthorizationCredentials | None
@@ -138,7 +149,7 @@ CurrentKey = Annotated[ApiPrincipal, Depends(current_key)]
 Check = Callable[[Request, HTTPAuthorizationCredentials | None], Coroutine[Any, Any, ApiPrincipal]]
 
 
-def _require(*roles: ApiRole, what: str) -> Check:
+def _require(*roles: ApiRole, what: str, cacheable: bool = False) -> Check:
     # One dependency does authentication and the role check: each dependency level costs time
     # on every request.
     allowed = frozenset(roles)
@@ -153,6 +164,10 @@ def _require(*roles: ApiRole, what: str) -> Check:
             raise ApiError(
                 403, "forbidden", f"{what} needs a {names} key, not a {principal.role.value} key"
             )
+        if cacheable:
+            slot: ReadCacheSlot | None = request.scope.get(READ_CACHE_SLOT)
+            if slot is not None:
+                slot.roles = allowed
         return principal
 
     return check
@@ -161,6 +176,9 @@ def _require(*roles: ApiRole, what: str) -> Check:
 _trader = _require(ApiRole.TRADER, ApiRole.ADMIN, what="this action")
 _reader = _require(ApiRole.AUDITOR, ApiRole.TRADER, ApiRole.ADMIN, what="reading")
 _admin = _require(ApiRole.ADMIN, what="key management")
+_cached_reader = _require(
+    ApiRole.AUDITOR, ApiRole.TRADER, ApiRole.ADMIN, what="reading", cacheable=True
+)
 
 TraderKey = Annotated[ApiPrincipal, Depends(_trader)]
 """A key that may build and submit bids and act on the ledger (trader, admin)."""
@@ -168,3 +186,7 @@ AuditorKey = Annotated[ApiPrincipal, Depends(_reader)]
 """A key that may read (auditor, trader, admin)."""
 AdminKey = Annotated[ApiPrincipal, Depends(_admin)]
 """An admin key (key management)."""
+CachedAuditorKey = Annotated[ApiPrincipal, Depends(_cached_reader)]
+"""A key that may read, on a route whose 200 response depends on nothing but the path, the query
+string and the stored data (not on the key, the clock or files): :mod:`api.read_cache` may
+replay it until the data changes."""

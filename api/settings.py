@@ -22,6 +22,9 @@ class ApiSettings(BaseSettings):
         pauses under load; off in tests that build many apps in one process).
     backtest_executor
         Executor of backtest day problems (``local:N``, ``inline``, ``dask://HOST:PORT``).
+    read_cache_mb
+        Rendered GET responses kept for replay while the data is unchanged [MiB] (0: off;
+        :mod:`api.read_cache`).
     auth_cache_seconds
         How long a verified API key is remembered in this process [s] (a revocation through the
         API takes effect at once in this process, in other processes after at most this long).
@@ -33,6 +36,7 @@ class ApiSettings(BaseSettings):
 
     max_body_bytes: int = Field(1_048_576, ge=1024)
     auth_cache_seconds: float = Field(10.0, ge=0.0)
+    read_cache_mb: float = Field(64.0, ge=0.0, le=65_536.0)
     backtest_executor: str = "local:1"
     bid_processes: int = Field(1, ge=0, le=16)
     gc_freeze: bool = True

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from api.deps import ApiSettingsDep, AuditorKey, EngineDep, TraderKey
+from api.deps import ApiSettingsDep, CachedAuditorKey, EngineDep, TraderKey
 from api.errors import ApiError
 from api.routes.sites import IdempotencyKey
 from api.schemas import (
@@ -76,7 +76,7 @@ def start_backtest(
 
 
 @router.get("/{backtest_id}", response_model=BacktestOut)
-async def backtest(backtest_id: BacktestId, engine: EngineDep, _: AuditorKey) -> BacktestOut:
+async def backtest(backtest_id: BacktestId, engine: EngineDep, _: CachedAuditorKey) -> BacktestOut:
     """Status of a backtest: queued, running, succeeded or failed (with the reason)."""
     return backtest_out(get_backtest(engine, backtest_id))
 
@@ -93,7 +93,7 @@ def _finished(engine: EngineDep, backtest_id: int) -> BacktestRecord:
 
 @router.get("/{backtest_id}/summary", response_model=BacktestSummaryOut)
 async def backtest_summary(
-    backtest_id: BacktestId, engine: EngineDep, _: AuditorKey
+    backtest_id: BacktestId, engine: EngineDep, _: CachedAuditorKey
 ) -> BacktestSummaryOut:
     """The summary of a finished backtest (the content of ``summary.json``)."""
     record = _finished(engine, backtest_id)
@@ -105,7 +105,7 @@ async def backtest_summary(
 async def backtest_days(
     backtest_id: BacktestId,
     engine: EngineDep,
-    _: AuditorKey,
+    _: CachedAuditorKey,
     limit: Annotated[int, Query(ge=1, le=1000)] = 366,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page[BacktestDayOut]:

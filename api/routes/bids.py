@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import AuditorKey, ClockDep, EngineDep, SettingsDep, TraderKey
+from api.deps import CachedAuditorKey, ClockDep, EngineDep, SettingsDep, TraderKey
 from api.errors import ApiError
 from api.routes.sites import IdempotencyKey
 from api.schemas import (
@@ -135,7 +135,7 @@ async def create_bid(
 @router.get("/bids", response_model=Page[BidSummary])
 async def bids(
     engine: EngineDep,
-    _: AuditorKey,
+    _: CachedAuditorKey,
     site: Annotated[str | None, Query(max_length=200)] = None,
     day: Annotated[Day | None, Query()] = None,
     zone: Annotated[str | None, Query(max_length=32)] = None,
@@ -188,7 +188,7 @@ class BidCache:
 
 
 @router.get("/bids/{bid_id}", response_model=BidDetail)
-async def bid(bid_id: BidId, request: Request, engine: EngineDep, _: AuditorKey) -> Response:
+async def bid(bid_id: BidId, request: Request, engine: EngineDep, _: CachedAuditorKey) -> Response:
     """One bid: curves, reserve bids, block bids, planned schedule, provenance, submission."""
     cache: BidCache = request.app.state.bid_cache
     version = bid_version(engine, bid_id)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from api.deps import AuditorKey, EngineDep, SettingsDep, TraderKey
+from api.deps import AuditorKey, CachedAuditorKey, EngineDep, SettingsDep, TraderKey
 from api.errors import ApiError
 from api.routes.sites import IdempotencyKey
 from api.schemas import (
@@ -64,7 +64,7 @@ def _store(engine: Any, home: Path) -> LedgerStore:
 @router.get("/ppas", response_model=Page[PpaOut])
 async def ppas(
     engine: EngineDep,
-    _: AuditorKey,
+    _: CachedAuditorKey,
     zone: Annotated[str | None, Query(max_length=32)] = None,
     buyer: Annotated[str | None, Query(max_length=200)] = None,
     limit: Limit = 50,
@@ -82,7 +82,7 @@ async def ppas(
 
 
 @router.get("/ppas/{ppa_id}", response_model=PpaOut)
-async def ppa(ppa_id: str, engine: EngineDep, _: AuditorKey) -> PpaOut:
+async def ppa(ppa_id: str, engine: EngineDep, _: CachedAuditorKey) -> PpaOut:
     """One PPA."""
     return ppa_out(get_ppa(engine, ppa_id))
 
@@ -98,7 +98,7 @@ def create_ppa(
 @router.get("/certificates", response_model=Page[CertificateOut])
 async def certificates(
     engine: EngineDep,
-    _: AuditorKey,
+    _: CachedAuditorKey,
     owner: Annotated[str | None, Query(max_length=200)] = None,
     device: Annotated[str | None, Query(max_length=200)] = None,
     state: StatusName = None,
@@ -212,7 +212,7 @@ def consistency_proof(
 @router.get("/entries", response_model=EntriesOut)
 async def log_entries(
     engine: EngineDep,
-    _: AuditorKey,
+    _: CachedAuditorKey,
     start: Annotated[int, Query(alias="from", ge=0, le=2**53)] = 0,
     limit: Limit = 100,
 ) -> EntriesOut:

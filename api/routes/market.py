@@ -8,7 +8,7 @@ import pandas as pd
 from fastapi import APIRouter, Query
 from sqlalchemy import Engine
 
-from api.deps import AuditorKey, EngineDep
+from api.deps import AuditorKey, CachedAuditorKey, EngineDep
 from api.schemas import (
     Instant,
     Page,
@@ -66,7 +66,7 @@ _ZONES = {key: zone_out(z) for key, z in ZONES.items()}
 
 
 @router.get("/zones", response_model=Page[ZoneOut])
-async def list_zones(_: AuditorKey, limit: Limit = 100, offset: Offset = 0) -> Page[ZoneOut]:
+async def list_zones(_: CachedAuditorKey, limit: Limit = 100, offset: Offset = 0) -> Page[ZoneOut]:
     """The zone registry: time zone, currency, DA resolution, gate closure, limits, products."""
     zones = list(_ZONES.values())
     return Page[ZoneOut](
@@ -79,14 +79,14 @@ async def list_zones(_: AuditorKey, limit: Limit = 100, offset: Offset = 0) -> P
 
 
 @router.get("/zones/{key}", response_model=ZoneOut)
-async def show_zone(key: str, _: AuditorKey) -> ZoneOut:
+async def show_zone(key: str, _: CachedAuditorKey) -> ZoneOut:
     """One zone of the registry."""
     return _ZONES.get(key) or zone_out(get_zone(key))
 
 
 @router.get("/zones/{key}/products", response_model=Page[ProductOut])
 async def zone_products(
-    key: str, _: AuditorKey, limit: Limit = 100, offset: Offset = 0
+    key: str, _: CachedAuditorKey, limit: Limit = 100, offset: Offset = 0
 ) -> Page[ProductOut]:
     """The products of a zone (DA energy first, then reserve products)."""
     products = (_ZONES.get(key) or zone_out(get_zone(key))).products

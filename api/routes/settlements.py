@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import AuditorKey, ClockDep, EngineDep, TraderKey
+from api.deps import CachedAuditorKey, ClockDep, EngineDep, TraderKey
 from api.routes.sites import IdempotencyKey
 from api.schemas import Day, SettlementIn, SettlementOut
 from engine.errors import NotFoundError
@@ -34,7 +34,7 @@ def settlement_out(r: SettlementRecord) -> SettlementOut:
 @router.get("", response_model=SettlementOut)
 async def settlement(
     engine: EngineDep,
-    _: AuditorKey,
+    _: CachedAuditorKey,
     site: Annotated[str, Query(min_length=1, max_length=200)],
     day: Annotated[Day, Query()],
 ) -> SettlementOut:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from api.deps import AuditorKey, EngineDep, TraderKey
+from api.deps import CachedAuditorKey, EngineDep, TraderKey
 from api.schemas import Page, SiteDetail, SiteIn, SiteOut, next_offset
 from engine.services.api_sites import SiteFormat, SiteRecord, get_site, list_sites, register_site
 
@@ -80,7 +80,7 @@ def create_site(
 @router.get("/sites", response_model=Page[SiteOut])
 async def sites(
     engine: EngineDep,
-    _: AuditorKey,
+    _: CachedAuditorKey,
     zone: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -97,6 +97,6 @@ async def sites(
 
 
 @router.get("/sites/{name}", response_model=SiteDetail)
-async def site(name: str, engine: EngineDep, _: AuditorKey) -> SiteDetail:
+async def site(name: str, engine: EngineDep, _: CachedAuditorKey) -> SiteDetail:
     """One stored site with its content."""
     return site_detail(get_site(engine, name))

@@ -1,0 +1,208 @@
+"""The read cache: replayed GET responses are byte-identical to fresh ones, never outlive a commit
+(from the app or from any other connection), and never skip authentication or authorisation."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from api.app import create_app
+from api.read_cache import CachedResponse, ReadCache
+from api.settings import ApiSettings
+from engine.dataversion import SqliteDataVersion, data_version_probe
+from engine.db import make_engine
+from engine.services.api_keys import ApiRole
+from engine.services.api_sites import register_site
+
+from .conftest import SITE_TOML, Desk, TestClient, assert_error
+
+
+def _other_site(name: str) -> str:
+    return SITE_TOML.replace('name = "example-dc"', f'name = "{name}"', 1)
+
+
+def _cache(client: TestClient) -> ReadCache:
+    cache: ReadCache = client.app.state.read_cache  # type: ignore[attr-defined]
+    return cache
+
+
+def test_a_repeated_read_is_replayed_byte_for_byte(client: TestClient, desk: Desk) -> None:
+    client.post("/sites", json={"content": SITE_TOML}, headers=desk.auth("trader"))
+    cache = _cache(client)
+    first = client.get("/sites?limit=5", headers=desk.auth("auditor"))
+    hits = cache.hits
+    second = client.get("/sites?limit=5", headers=desk.auth("trader"))
+    assert first.status_code == second.status_code == 200
+    assert second.content == first.content
+    assert second.headers["content-type"] == first.headers["content-type"]
+    assert cache.hits == hits + 1
+    # Another query string is another response.
+    third = client.get("/sites?limit=1", headers=desk.auth("auditor"))
+    assert third.json()["limit"] == 1
+    assert cache.hits == hits + 1
+
+
+def test_a_write_through_the_app_is_seen_at_once(client: TestClient, desk: Desk) -> None:
+    assert client.get("/sites", headers=desk.auth("auditor")).json()["total"] == 0
+    assert client.get("/sites", headers=desk.auth("auditor")).json()["total"] == 0
+    r = client.post("/sites", json={"content": SITE_TOML}, headers=desk.auth("trader"))
+    assert r.status_code == 201
+    listed = client.get("/sites", headers=desk.auth("auditor")).json()
+    assert [s["name"] for s in listed["items"]] == ["example-dc"]
+
+
+def test_a_commit_by_another_connection_is_seen_at_once(client: TestClient, desk: Desk) -> None:
+    client.post("/sites", json={"content": SITE_TOML}, headers=desk.auth("trader"))
+    before = client.get("/sites", headers=desk.auth("auditor")).json()
+    assert client.get("/sites", headers=desk.auth("auditor")).json() == before
+    # Another engine (as another process would), not the app's.
+    other = make_engine(desk.settings.resolved_database_url)
+    try:
+        register_site(other, _other_site("second-dc"), "toml")
+    finally:
+        other.dispose()
+    after = client.get("/sites", headers=desk.auth("auditor")).json()
+    assert after["total"] == before["total"] + 1
+    assert {s["name"] for s in after["items"]} == {"example-dc", "second-dc"}
+
+
+def test_a_cached_read_still_needs_a_valid_key(client: TestClient, desk: Desk) -> None:
+    assert client.get("/zones/DE-LU", headers=desk.auth("auditor")).status_code == 200
+    assert client.get("/zones/DE-LU", headers=desk.auth("auditor")).status_code == 200
+    assert_error(client.get("/zones/DE-LU"), 401, "unauthorized")
+    bad = {"Authorization": "Bearer pdk_nope_nope"}
+    assert_error(client.get("/zones/DE-LU", headers=bad), 401, "unauthorized")
+    basic = {"Authorization": "Basic " + desk.tokens["auditor"]}
+    assert_error(client.get("/zones/DE-LU", headers=basic), 401, "unauthorized")
+
+
+def test_a_revoked_key_is_refused_on_a_cached_read(client: TestClient, desk: Desk) -> None:
+    keys = client.get("/admin/keys", headers=desk.auth("admin")).json()["items"]
+    auditor = next(k for k in keys if k["role"] == "auditor")
+    assert client.get("/zones", headers=desk.auth("auditor")).status_code == 200
+    assert client.get("/zones", headers=desk.auth("auditor")).status_code == 200
+    r = client.post(f"/admin/keys/{auditor['key_id']}/revoke", headers=desk.auth("admin"))
+    assert r.status_code == 200, r.text
+    assert_error(client.get("/zones", headers=desk.auth("auditor")), 401, "unauthorized")
+
+
+def test_only_opted_in_successful_reads_are_stored(client: TestClient, desk: Desk) -> None:
+    cache = _cache(client)
+    client.get("/admin/keys", headers=desk.auth("admin"))  # admin only, depends on the keys
+    client.get("/bids/999", headers=desk.auth("auditor"))  # 404
+    client.get(
+        "/prices?zone=DE-LU&start=2025-03-12T00:00:00Z&end=2025-03-13T00:00:00Z",
+        headers=desk.auth("auditor"),
+    )  # as of now: depends on the clock
+    client.get("/sites?limit=0", headers=desk.auth("auditor"))  # 422
+    assert len(cache) == 0
+    client.get("/sites", headers=desk.auth("auditor"))
+    assert len(cache) == 1
+
+
+def test_a_role_the_route_does_not_admit_goes_through_the_app(
+    client: TestClient, desk: Desk
+) -> None:
+    # A forged entry admitting admins only: an auditor's request is not answered from it.
+    cache = _cache(client)
+    probe = client.app.state.data_version  # type: ignore[attr-defined]
+    forged = CachedResponse(
+        probe.current(),
+        frozenset({ApiRole.ADMIN}),
+        [(b"content-type", b"application/json"), (b"content-length", b"2")],
+        b"{}",
+    )
+    cache.put(("/zones/DK1", b""), forged)
+    assert client.get("/zones", headers=desk.auth("admin")).status_code == 200  # key verified
+    assert client.get("/zones/DK1", headers=desk.auth("admin")).content == b"{}"
+    real = client.get("/zones/DK1", headers=desk.auth("auditor"))
+    assert real.status_code == 200
+    assert real.json()["key"] == "DK1"
+
+
+def test_the_cache_can_be_switched_off(desk: Desk) -> None:
+    settings = ApiSettings(
+        read_cache_mb=0, auth_cache_seconds=5.0, bid_processes=0, gc_freeze=False
+    )
+    with TestClient(create_app(desk.settings, settings)) as client:
+        for _ in range(3):
+            assert client.get("/zones", headers=desk.auth("auditor")).status_code == 200
+        assert len(_cache(client)) == 0
+        assert _cache(client).hits == 0
+
+
+def test_an_in_memory_database_has_no_probe(tmp_path: Path) -> None:
+    memory = make_engine("sqlite://")
+    try:
+        assert data_version_probe(memory) is None
+    finally:
+        memory.dispose()
+
+
+def test_sqlite_data_version_changes_with_each_commit_of_any_connection(tmp_path: Path) -> None:
+    path = tmp_path / "v.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE t (x INTEGER)")
+    probe = SqliteDataVersion(str(path))
+    try:
+        v0 = probe.current()
+        assert probe.current() == v0
+        writer.execute("INSERT INTO t VALUES (1)")
+        v1 = probe.current()
+        assert v1 != v0
+        writer.execute("SELECT count(*) FROM t").fetchone()
+        assert probe.current() == v1
+        writer.execute("BEGIN")
+        writer.execute("INSERT INTO t VALUES (2)")
+        assert probe.current() == v1  # not committed yet
+        writer.execute("COMMIT")
+        assert probe.current() != v1
+    finally:
+        probe.close()
+        writer.close()
+
+
+def test_read_cache_is_bounded_in_bytes_and_entries() -> None:
+    cache = ReadCache(max_bytes=100, max_entry_bytes=60, max_entries=3)
+
+    def entry(size: int) -> CachedResponse:
+        return CachedResponse("v1", frozenset({ApiRole.AUDITOR}), [], b"x" * size)
+
+    cache.put(("/a", b""), entry(40))
+    cache.put(("/b", b""), entry(40))
+    assert cache.get(("/a", b""), "v1") is not None  # /a is now the most recent
+    cache.put(("/c", b""), entry(40))  # 120 bytes: the least recent (/b) goes
+    assert cache.get(("/b", b""), "v1") is None
+    assert cache.get(("/a", b""), "v1") is not None
+    assert cache.get(("/c", b""), "v1") is not None
+    cache.put(("/big", b""), entry(61))  # larger than one entry may be
+    assert cache.get(("/big", b""), "v1") is None
+    assert cache.get(("/a", b""), "v2") is None  # another data version
+    for name in ("/d", "/e", "/f", "/g"):
+        cache.put((name, b""), entry(1))
+    assert len(cache) == 3
+
+
+def test_postgres_snapshot_changes_with_a_commit() -> None:
+    url = os.environ.get("POWERDESK_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("POWERDESK_TEST_POSTGRES_URL is not set")
+    eng = make_engine(url)
+    probe = data_version_probe(eng)
+    assert probe is not None
+    try:
+        before = probe.current()
+        assert before.startswith("pg:")
+        with eng.begin() as conn:
+            conn.execute(text("CREATE TABLE IF NOT EXISTS powerdesk_dv_probe (x int)"))
+            conn.execute(text("INSERT INTO powerdesk_dv_probe VALUES (1)"))
+        assert probe.current() != before
+    finally:
+        with eng.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS powerdesk_dv_probe"))
+        probe.close()
+        eng.dispose()
