@@ -65,6 +65,22 @@ def api(
             "--rate", min=1.0, help="Open loop: offered requests/s (default: closed loop)."
         ),
     ] = None,
+    bid_streams: Annotated[
+        int,
+        typer.Option(
+            "--bid-streams",
+            min=0,
+            max=16,
+            help="Extra connections building bids back to back while the requests run.",
+        ),
+    ] = 0,
+    read_cache: Annotated[
+        bool,
+        typer.Option(
+            "--read-cache/--no-read-cache",
+            help="Replay unchanged reads (the server's default) or compute every read afresh.",
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Load test of the trading-desk API on loopback (uvicorn in a subprocess, SQLite): reads
@@ -78,5 +94,7 @@ def api(
         workers=workers,
         seed=seed,
         rate_rps=rate,
+        read_cache=read_cache,
+        bid_streams=bid_streams,
     )
     typer.echo(json.dumps(result, indent=None if as_json else 2))

@@ -167,15 +167,31 @@ async def _drive(
     plan: list[tuple[str, str, dict[str, Any] | None]],
     concurrency: int,
     rate_rps: float | None = None,
-) -> tuple[dict[str, list[float]], dict[str, int], float]:
+    bid_streams: int = 0,
+    bid_days: list[str] | None = None,
+) -> tuple[dict[str, list[float]], dict[str, int], float, float]:
     import json
 
     latencies: dict[str, list[float]] = {"read": [], "bid": []}
     statuses: dict[str, int] = {}
     items = iter(enumerate(plan))
     connections = [_Connection("127.0.0.1", port, token) for _ in range(concurrency)]
-    await asyncio.gather(*(c.open() for c in connections))
+    streams = [_Connection("127.0.0.1", port, token) for _ in range(bid_streams)]
+    await asyncio.gather(*(c.open() for c in connections + streams))
+    plan_done = asyncio.Event()
     start = time.perf_counter()
+
+    async def bid_stream(conn: _Connection, k: int) -> None:
+        # Bid builds back to back on a connection of their own, while the plan runs.
+        days = bid_days or [FIRST_DAY.isoformat()]
+        n = k
+        while not plan_done.is_set():
+            body = {"site": "bench-dc", "day": days[n % len(days)], "n_scenarios": 3}
+            n += bid_streams
+            t0 = time.perf_counter()
+            status = await conn.request("POST", "/bids", json.dumps(body).encode())
+            latencies["bid"].append(time.perf_counter() - t0)
+            statuses[str(status)] = statuses.get(str(status), 0) + 1
 
     async def worker(conn: _Connection) -> None:
         for i, (kind, path, body) in items:
@@ -196,10 +212,17 @@ async def _drive(
             latencies[kind].append(time.perf_counter() - t0)
             statuses[str(status)] = statuses.get(str(status), 0) + 1
 
-    await asyncio.gather(*(worker(c) for c in connections))
+    async def plan_workers() -> float:
+        await asyncio.gather(*(worker(c) for c in connections))
+        plan_done.set()
+        return time.perf_counter() - start
+
+    timed = asyncio.ensure_future(plan_workers())
+    await asyncio.gather(timed, *(bid_stream(c, k) for k, c in enumerate(streams)))
+    plan_wall = timed.result()
     wall = time.perf_counter() - start
-    await asyncio.gather(*(c.close() for c in connections))
-    return latencies, statuses, wall
+    await asyncio.gather(*(c.close() for c in connections + streams))
+    return latencies, statuses, plan_wall, wall
 
 
 def _plan(
@@ -264,6 +287,8 @@ def bench_api(
     seed: int = 0,
     lifetime_s: float = 600.0,
     rate_rps: float | None = None,
+    read_cache: bool = True,
+    bid_streams: int = 0,
 ) -> dict[str, Any]:
     """Run the load test; returns throughput and p50/p99 latency of reads and bid builds.
 
@@ -285,6 +310,12 @@ def bench_api(
         connection sends its next request as soon as the last one is answered.
     lifetime_s
         The server stops by itself after this long at the latest [s].
+    bid_streams
+        Connections besides ``concurrency`` that build bids back to back for as long as the
+        measured requests run (so that ``concurrency`` reads stay in flight while bids build).
+    read_cache
+        Let the server replay unchanged reads (``api.read_cache``, its default); False computes
+        every read afresh (``POWERDESK_API_READ_CACHE_MB=0``).
     """
     home = Path(tempfile.mkdtemp(prefix="powerdesk-bench-api-"))
     proc: subprocess.Popen[bytes] | None = None
@@ -306,6 +337,9 @@ def bench_api(
         base = f"http://127.0.0.1:{port}"
         env = {**os.environ, "POWERDESK_HOME": str(home)}
         env.pop("POWERDESK_DATABASE_URL", None)
+        env.pop("POWERDESK_API_READ_CACHE_MB", None)
+        if not read_cache:
+            env["POWERDESK_API_READ_CACHE_MB"] = "0"
         with (home / "server.log").open("wb") as log:
             proc = subprocess.Popen(
                 [
@@ -327,7 +361,10 @@ def bench_api(
         warm += [("bid", "/bids", {"site": "bench-dc", "day": "2025-03-12"})] * 2
         asyncio.run(_drive(port, token, warm, min(concurrency, len(warm))))
         plan = _plan(requests, bid_share, bid_ids, seed)
-        latencies, statuses, wall = asyncio.run(_drive(port, token, plan, concurrency, rate_rps))
+        days = [(FIRST_DAY + timedelta(days=8 + k)).isoformat() for k in range(20)]
+        latencies, statuses, plan_wall, wall = asyncio.run(
+            _drive(port, token, plan, concurrency, rate_rps, bid_streams, days)
+        )
     finally:
         if proc is not None:
             _stop(proc)
@@ -338,9 +375,12 @@ def bench_api(
         "concurrency": concurrency,
         "mode": "closed loop" if rate_rps is None else f"open loop at {rate_rps:g} requests/s",
         "server_workers": workers,
+        "read_cache": read_cache,
         "database": "sqlite",
+        "bid_streams": bid_streams,
         "wall_s": round(wall, 3),
         "throughput_rps": round(done / wall, 1),
+        "plan_throughput_rps": round(len(plan) / plan_wall, 1),
         "reads": _stats(latencies["read"]),
         "bid_builds": _stats(latencies["bid"]),
         "statuses": dict(sorted(statuses.items())),

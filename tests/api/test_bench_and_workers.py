@@ -38,10 +38,11 @@ def test_bid_builds_in_a_worker_process(desk: Desk) -> None:
         assert row_counts(desk.engine) == before
 
 
-def test_bench_api_cli_runs_a_small_load(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("cache", ["--read-cache", "--no-read-cache"])
+def test_bench_api_cli_runs_a_small_load(capsys: pytest.CaptureFixture[str], cache: str) -> None:
     args = ["--requests", "200", "--concurrency", "20", "--bid-share", "0.02", "--rate", "400"]
     with pytest.raises(SystemExit) as done:
-        main(["bench", "api", *args])
+        main(["bench", "api", *args, cache])
     assert done.value.code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["requests"] == 200
@@ -50,6 +51,7 @@ def test_bench_api_cli_runs_a_small_load(capsys: pytest.CaptureFixture[str]) -> 
     assert set(result["statuses"]) <= {"200", "201"}
     assert 0 < result["reads"]["p50_ms"] <= result["reads"]["p99_ms"] <= result["reads"]["max_ms"]
     assert result["mode"] == "open loop at 400 requests/s"
+    assert result["read_cache"] is (cache == "--read-cache")
     # Open loop: 200 requests due at 400/s take at least half a second.
     assert result["wall_s"] >= 0.5 - 1e-3
 
@@ -63,3 +65,19 @@ def test_serve_is_a_command() -> None:
     assert bad.value.code == 2
     with socket.socket() as s:  # nothing was left listening
         s.bind(("127.0.0.1", 0))
+
+
+def test_bench_api_bid_streams_build_while_reads_stay_in_flight(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["--requests", "300", "--concurrency", "10", "--bid-share", "0", "--bid-streams", "1"]
+    with pytest.raises(SystemExit) as done:
+        main(["bench", "api", *args, "--json"])
+    assert done.value.code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["mode"] == "closed loop"
+    assert result["reads"]["count"] == 300
+    assert result["bid_builds"]["count"] >= 1
+    assert result["requests"] == 300 + result["bid_builds"]["count"]
+    assert set(result["statuses"]) == {"200", "201"}
+    assert result["plan_throughput_rps"] > 0
