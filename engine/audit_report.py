@@ -97,3 +97,37 @@ def _verify_report(ctx: VerifyContext) -> None:
 REPORT_SECTION = BundleSection("report", REPORT_FILES, _export_report, _verify_report)
 
 register_section(REPORT_SECTION)
+
+
+def stored_report_dir(home: Path, period: str, site: str | None = None) -> Path:
+    """The carbon report stored in ``home`` for ``period`` (the folder name: ``YYYY-MM`` as the
+    monthly job writes it, ``YYYY-MM-DD`` as the demo does) and ``site`` (needed only when
+    several sites have a report for the period).
+
+    Looks for ``home/reports/<site>/<period>/report/report.json`` (monthly job) and
+    ``home/reports/<site>/<period>/report.json``; a one-line error names what was found.
+    """
+    from engine.errors import PowerdeskError
+
+    if not period or "/" in period or period.startswith("."):
+        raise PowerdeskError(f"period {period!r}: expected a folder name such as 2025-03")
+    root = home / "reports"
+    names = [site] if site is not None else sorted(p.name for p in root.glob("*") if p.is_dir())
+    found: dict[str, Path] = {}
+    for name in names:
+        for candidate in (root / name / period / "report", root / name / period):
+            if all((candidate / f).is_file() for f in REPORT_FILES):
+                found[name] = candidate
+                break
+    if not found:
+        whose = f" of site {site!r}" if site is not None else ""
+        raise PowerdeskError(
+            f"no carbon report{whose} for {period} under {root} (run the monthly report job or "
+            "`powerdesk report carbon`, or give --report DIR)"
+        )
+    if len(found) > 1:
+        raise PowerdeskError(
+            f"several sites have a report for {period} ({', '.join(sorted(found))}): choose one "
+            "with --site"
+        )
+    return next(iter(found.values()))

@@ -18,17 +18,38 @@ def export(
         Path | None,
         typer.Option("--report", help="Carbon report directory (report.json + inputs) to include."),
     ] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            help="Include the carbon report stored in POWERDESK_HOME/reports for this period "
+            "(YYYY-MM as the monthly job writes it, or YYYY-MM-DD).",
+        ),
+    ] = None,
+    site: Annotated[
+        str | None,
+        typer.Option("--site", help="With --period: the site whose report to include."),
+    ] = None,
 ) -> None:
     """Checkpoint the ledger and write its audit bundle (with a carbon report) to --out."""
     from datetime import UTC, datetime
 
     from engine.audit import export_bundle
     from engine.db import open_database
+    from engine.errors import PowerdeskError
     from engine.keys import load_private_key
     from engine.ledger_store import LedgerStore
     from engine.settings import Settings
 
+    if period is not None and report is not None:
+        raise PowerdeskError("give either --report DIR or --period PERIOD, not both")
+    if site is not None and period is None:
+        raise PowerdeskError("--site selects the report of a --period; give --period too")
     settings = Settings()
+    if period is not None:
+        from engine.audit_report import stored_report_dir
+
+        report = stored_report_dir(settings.home, period, site)
     operator = load_private_key(settings.home)
     store = LedgerStore(open_database(settings))
     store.initialise(operator, datetime.now(UTC).replace(microsecond=0))

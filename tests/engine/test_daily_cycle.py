@@ -210,3 +210,51 @@ def test_cli_report_from_the_database_and_audit_round_trip(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert "report_inputs.json" in err
+
+
+def test_cli_audit_export_period_takes_the_stored_report(
+    cycle: tuple[Settings, dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import shutil
+
+    from engine.cli import main
+
+    settings, summary = cycle
+    monkeypatch.setenv("POWERDESK_HOME", str(settings.home))
+
+    def run(*argv: str) -> tuple[int, str]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as done:
+            main(list(argv))
+        return int(done.value.code or 0), capsys.readouterr().err.strip()
+
+    # The monthly job's layout: reports/<site>/<YYYY-MM>/report/.
+    stored = settings.home / "reports" / "example-dc" / "2025-03-30"
+    monthly = settings.home / "reports" / "example-dc" / "2025-03" / "report"
+    monthly.parent.mkdir(parents=True)
+    shutil.copytree(stored, monthly)
+    for period in ("2025-03-30", "2025-03"):
+        bundle = tmp_path / f"bundle-{period}"
+        assert run("audit", "export", "--out", str(bundle), "--period", period) == (0, "")
+        assert json.loads((bundle / "report.json").read_bytes()) == json.loads(
+            (monthly / "report.json").read_bytes()
+        )
+        code, err = run("audit", "verify", str(bundle), "--public-key", summary["public_key"])
+        assert code == 0, err
+    # One-line errors, nothing written.
+    for argv, needle in (
+        (("--period", "2024-01"), "no carbon report for 2024-01"),
+        (("--period", "2025-03", "--site", "other-dc"), "of site 'other-dc'"),
+        (("--period", "2025-03", "--report", str(monthly)), "not both"),
+        (("--site", "example-dc"), "give --period too"),
+        (("--period", "../x"), "expected a folder name"),
+    ):
+        out = tmp_path / "refused"
+        code, err = run("audit", "export", "--out", str(out), *argv)
+        assert code == 1
+        assert needle in err
+        assert "\n" not in err
+        assert not out.exists()
