@@ -114,6 +114,9 @@ class ReadCacheMiddleware:
             await self.app(scope, receive, send)
             return
         version = probe.current()
+        if version is None:  # the database cannot say: read afresh, store nothing
+            await self.app(scope, receive, send)
+            return
         key = (scope["path"], scope["query_string"])
         hit = cache.get(key, version)
         if hit is not None and self._admits(state.auth_cache, scope, hit.roles):

@@ -16,6 +16,7 @@ afresh every time.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from typing import Any, Protocol
@@ -26,8 +27,9 @@ from sqlalchemy import Engine
 class DataVersionProbe(Protocol):
     """The current data version token of one database."""
 
-    def current(self) -> str:
-        """The token now (different tokens: the data may differ; equal tokens: it does not)."""
+    def current(self) -> str | None:
+        """The token now (different tokens: the data may differ; equal tokens: it does not), or
+        None when the database cannot be asked (callers then read afresh)."""
         ...
 
     def close(self) -> None:
@@ -39,40 +41,70 @@ class SqliteDataVersion:
     """``PRAGMA data_version`` on a dedicated autocommit connection to a SQLite file."""
 
     def __init__(self, database: str) -> None:
-        self._conn = sqlite3.connect(
-            database, timeout=30, isolation_level=None, check_same_thread=False
-        )
+        self._database = database
+        self._conn: sqlite3.Connection | None = None
+        self._epoch = 0  # counts connections: tokens of two connections never compare equal
         self._lock = threading.Lock()
 
-    def current(self) -> str:
+    def current(self) -> str | None:
         with self._lock:
-            row = self._conn.execute("PRAGMA data_version").fetchone()
-        return f"sqlite:{row[0]}"
+            try:
+                if self._conn is None:
+                    # A new connection counts from its own start: it can only miss, not replay.
+                    self._conn = sqlite3.connect(
+                        self._database, timeout=5, isolation_level=None, check_same_thread=False
+                    )
+                    self._epoch += 1
+                row = self._conn.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error:
+                self._drop()
+                return None
+        return f"sqlite:{self._epoch}:{row[0]}"
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+        self._conn = None
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._drop()
 
 
 class PostgresDataVersion:
     """``pg_current_snapshot()`` on a dedicated autocommit connection."""
 
     def __init__(self, engine: Engine) -> None:
-        self._raw = engine.raw_connection()
-        driver = self._raw.driver_connection
-        if driver is None:  # pragma: no cover - a fresh pooled connection always has one
-            raise RuntimeError("no driver connection")
-        driver.autocommit = True
-        self._driver: Any = driver
+        self._engine = engine
+        self._raw: Any = None
         self._lock = threading.Lock()
 
-    def current(self) -> str:
+    def current(self) -> str | None:
         with self._lock:
-            cur = self._driver.execute("SELECT pg_current_snapshot()::text")
-            row = cur.fetchone()
+            try:
+                if self._raw is None:
+                    self._raw = self._engine.raw_connection()
+                    self._raw.driver_connection.autocommit = True
+                cur = self._raw.driver_connection.execute("SELECT pg_current_snapshot()::text")
+                row = cur.fetchone()
+            except Exception:  # any failure: read afresh, reconnect next time
+                self._drop()
+                return None
+        # The snapshot alone identifies the data, whichever connection took it.
         return f"pg:{row[0]}"
 
+    def _drop(self) -> None:
+        if self._raw is not None:
+            with contextlib.suppress(Exception):
+                self._raw.invalidate()
+        self._raw = None
+
     def close(self) -> None:
-        self._raw.close()
+        with self._lock:
+            if self._raw is not None:
+                self._raw.close()
+            self._raw = None
 
 
 def data_version_probe(engine: Engine) -> DataVersionProbe | None:

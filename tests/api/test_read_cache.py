@@ -166,6 +166,40 @@ def test_sqlite_data_version_changes_with_each_commit_of_any_connection(tmp_path
         writer.close()
 
 
+def test_sqlite_probe_reconnects_and_never_equals_an_older_connection(tmp_path: Path) -> None:
+    missing = SqliteDataVersion(str(tmp_path / "no-such-dir" / "v.db"))
+    assert missing.current() is None  # cannot open: callers read afresh
+    path = tmp_path / "v.db"
+    sqlite3.connect(path).close()
+    probe = SqliteDataVersion(str(path))
+    try:
+        first = probe.current()
+        assert first is not None
+        probe.close()  # as after an error: the next reading uses a new connection
+        second = probe.current()
+        assert second is not None
+        assert second != first
+        assert probe.current() == second
+    finally:
+        probe.close()
+
+
+def test_without_a_data_version_nothing_is_cached(client: TestClient, desk: Desk) -> None:
+    class Mute:
+        def current(self) -> None:
+            return None
+
+        def close(self) -> None:
+            pass
+
+    client.app.state.data_version = Mute()  # type: ignore[attr-defined]
+    for _ in range(2):
+        r = client.get("/zones/DE-LU", headers=desk.auth("auditor"))
+        assert r.status_code == 200
+        assert r.json()["key"] == "DE-LU"
+    assert len(_cache(client)) == 0
+
+
 def test_read_cache_is_bounded_in_bytes_and_entries() -> None:
     cache = ReadCache(max_bytes=100, max_entry_bytes=60, max_entries=3)
 
@@ -201,6 +235,18 @@ def test_postgres_snapshot_changes_with_a_commit() -> None:
             conn.execute(text("CREATE TABLE IF NOT EXISTS powerdesk_dv_probe (x int)"))
             conn.execute(text("INSERT INTO powerdesk_dv_probe VALUES (1)"))
         assert probe.current() != before
+        # The probe's connection is killed (a server restart, say): one reading says "unknown",
+        # the next comes from a new connection.
+        with eng.begin() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> "
+                    "pg_backend_pid() AND query LIKE 'SELECT pg_current_snapshot()%'"
+                )
+            )
+        readings = [probe.current() for _ in range(3)]
+        assert readings[-1] is not None
+        assert readings[-1].startswith("pg:")
     finally:
         with eng.begin() as conn:
             conn.execute(text("DROP TABLE IF EXISTS powerdesk_dv_probe"))
