@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from engine.db import make_engine
 from engine.services.api_keys import ApiRole
 from engine.services.api_sites import register_site
 
-from .conftest import SITE_TOML, Desk, TestClient, assert_error
+from .conftest import SITE_TOML, Desk, TestClient, assert_error, make_app, prepare_home
 
 
 def _other_site(name: str) -> str:
@@ -221,22 +220,21 @@ def test_read_cache_is_bounded_in_bytes_and_entries() -> None:
     assert len(cache) == 3
 
 
-def test_postgres_snapshot_changes_with_a_commit() -> None:
-    url = os.environ.get("POWERDESK_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("POWERDESK_TEST_POSTGRES_URL is not set")
-    eng = make_engine(url)
+@pytest.mark.postgres
+def test_postgres_snapshot_changes_with_a_commit(postgres_url: str) -> None:
+    eng = make_engine(postgres_url)
     probe = data_version_probe(eng)
     assert probe is not None
     try:
         before = probe.current()
+        assert before is not None
         assert before.startswith("pg:")
         with eng.begin() as conn:
-            conn.execute(text("CREATE TABLE IF NOT EXISTS powerdesk_dv_probe (x int)"))
-            conn.execute(text("INSERT INTO powerdesk_dv_probe VALUES (1)"))
+            conn.execute(text("CREATE TABLE dv_probe (x int)"))
+            conn.execute(text("INSERT INTO dv_probe VALUES (1)"))
         assert probe.current() != before
-        # The probe's connection is killed (a server restart, say): one reading says "unknown",
-        # the next comes from a new connection.
+        # The probe's connection is killed (a server restart, say): one reading may say
+        # "unknown", the next comes from a new connection.
         with eng.begin() as conn:
             conn.execute(
                 text(
@@ -248,7 +246,21 @@ def test_postgres_snapshot_changes_with_a_commit() -> None:
         assert readings[-1] is not None
         assert readings[-1].startswith("pg:")
     finally:
-        with eng.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS powerdesk_dv_probe"))
         probe.close()
         eng.dispose()
+
+
+@pytest.mark.postgres
+def test_cached_reads_on_postgres_see_every_commit(postgres_url: str, tmp_path: Path) -> None:
+    desk = prepare_home(tmp_path / "home", prices=False, database_url=postgres_url)
+    try:
+        with TestClient(make_app(desk)) as client:
+            h = desk.auth("auditor")
+            assert client.get("/sites", headers=h).json()["total"] == 0
+            assert client.get("/sites", headers=h).json()["total"] == 0
+            assert _cache(client).hits >= 1
+            register_site(desk.engine, _other_site("pg-dc"), "toml")  # not through the app
+            listed = client.get("/sites", headers=h).json()
+            assert [s["name"] for s in listed["items"]] == ["pg-dc"]
+    finally:
+        desk.engine.dispose()
