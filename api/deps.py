@@ -6,12 +6,13 @@ Reading routes take :data:`AuditorKey` (any role may read), writing routes :data
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -84,6 +85,7 @@ class AuthCache:
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
         self._entries: dict[str, tuple[float, ApiPrincipal]] = {}
+        self._pending: dict[str, asyncio.Future[object]] = {}
 
     def get(self, digest: str) -> ApiPrincipal | None:
         hit = self._entries.get(digest)
@@ -97,6 +99,32 @@ class AuthCache:
                 self._entries.clear()
             self._entries[digest] = (time.monotonic() + self.ttl_s, principal)
 
+    async def lookup(
+        self, digest: str, fetch: Callable[[], Awaitable[ApiPrincipal | None]]
+    ) -> ApiPrincipal | None:
+        """``fetch()`` the principal of ``digest`` once for all requests that miss at the same
+        time (when an entry expires under load, one query instead of one per request in flight),
+        and remember a valid one."""
+        pending = self._pending.get(digest)
+        if pending is not None:
+            shared = await asyncio.shield(pending)
+            if shared is not _FAILED:
+                return cast("ApiPrincipal | None", shared)
+            return await fetch()  # the shared lookup failed: try on our own
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._pending[digest] = future
+        try:
+            principal = await fetch()
+        except BaseException:
+            future.set_result(_FAILED)
+            raise
+        finally:
+            del self._pending[digest]
+        if principal is not None:
+            self.put(digest, principal)
+        future.set_result(principal)
+        return principal
+
     def forget(self, key_id: str) -> None:
         """Drop every cached entry of ``key_id`` (after a revocation)."""
         for digest, (_, p) in list(self._entries.items()):
@@ -105,6 +133,7 @@ class AuthCache:
 
 
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+_FAILED = object()  # a shared key lookup raised: each waiter looks up on its own
 
 READ_CACHE_SLOT = "powerdesk.read_cache"
 """Key of the request scope under which :mod:`api.read_cache` hands a route its slot."""
@@ -128,10 +157,11 @@ async def _authenticate(
     principal = cache.get(digest)
     if principal is None:
         engine = engine_of(request)
-        principal = await run_in_threadpool(authenticate, engine, token)
+        principal = await cache.lookup(
+            digest, lambda: run_in_threadpool(authenticate, engine, token)
+        )
         if principal is None:
             raise ApiError(401, "unauthorized", "invalid or revoked API key", _UNAUTHORIZED)
-        cache.put(digest, principal)
     request.state.principal = principal
     return principal
 

@@ -15,11 +15,12 @@ import os
 import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
+from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Engine, Select, Table, bindparam, func, select
 from sqlmodel import Session
 
 from bidding import (
@@ -441,10 +442,31 @@ _SUMMARY_COLUMNS = [
 ]
 
 
+# Read statements are built once (per filter combination): building and keying a statement per
+# call costs more than the query itself on SQLite.
+_GET_BID = select(T_BID).where(T_BID.c.id == bindparam("id"))
+_BID_VERSION = select(T_BID.c.submission_status, T_BID.c.submission_sha256).where(
+    T_BID.c.id == bindparam("id")
+)
+
+
+@cache
+def _bid_page(filters: tuple[str, ...]) -> tuple[Select[Any], Select[Any]]:
+    cond = [T_BID.c[name] == bindparam(name) for name in filters]
+    rows = (
+        select(*_SUMMARY_COLUMNS)
+        .where(*cond)
+        .order_by(T_BID.c.id.desc())
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    return rows, select(func.count()).select_from(T_BID).where(*cond)
+
+
 def get_bid(engine: Engine, bid_id: int) -> BidRecord:
     """A stored bid with all its parts; :class:`NotFoundError` if there is none."""
     with engine.connect() as conn:
-        row = conn.execute(select(T_BID).where(T_BID.c.id == bid_id)).first()
+        row = conn.execute(_GET_BID, {"id": bid_id}).first()
     if row is None:
         raise NotFoundError(f"no bid {bid_id}")
     return _record(row)
@@ -454,9 +476,7 @@ def bid_version(engine: Engine, bid_id: int) -> tuple[str, str | None] | None:
     """What can change on a stored bid (submission status and digest), or None if there is no
     such bid: a cheap query that lets a cache of a bid's full document stay valid."""
     with engine.connect() as conn:
-        row = conn.execute(
-            select(T_BID.c.submission_status, T_BID.c.submission_sha256).where(T_BID.c.id == bid_id)
-        ).first()
+        row = conn.execute(_BID_VERSION, {"id": bid_id}).first()
     return None if row is None else (str(row[0]), row[1])
 
 
@@ -472,21 +492,19 @@ def list_bids(
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of bids (newest first) without their curves and schedule, and the total count."""
-    cond = []
-    if site is not None:
-        cond.append(T_BID.c.site == site)
-    if day is not None:
-        cond.append(T_BID.c.day == day)
-    if zone is not None:
-        cond.append(T_BID.c.zone == zone)
-    if strategy is not None:
-        cond.append(T_BID.c.strategy == strategy)
-    if submission_status is not None:
-        cond.append(T_BID.c.submission_status == submission_status)
-    q = select(*_SUMMARY_COLUMNS).where(*cond).order_by(T_BID.c.id.desc())
+    given = {
+        "site": site,
+        "day": day,
+        "zone": zone,
+        "strategy": strategy,
+        "submission_status": submission_status,
+    }
+    filters = tuple(name for name, value in given.items() if value is not None)
+    rows_q, count_q = _bid_page(filters)
+    params = {**given, "limit": limit, "offset": offset}
     with engine.connect() as conn:
-        rows = conn.execute(q.limit(limit).offset(offset)).all()
-        total = int(conn.execute(select(func.count()).select_from(T_BID).where(*cond)).scalar_one())
+        rows = conn.execute(rows_q, params).all()
+        total = int(conn.execute(count_q, params).scalar_one())
     out = []
     for r in rows:
         d = dict(r._mapping)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, Table, bindparam, select
 
 from engine.errors import NotFoundError, PowerdeskError
 from engine.models.api import ApiKey
@@ -93,13 +93,16 @@ def create_api_key(
     return ApiKeyRecord(key_id, r, name, created, None), token
 
 
+_KEY_BY_ID = select(T_KEY).where(T_KEY.c.key_id == bindparam("key_id"))
+
+
 def authenticate(engine: Engine, token: str) -> ApiPrincipal | None:
     """The principal of a valid, unrevoked ``token``; None for anything else."""
     m = _TOKEN.match(token)
     if m is None:
         return None
     with engine.connect() as conn:
-        row = conn.execute(select(T_KEY).where(T_KEY.c.key_id == m.group(1))).first()
+        row = conn.execute(_KEY_BY_ID, {"key_id": m.group(1)}).first()
     if row is None or row.revoked_at is not None:
         return None
     if not hmac.compare_digest(str(row.secret_sha256), token_sha256(token)):

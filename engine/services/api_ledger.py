@@ -18,12 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import rfc8785
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, bindparam, func, select
 
 from engine.errors import NotFoundError, PowerdeskError
 from engine.keys import key_path, load_private_key
 from engine.ledger_ppa import T_PPA, parse_ppa, store_ppa
-from engine.ledger_store import T_BUNDLE, T_EVENT, AppendResult, LedgerStore, bundle_from_row
+from engine.ledger_store import (
+    T_BUNDLE,
+    T_EVENT,
+    T_HEAD,
+    AppendResult,
+    LedgerStore,
+    bundle_from_row,
+)
 from ledger.errors import EventFormatError, ProofError
 from ledger.events import LEAF_VERSION, SIGNATURE_SIZE, Kind, decode_leaf, split_leaf
 from ledger.merkle import MerkleTree
@@ -192,17 +199,23 @@ class Entry:
     event: dict[str, Any]
 
 
+_ENTRIES = (
+    select(T_EVENT.c.index, T_EVENT.c.leaf)
+    .where(T_EVENT.c.index >= bindparam("start"))
+    .order_by(T_EVENT.c.index)
+    .limit(bindparam("limit"))
+)
+# The head row holds the log size (every append updates it in the same transaction): no count
+# over a log of millions of leaves per page.
+_LOG_SIZE = select(T_HEAD.c.size).where(T_HEAD.c.id == 1)
+
+
 def entries(engine: Engine, start: int, limit: int) -> tuple[list[Entry], int]:
     """Leaves ``[start, start + limit)`` and the current log size."""
-    q = (
-        select(T_EVENT.c.index, T_EVENT.c.leaf)
-        .where(T_EVENT.c.index >= start)
-        .order_by(T_EVENT.c.index)
-        .limit(limit)
-    )
     with engine.connect() as conn:
-        rows = conn.execute(q).all()
-        size = int(conn.execute(select(func.count()).select_from(T_EVENT)).scalar_one())
+        rows = conn.execute(_ENTRIES, {"start": start, "limit": limit}).all()
+        head = conn.execute(_LOG_SIZE).first()
+    size = 0 if head is None else int(head[0])
     out = []
     for index, raw in rows:
         leaf = bytes(raw)

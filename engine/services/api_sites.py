@@ -12,10 +12,10 @@ import json
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Engine, Select, Table, bindparam, func, select
 
 from bidding import BiddingError, Site
 from engine.errors import ConflictError, InputFileError, NotFoundError
@@ -140,7 +140,7 @@ def register_site(
 def get_site(engine: Engine, name: str) -> SiteRecord:
     """The stored site ``name``; :class:`NotFoundError` if there is none."""
     with engine.connect() as conn:
-        row = conn.execute(select(T_SITE).where(T_SITE.c.name == name)).first()
+        row = conn.execute(_GET_SITE, {"name": name}).first()
     if row is None:
         raise NotFoundError(f"no site {name!r}")
     return _record(row)
@@ -150,12 +150,27 @@ def list_sites(
     engine: Engine, *, zone: str | None = None, limit: int = 50, offset: int = 0
 ) -> tuple[list[SiteRecord], int]:
     """A page of sites by name, and how many there are in all."""
-    q = select(T_SITE).order_by(T_SITE.c.name)
-    count = select(func.count()).select_from(T_SITE)
-    if zone is not None:
-        q = q.where(T_SITE.c.zone == zone)
-        count = count.where(T_SITE.c.zone == zone)
+    rows_q, count_q = _site_page(zone is not None)
+    params: dict[str, Any] = {"zone": zone, "limit": limit, "offset": offset}
     with engine.connect() as conn:
-        rows = conn.execute(q.limit(limit).offset(offset)).all()
-        total = int(conn.execute(count).scalar_one())
+        rows = conn.execute(rows_q, params).all()
+        total = int(conn.execute(count_q, params).scalar_one())
     return [_record(r) for r in rows], total
+
+
+# Read statements are built once: building and keying a statement per call cost more than the
+# query itself on SQLite (~130 of ~220 us for a page of sites).
+_GET_SITE = select(T_SITE).where(T_SITE.c.name == bindparam("name"))
+
+
+@cache
+def _site_page(by_zone: bool) -> tuple[Select[Any], Select[Any]]:
+    cond = [T_SITE.c.zone == bindparam("zone")] if by_zone else []
+    rows = (
+        select(T_SITE)
+        .where(*cond)
+        .order_by(T_SITE.c.name)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    return rows, select(func.count()).select_from(T_SITE).where(*cond)
