@@ -47,13 +47,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from engine.errors import PowerdeskError
 from ledger.errors import LedgerError
 from ledger.events import Kind, format_time, split_leaf
-from ledger.keys import KeyRecord, raw_public_key
+from ledger.keys import KeyRecord, key_id_of, raw_public_key
 from ledger.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
 from ledger.note import Checkpoint, checkpoint_signer_names, verify_checkpoint
 from ledger.verify import (
     LogVerification,
     OpenedLeaf,
     SubmitBatch,
+    checkpoint_signers,
+    genesis_public_key,
     open_leaves,
     verify_log,
     verify_signature_batch,
@@ -177,8 +179,9 @@ def _export_ledger(ctx: ExportContext) -> dict[str, bytes]:
     from ledger.state import replay
 
     # The log was verified event by event when it was written; export only needs its state.
+    # It is anchored at the genesis key (leaf 0), whichever operator key signs now.
     state = replay(
-        raw_public_key(ctx.operator.public_key()),
+        genesis_public_key(ctx.leaves[0]),
         (decode_leaf(x, require_canonical=False) for x in ctx.leaves),
         verify_signatures=False,
     )
@@ -265,33 +268,64 @@ def _prefetch(
         yield future.result()
 
 
+def _signed_by(note: str, keys: Mapping[str, bytes]) -> Checkpoint | None:
+    """The checkpoint of ``note`` if one of its signatures verifies with one of ``keys``."""
+    for name in checkpoint_signer_names(note):
+        for raw in keys.values():
+            try:
+                return verify_checkpoint(note, name, Ed25519PublicKey.from_public_bytes(raw))
+            except LedgerError:
+                continue
+    return None
+
+
 def _verify_ledger(ctx: VerifyContext) -> None:
+    # Trust: the given key is either the genesis operator key (leaf 0), from which the log's own
+    # key events lead to whichever operator key signed the checkpoint (key rotation), or an
+    # operator key of the log that signed the checkpoint itself, which then vouches for it all.
     text = ctx.files.get("checkpoint")
     if text is None:
         raise AuditError("checkpoint: missing from the bundle")
+    raw = ctx.files.get("entries.jsonl", b"")
+    given = raw_public_key(ctx.public_key)
+    first_line = raw[: raw.find(b"\n") + 1]
+    if not first_line:
+        raise AuditError("entries.jsonl: the log is empty")
+    try:
+        genesis = genesis_public_key(_read_entries(first_line)[0])
+    except LedgerError as exc:
+        raise AuditError(f"entries.jsonl: leaf 0: {exc}") from exc
     try:
         note = text.decode()
-        checkpoint = None
-        for name in checkpoint_signer_names(note):
-            try:
-                checkpoint = verify_checkpoint(note, name, ctx.public_key)
-                break
-            except LedgerError:
-                continue
-        if checkpoint is None:
-            raise AuditError("checkpoint: no signature verifies with the given public key")
+        by_given = _signed_by(note, {key_id_of(given): given})
     except (UnicodeDecodeError, LedgerError) as exc:
         raise AuditError(f"checkpoint: {exc}") from exc
-    raw = ctx.files.get("entries.jsonl", b"")
-    operator = raw_public_key(ctx.public_key)
+    if by_given is None and given != genesis:
+        raise AuditError(
+            "checkpoint: no signature verifies with the given public key, and it is not the "
+            "ledger's genesis key"
+        )
     try:
         if ctx.pool is None:
-            log = verify_log(_read_entries(raw), operator)
+            log = verify_log(_read_entries(raw), genesis)
         else:
             chunks = _prefetch(ctx.pool, _entry_chunks(raw))
-            log = verify_log([], operator, submit=pool_submit(ctx.pool), opened=chunks)
+            log = verify_log([], genesis, submit=pool_submit(ctx.pool), opened=chunks)
     except LedgerError as exc:
         raise AuditError(f"entries.jsonl: {exc}") from exc
+    signers = checkpoint_signers(log.key_history, log.size)
+    if given == genesis:
+        found = _signed_by(note, signers)
+        if found is None:
+            raise AuditError("checkpoint: not signed by an operator key of the log at its size")
+        checkpoint = found
+    else:
+        assert by_given is not None
+        if key_id_of(given) not in signers:
+            raise AuditError(
+                "checkpoint: the given public key is not an operator key of the log at its size"
+            )
+        checkpoint = by_given
     if log.size != checkpoint.size:
         raise AuditError(f"entries.jsonl has {log.size} entries, the checkpoint {checkpoint.size}")
     if log.root != checkpoint.root:
@@ -300,7 +334,7 @@ def _verify_ledger(ctx: VerifyContext) -> None:
         raise AuditError("keys.json: differs from the keys registered in the log")
     proofs = ctx.json("proofs.json")
     try:
-        _verify_proofs(proofs, log, checkpoint, ctx.public_key)
+        _verify_proofs(proofs, log, checkpoint)
     except (LedgerError, KeyError, TypeError, ValueError, binascii.Error) as exc:
         raise AuditError(f"proofs.json: {exc}") from exc
     ctx.checkpoint = checkpoint
@@ -314,9 +348,7 @@ def _strict_b64(text: str) -> bytes:
     return raw
 
 
-def _verify_proofs(
-    proofs: Any, log: LogVerification, checkpoint: Checkpoint, public_key: Ed25519PublicKey
-) -> None:
+def _verify_proofs(proofs: Any, log: LogVerification, checkpoint: Checkpoint) -> None:
     if set(proofs) != {"tree_size", "inclusion", "consistency"}:
         raise ValueError("needs exactly tree_size, inclusion, consistency")
     if proofs["tree_size"] != checkpoint.size:
@@ -328,9 +360,14 @@ def _verify_proofs(
         proof = [_strict_b64(p) for p in item["proof_b64"]]
         verify_inclusion(index, checkpoint.size, log.leaf_hashes[index], proof, checkpoint.root)
     for item in proofs["consistency"]:
-        name = checkpoint_signer_names(item["from_checkpoint"])[0]
-        old = verify_checkpoint(item["from_checkpoint"], name, public_key)
-        if old.size != item["from_size"]:
+        # An earlier checkpoint is signed by the operator key of its own time.
+        size = item["from_size"]
+        if type(size) is not int or not 0 < size <= log.size:
+            raise ValueError(f"from_size {size!r} is outside the log")
+        old = _signed_by(item["from_checkpoint"], checkpoint_signers(log.key_history, size))
+        if old is None:
+            raise ValueError(f"the checkpoint of size {size} is not signed by an operator key")
+        if old.size != size:
             raise ValueError("from_size differs from its checkpoint")
         proof = [_strict_b64(p) for p in item["proof_b64"]]
         verify_consistency(old.size, checkpoint.size, proof, old.root, checkpoint.root)

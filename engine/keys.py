@@ -1,14 +1,17 @@
 """Ed25519 key files in POWERDESK_HOME: ``keys/<name>.pem`` (PKCS#8, unencrypted, mode 0600).
 
 The key named ``ledger`` is the ledger operator's key: it starts the log, registers other keys and
-signs checkpoints. Other names are party keys (``--key NAME`` on ledger commands).
+signs checkpoints; :func:`rotate_ledger_key` replaces it (the old one is kept under
+``keys/retired/``). Other names are party keys (``--key NAME`` on ledger commands).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
@@ -21,6 +24,9 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from engine.errors import ConflictError, InputFileError, NotFoundError, PowerdeskError
+
+if TYPE_CHECKING:
+    from engine.ledger_store import LedgerStore
 
 LEDGER_KEY = "ledger"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -38,16 +44,47 @@ def create_key(home: Path, name: str = LEDGER_KEY, *, force: bool = False) -> Pa
     path = key_path(home, name)
     if path.exists() and not force:
         raise ConflictError(f"key {name} exists already at {path} (use --force to replace)")
+    _write_private(path, Ed25519PrivateKey.generate())
+    return path
+
+
+def _write_private(path: Path, key: Ed25519PrivateKey) -> None:
+    # Written whole to a private temporary file, then renamed: never a half-written key.
     path.parent.mkdir(parents=True, exist_ok=True)
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
-    )
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     tmp = path.with_suffix(".pem.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
+        f.flush()
+        os.fsync(f.fileno())
     tmp.replace(path)
-    return path
+
+
+def rotate_ledger_key(home: Path, store: LedgerStore, at: datetime) -> tuple[str, str]:
+    """Replace the ledger operator's key with a new one; returns (old key id, new key id).
+
+    1. The new key is written to ``keys/ledger.next.pem`` (kept if it exists: a resumed run).
+    2. The log records the hand-over in one transaction (:meth:`LedgerStore.rotate_operator`).
+    3. The old key moves to ``keys/retired/ledger-<key id>.pem`` and the new one becomes
+       ``keys/ledger.pem``.
+
+    Stopped anywhere, running it again finishes the same rotation; nothing is lost.
+    """
+    from ledger.keys import key_id_of
+
+    nxt = key_path(home, f"{LEDGER_KEY}.next")
+    if not nxt.exists():
+        _write_private(nxt, Ed25519PrivateKey.generate())
+    new = load_private_key(home, f"{LEDGER_KEY}.next")
+    old = load_private_key(home)
+    old_id, new_id = key_id_of(old.public_key()), key_id_of(new.public_key())
+    store.rotate_operator(old, new, at)
+    retired = home / "keys" / "retired" / f"{LEDGER_KEY}-{old_id}.pem"
+    if not retired.exists():
+        _write_private(retired, old)
+    nxt.replace(key_path(home))
+    return old_id, new_id
 
 
 def load_private_key(home: Path, name: str = LEDGER_KEY) -> Ed25519PrivateKey:

@@ -319,6 +319,51 @@ class LedgerStore:
             # Another process initialised it at the same moment.
             return self.initialise(operator, at, party=party, origin=origin)
 
+    def rotate_operator(
+        self, old: Ed25519PrivateKey, new: Ed25519PrivateKey, at: datetime
+    ) -> tuple[int, int] | None:
+        """Hand the log over from operator key ``old`` to ``new`` at ``at``, in one transaction.
+
+        ``old`` registers ``new`` for its own party with its own roles (leaf *r*), ``new`` ends
+        ``old``'s validity at ``at`` (leaf *r* + 1), and the head names ``new`` as the operator:
+        checkpoints from then on are signed with ``new``; those up to size *r* + 1 stay verifiable
+        with ``old``. Returns (r, r + 1), or None when ``new`` is the operator already (a resumed
+        rotation).
+
+        Raises
+        ------
+        ConflictError
+            ``old`` is not the log's operator key (or ``new`` equals ``old``).
+        """
+        from engine.ledger_scenario import register_key_event
+
+        old_id, new_id = key_id_of(old.public_key()), key_id_of(new.public_key())
+        if old_id == new_id:
+            raise ConflictError("the new operator key is the current one")
+        with self._write() as conn:
+            head = self._head(conn)
+            if head is None:
+                raise NotFoundError("the ledger is not initialised (run `powerdesk ledger init`)")
+            if head.operator_key_id == new_id:
+                return None
+            if head.operator_key_id != old_id:
+                raise ConflictError(
+                    f"the ledger's operator key is {head.operator_key_id}, not {old_id}"
+                )
+            row = conn.execute(
+                select(T_KEY.c.party, T_KEY.c.roles, T_KEY.c.last_seq).where(
+                    T_KEY.c.key_id == old_id
+                )
+            ).one()
+            roles = frozenset(Role(r) for r in str(row.roles).split(","))
+            register = register_key_event(
+                EventSigner(old, int(row.last_seq)), new, str(row.party), roles, at
+            )
+            revoke = EventSigner(new).sign(RevokeKey(old_id, at), at)
+            done = self._append_locked(conn, head, [register, revoke])
+            conn.execute(T_HEAD.update().where(T_HEAD.c.id == 1).values(operator_key_id=new_id))
+        return done[0].index, done[1].index
+
     def head(self) -> tuple[int, str, str]:
         """(log size, origin, operator key id); raises NotFoundError before initialise."""
         with self.engine.connect() as conn:

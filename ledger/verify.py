@@ -15,7 +15,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.errors import EventFormatError, LedgerError, RejectedEventError, SignatureError
-from ledger.events import decode_opened, open_leaf
+from ledger.events import RegisterKey, decode_leaf, decode_opened, open_leaf
+from ledger.keys import KeyRecord, Role
 from ledger.merkle import root_from_leaf_hashes
 from ledger.state import LedgerState
 
@@ -68,12 +69,45 @@ def open_leaves(leaves: Sequence[bytes]) -> list[OpenedLeaf]:
 
 @dataclass(frozen=True)
 class LogVerification:
-    """Result of :func:`verify_log`: the replayed state and the log's root."""
+    """Result of :func:`verify_log`: the replayed state and the log's root.
+
+    ``key_history`` holds every key registration and revocation as (leaf index, the key's
+    record after it), in index order: :func:`checkpoint_signers` reads it.
+    """
 
     state: LedgerState
     size: int
     root: bytes
     leaf_hashes: list[bytes]
+    key_history: tuple[tuple[int, KeyRecord], ...] = ()
+
+
+def checkpoint_signers(history: Sequence[tuple[int, KeyRecord]], size: int) -> dict[str, bytes]:
+    """Keys that may sign a checkpoint of the first ``size`` leaves: key id -> raw public key.
+
+    A key may, when in the log of that size it holds the operator role and its validity has not
+    been ended: the genesis key until a rotation revokes it (the checkpoints it signed before
+    stay verifiable), each rotated-in operator key from its registration on.
+    """
+    latest: dict[str, KeyRecord] = {}
+    for index, record in history:
+        if index >= size:
+            break
+        latest[record.key_id] = record
+    return {
+        k: r.public_key
+        for k, r in latest.items()
+        if Role.OPERATOR in r.roles and r.valid_until is None
+    }
+
+
+def genesis_public_key(leaf: bytes) -> bytes:
+    """The operator key that leaf 0 registers [32 raw bytes] (unverified: :func:`verify_log`
+    checks it); :class:`EventFormatError` if the leaf is no key registration."""
+    body = decode_leaf(leaf, require_canonical=False).event.body
+    if not isinstance(body, RegisterKey):
+        raise EventFormatError("leaf 0 must be the operator registering its own key")
+    return body.public_key
 
 
 def verify_log(
@@ -114,6 +148,7 @@ def verify_log(
     pending: list[Callable[[], list[int]]] = []
     failure: RejectedEventError | None = None
     hashes: list[bytes] = []
+    history: list[tuple[int, KeyRecord]] = []
     seen: set[tuple[bytes, bytes, bytes]] = set()
     index = 0
     for chunk in opened:
@@ -129,6 +164,8 @@ def verify_log(
             except LedgerError as exc:
                 failure = RejectedEventError(index, exc)
                 break
+            if changes.keys:
+                history.extend((index, k) for k in changes.keys)
             # The genesis key is only in the registry after its own event.
             raw = signer.public_key if signer else changes.keys[0].public_key
             item = (raw, signature, payload)
@@ -146,4 +183,4 @@ def verify_log(
     if failure is not None:
         raise failure
     state.check_conservation()
-    return LogVerification(state, index, root_from_leaf_hashes(hashes), hashes)
+    return LogVerification(state, index, root_from_leaf_hashes(hashes), hashes, tuple(history))

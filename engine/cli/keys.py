@@ -48,6 +48,38 @@ def show(
     typer.echo(f"key_id: {key_id_of(key.public_key())}")
 
 
+@keys_app.command("rotate")
+def rotate() -> None:
+    """Replace the ledger operator's key: the log records the hand-over (the old key registers
+    the new one, which revokes the old); checkpoints are signed with the new key from then on.
+    The old key is kept in POWERDESK_HOME/keys/retired/. Re-run after an interruption to finish.
+    """
+    import json
+    from datetime import UTC, datetime
+
+    from engine.db import open_database
+    from engine.keys import rotate_ledger_key
+    from engine.ledger_store import LedgerStore
+    from engine.settings import Settings
+
+    settings = Settings()
+    store = LedgerStore(open_database(settings))
+    at = datetime.now(UTC).replace(microsecond=0)
+    old_id, new_id = rotate_ledger_key(settings.home, store, at)
+    size, _, _ = store.head()
+    retired = settings.home / "keys" / "retired" / f"ledger-{old_id}.pem"
+    typer.echo(
+        json.dumps(
+            {
+                "old_key_id": old_id,
+                "new_key_id": new_id,
+                "retired_key": str(retired),
+                "log_size": size,
+            }
+        )
+    )
+
+
 from engine.cli.apikeys import api_keys_app  # noqa: E402
 
 keys_app.add_typer(api_keys_app, name="api")
