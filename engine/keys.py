@@ -73,11 +73,16 @@ def rotate_ledger_key(home: Path, store: LedgerStore, at: datetime) -> tuple[str
     """
     from ledger.keys import key_id_of
 
+    old = load_private_key(home)
     nxt = key_path(home, f"{LEDGER_KEY}.next")
     if not nxt.exists():
+        _, _, operator = store.head()  # no new key file for a ledger that does not exist
+        if operator != key_id_of(old.public_key()):
+            raise ConflictError(
+                f"the ledger's operator key is {operator}, not the key in {key_path(home)}"
+            )
         _write_private(nxt, Ed25519PrivateKey.generate())
     new = load_private_key(home, f"{LEDGER_KEY}.next")
-    old = load_private_key(home)
     old_id, new_id = key_id_of(old.public_key()), key_id_of(new.public_key())
     store.rotate_operator(old, new, at)
     retired = home / "keys" / "retired" / f"{LEDGER_KEY}-{old_id}.pem"

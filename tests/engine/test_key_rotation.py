@@ -177,6 +177,10 @@ def test_keys_rotate_cli_and_audit_round_trip(
     assert "\n" not in err
     assert "no key ledger" in err
     assert run("keys", "create")[0] == 0
+    code, _, err = run("keys", "rotate")  # no ledger yet: nothing written
+    assert code == 1
+    assert "not initialised" in err or "no events yet" in err
+    assert not key_path(home, "ledger.next").exists()
     assert run("ledger", "init")[0] == 0
     first = load_private_key(home)
     code, out, err = run("keys", "rotate")
