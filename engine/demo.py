@@ -113,7 +113,8 @@ def run_demo(
     echo(
         f"bid      {site.name} {day} (bid {built.bid.id}): {len(built.bid.curves)} DA curves, "
         f"{len(built.bid.reserve_bids)} reserve offers, {len(built.bid.block_bids)} block bids; "
-        f"expected cost {built.bid.expected_cost} {built.bid.currency}; "
+        f"expected cost {built.bid.expected_cost} {built.bid.currency} over its forecast price "
+        "scenarios; "
         f"{submitted.submission_status} before gate closure "
         f"{gate_closure_utc(day, zone).isoformat()}"
     )
@@ -161,7 +162,8 @@ def run_demo(
     settled = settle_site_day(engine, site.name, zone.key, day, certificates=certificates)
     t = settled.totals
     echo(
-        f"settle   run {settled.run}: energy {t['energy_cost']} + imbalance {t['imbalance_cost']}"
+        f"settle   run {settled.run} at the day's actual prices: energy {t['energy_cost']} + "
+        f"imbalance {t['imbalance_cost']}"
         f" - reserves {t['reserve_revenue']} + PPA {t['ppa_cost']} = {t['total_cost']} "
         f"{settled.currency}"
     )
