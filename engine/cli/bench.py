@@ -74,6 +74,13 @@ def api(
             help="Extra connections building bids back to back while the requests run.",
         ),
     ] = 0,
+    postgres: Annotated[
+        str | None,
+        typer.Option(
+            "--postgres",
+            help="PostgreSQL server URL: run on a throw-away database there (default: SQLite).",
+        ),
+    ] = None,
     read_cache: Annotated[
         bool,
         typer.Option(
@@ -96,5 +103,6 @@ def api(
         rate_rps=rate,
         read_cache=read_cache,
         bid_streams=bid_streams,
+        postgres_url=postgres,
     )
     typer.echo(json.dumps(result, indent=None if as_json else 2))

@@ -93,6 +93,36 @@ def synthetic_prices_csv(path: Path, seed: int = 0) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _create_database(server_url: str) -> str:
+    """URL of a new, empty database on the PostgreSQL server of ``server_url``."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"powerdesk_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(server_url: str, database_url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = make_url(database_url).database
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -289,6 +319,7 @@ def bench_api(
     rate_rps: float | None = None,
     read_cache: bool = True,
     bid_streams: int = 0,
+    postgres_url: str | None = None,
 ) -> dict[str, Any]:
     """Run the load test; returns throughput and p50/p99 latency of reads and bid builds.
 
@@ -313,14 +344,18 @@ def bench_api(
     bid_streams
         Connections besides ``concurrency`` that build bids back to back for as long as the
         measured requests run (so that ``concurrency`` reads stay in flight while bids build).
+    postgres_url
+        A PostgreSQL server (``postgresql+psycopg://...``) on which a throw-away database is
+        created for the run and dropped after it; None: a SQLite file in the throw-away home.
     read_cache
         Let the server replay unchanged reads (``api.read_cache``, its default); False computes
         every read afresh (``POWERDESK_API_READ_CACHE_MB=0``).
     """
     home = Path(tempfile.mkdtemp(prefix="powerdesk-bench-api-"))
     proc: subprocess.Popen[bytes] | None = None
+    database_url = None if postgres_url is None else _create_database(postgres_url)
     try:
-        settings = Settings(home=home, database_url=None)
+        settings = Settings(home=home, database_url=database_url)
         engine = open_database(settings)
         prices = home / "da.csv"
         synthetic_prices_csv(prices, seed)
@@ -337,6 +372,8 @@ def bench_api(
         base = f"http://127.0.0.1:{port}"
         env = {**os.environ, "POWERDESK_HOME": str(home)}
         env.pop("POWERDESK_DATABASE_URL", None)
+        if database_url is not None:
+            env["POWERDESK_DATABASE_URL"] = database_url
         env.pop("POWERDESK_API_READ_CACHE_MB", None)
         if not read_cache:
             env["POWERDESK_API_READ_CACHE_MB"] = "0"
@@ -369,6 +406,8 @@ def bench_api(
         if proc is not None:
             _stop(proc)
         shutil.rmtree(home, ignore_errors=True)
+        if postgres_url is not None and database_url is not None:
+            _drop_database(postgres_url, database_url)
     done = sum(statuses.values())
     return {
         "requests": done,
@@ -376,7 +415,7 @@ def bench_api(
         "mode": "closed loop" if rate_rps is None else f"open loop at {rate_rps:g} requests/s",
         "server_workers": workers,
         "read_cache": read_cache,
-        "database": "sqlite",
+        "database": "sqlite" if postgres_url is None else "postgresql",
         "bid_streams": bid_streams,
         "wall_s": round(wall, 3),
         "throughput_rps": round(done / wall, 1),

@@ -81,3 +81,32 @@ def test_bench_api_bid_streams_build_while_reads_stay_in_flight(
     assert result["requests"] == 300 + result["bid_builds"]["count"]
     assert set(result["statuses"]) == {"200", "201"}
     assert result["plan_throughput_rps"] > 0
+
+
+@pytest.mark.postgres
+def test_bench_api_on_a_throw_away_postgres_database(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import os
+
+    from sqlalchemy import create_engine, text
+
+    server = os.environ.get("POWERDESK_TEST_POSTGRES_URL")
+    if not server:
+        pytest.skip("POWERDESK_TEST_POSTGRES_URL is not set")
+    args = ["--requests", "200", "--concurrency", "10", "--bid-share", "0", "--postgres", server]
+    with pytest.raises(SystemExit) as done:
+        main(["bench", "api", *args, "--json"])
+    assert done.value.code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["database"] == "postgresql"
+    assert result["statuses"] == {"200": 200}
+    admin = create_engine(server)
+    try:
+        with admin.connect() as conn:
+            left = conn.execute(
+                text("SELECT count(*) FROM pg_database WHERE datname LIKE 'powerdesk_bench_%'")
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    assert left == 0
