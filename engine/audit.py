@@ -288,9 +288,11 @@ def _verify_ledger(ctx: VerifyContext) -> None:
         raise AuditError("checkpoint: missing from the bundle")
     raw = ctx.files.get("entries.jsonl", b"")
     given = raw_public_key(ctx.public_key)
+    if not raw:
+        raise AuditError("entries.jsonl: the log is empty")
     first_line = raw[: raw.find(b"\n") + 1]
     if not first_line:
-        raise AuditError("entries.jsonl: the log is empty")
+        raise AuditError("entries.jsonl: last line has no newline")
     try:
         genesis = genesis_public_key(_read_entries(first_line)[0])
     except LedgerError as exc:
