@@ -404,6 +404,28 @@ class EventIn(Request):
     signature_b64: str | None = Field(None, max_length=200)
 
 
+class EventBatchIn(Request):
+    """Client-signed ledger events, appended together or not at all."""
+
+    leaves_b64: list[str] = Field(
+        min_length=1, max_length=2000, description="Exact log leaves (base64), in order."
+    )
+
+
+class EventBatchItemOut(BaseModel):
+    """One appended (or replayed) event of a batch."""
+
+    index: int
+    replayed: bool
+    leaf_hash_hex: str
+
+
+class EventBatchOut(BaseModel):
+    """The events of a batch, in the order given."""
+
+    events: list[EventBatchItemOut]
+
+
 class EventOut(BaseModel):
     """The appended (or replayed) event."""
 

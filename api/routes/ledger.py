@@ -17,6 +17,9 @@ from api.schemas import (
     ConsistencyOut,
     EntriesOut,
     EntryOut,
+    EventBatchIn,
+    EventBatchItemOut,
+    EventBatchOut,
     EventIn,
     EventOut,
     InclusionOut,
@@ -162,6 +165,29 @@ def post_event(
         leaf_hash_hex=result.leaf_hash.hex(),
         kind=None if changes is None else str(changes.event.kind),
         certificates=[] if changes is None else [certificate_out(b) for b in changes.bundles],
+    )
+
+
+@router.post("/events/batch", response_model=EventBatchOut, status_code=201)
+def post_events(
+    body: EventBatchIn,
+    engine: EngineDep,
+    settings: SettingsDep,
+    _: TraderKey,
+    idempotency_key: IdempotencyKey = None,
+) -> EventBatchOut:
+    """Append up to 2,000 client-signed events in one transaction: all, or none.
+
+    Each is checked as in ``POST /ledger/events`` (signature of the owner's or issuer's key,
+    state machine); an error names the first event that fails (``event N of the batch``).
+    Events already logged with the same bytes (a retried batch) come back with ``replayed``."""
+    leaves = [svc.decode_leaf_b64(x) for x in body.leaves_b64]
+    results = svc.submit_events(_store(engine, Path(settings.home)), leaves)
+    return EventBatchOut(
+        events=[
+            EventBatchItemOut(index=r.index, replayed=r.replayed, leaf_hash_hex=r.leaf_hash.hex())
+            for r in results
+        ]
     )
 
 

@@ -293,3 +293,76 @@ def test_ppas(client: TestClient, desk: Desk) -> None:
     one = client.get("/ledger/ppas/ppa-wind-1", headers=desk.auth("auditor")).json()
     assert one["devices"] == ["WIND-1"]
     assert_error(client.get("/ledger/ppas/none", headers=h), 404)
+
+
+def _hourly_issues(p: Parties, hours: int) -> list[SignedEvent]:
+    signer = p.signers["issuer"]
+    return [
+        signer.sign(
+            Issue(
+                "WIND-1",
+                Scheme.ENERGYTAG_GC,
+                HOUR_START + timedelta(hours=h),
+                HOUR_START + timedelta(hours=h + 1),
+                0,
+                500_000,
+                500_000,
+                "alice",
+                None,
+            ),
+            HOUR_START + timedelta(hours=hours + 1),  # issued once every hour has passed
+        )
+        for h in range(hours)
+    ]
+
+
+def test_a_batch_of_events_is_appended_whole(
+    client: TestClient, desk: Desk, parties: Parties
+) -> None:
+    h = desk.auth("trader")
+    events = _hourly_issues(parties, 24)
+    body = {"leaves_b64": [base64.b64encode(e.leaf).decode() for e in events]}
+    size = parties.store.head()[0]
+    r = client.post("/ledger/events/batch", json=body, headers=h)
+    assert r.status_code == 201, r.text
+    got = r.json()["events"]
+    assert [e["index"] for e in got] == list(range(size, size + 24))
+    assert [e["leaf_hash_hex"] for e in got] == [e.leaf_hash.hex() for e in events]
+    assert not any(e["replayed"] for e in got)
+    assert parties.store.head()[0] == size + 24
+    certs = client.get("/ledger/certificates?owner=alice&limit=100", headers=h).json()
+    assert certs["total"] == 24
+    # The same batch again is a retry: nothing is appended.
+    again = client.post("/ledger/events/batch", json=body, headers=h)
+    assert again.status_code == 201
+    assert all(e["replayed"] for e in again.json()["events"])
+    assert parties.store.head()[0] == size + 24
+
+
+def test_a_batch_with_one_bad_event_writes_nothing(
+    client: TestClient, desk: Desk, parties: Parties
+) -> None:
+    h = desk.auth("trader")
+    events = _hourly_issues(parties, 5)
+    forged = parties.signers["mallory"].sign(events[3].event.body, events[3].event.at)
+    leaves = [base64.b64encode(e.leaf).decode() for e in [*events[:3], forged, *events[4:]]]
+    before = row_counts(desk.engine)
+    err = assert_error(
+        client.post("/ledger/events/batch", json={"leaves_b64": leaves}, headers=h), 403
+    )
+    assert "event 3 of the batch" in err["message"]
+    assert row_counts(desk.engine) == before
+    for body, status in (
+        ({"leaves_b64": []}, 422),
+        ({"leaves_b64": ["not base64!"]}, 422),
+        ({"leaves_b64": [base64.b64encode(b"\x02junk").decode()]}, 422),
+        ({"leaves": leaves}, 422),
+    ):
+        assert_error(client.post("/ledger/events/batch", json=body, headers=h), status)
+    assert_error(
+        client.post(
+            "/ledger/events/batch", json={"leaves_b64": leaves}, headers=desk.auth("auditor")
+        ),
+        403,
+    )
+    assert row_counts(desk.engine) == before
