@@ -8,7 +8,7 @@ import pandas as pd
 from fastapi import APIRouter, Query
 from sqlalchemy import Engine
 
-from api.deps import AuditorKey, CachedAuditorKey, EngineDep
+from api.deps import CachedAuditorKey, EngineDep
 from api.schemas import (
     Instant,
     Page,
@@ -147,7 +147,7 @@ def _prices(
 @router.get("/prices", response_model=PricesOut)
 def prices(
     engine: EngineDep,
-    _: AuditorKey,
+    _: CachedAuditorKey,
     zone: Annotated[str, Query(min_length=1, max_length=32)],
     as_of: Annotated[Instant, Query(description="Decision time with UTC offset.")],
     series: Annotated[str, Query(min_length=1, max_length=64)] = "DA",

@@ -93,14 +93,19 @@ def test_only_opted_in_successful_reads_are_stored(client: TestClient, desk: Des
     cache = _cache(client)
     client.get("/admin/keys", headers=desk.auth("admin"))  # admin only, depends on the keys
     client.get("/bids/999", headers=desk.auth("auditor"))  # 404
-    client.get(
-        "/prices?zone=DE-LU&start=2025-03-12T00:00:00Z&end=2025-03-13T00:00:00Z",
-        headers=desk.auth("auditor"),
-    )  # as of now: depends on the clock
+    client.get("/reports/carbon?site=example-dc&period=2025-03", headers=desk.auth("auditor"))
+    client.get("/ledger/checkpoint", headers=desk.auth("auditor"))  # signs with a key file
     client.get("/sites?limit=0", headers=desk.auth("auditor"))  # 422
     assert len(cache) == 0
     client.get("/sites", headers=desk.auth("auditor"))
     assert len(cache) == 1
+    # Prices as a decision at an explicit time sees them: a function of the stored data.
+    prices = "/prices?zone=DE-LU&as_of=2025-03-12T12:00:00Z&start=2025-03-12T00:00:00Z&limit=4"
+    first = client.get(prices, headers=desk.auth("auditor"))
+    assert first.status_code == 200
+    assert len(first.json()["items"]) == 4
+    assert len(cache) == 2
+    assert client.get(prices, headers=desk.auth("auditor")).content == first.content
 
 
 def test_a_role_the_route_does_not_admit_goes_through_the_app(
