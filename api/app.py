@@ -22,7 +22,7 @@ from api.deps import AuthCache
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.middleware import GuardMiddleware
 from api.read_cache import ReadCache, ReadCacheMiddleware
-from api.routes import admin, backtests, bids, ledger, market, reports, settlements, sites
+from api.routes import admin, backtests, bids, jobs, ledger, market, reports, settlements, sites
 from api.schemas import Health
 from api.settings import ApiSettings
 from engine.dataversion import data_version_probe
@@ -122,7 +122,7 @@ def create_app(
         """Liveness; needs no key."""
         return health_body
 
-    for module in (market, sites, bids, backtests, settlements, reports, ledger, admin):
+    for module in (market, sites, bids, backtests, settlements, reports, ledger, jobs, admin):
         app.include_router(module.router)
     _errors_are_json(app)
     return app

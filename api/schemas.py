@@ -522,3 +522,21 @@ class SettlementOut(BaseModel):
     lines: list[dict[str, str]]
     provenance: dict[str, Any]
     created: bool = Field(description="False: an earlier run was returned unchanged.")
+
+
+class JobRunOut(BaseModel):
+    """One attempt of a scheduled job (``engine.jobs``)."""
+
+    id: int
+    job: str
+    key: str
+    attempt: int
+    status: str = Field(description="claimed, running, succeeded, failed or abandoned")
+    claimed_by: str = Field(description="host:pid:uuid of the process that claimed it")
+    claimed_at: datetime
+    heartbeat_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    forced: bool
+    result: dict[str, Any] | None
+    error: str | None

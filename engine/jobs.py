@@ -43,7 +43,7 @@ from enum import StrEnum
 from pathlib import PurePath
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 from sqlmodel import select as sm_select
@@ -480,6 +480,35 @@ def recent_runs(engine: Engine, *, limit: int = 50, job: str | None = None) -> l
         stmt = stmt.where(JobRun.job == job)
     with Session(engine) as session:
         return [_record(r) for r in session.exec(stmt.limit(limit)).all()]
+
+
+def runs_page(
+    engine: Engine,
+    *,
+    job: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[JobRunRecord], int]:
+    """A page of attempts (newest first), optionally of one job kind and status, and how many
+    match in all."""
+    cond = []
+    if job is not None:
+        cond.append(col(JobRun.job) == job)
+    if status is not None:
+        cond.append(col(JobRun.status) == status)
+    stmt = (
+        sm_select(JobRun)
+        .where(*cond)
+        .order_by(col(JobRun.claimed_at).desc(), col(JobRun.id).desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    count = sm_select(func.count()).select_from(JobRun).where(*cond)
+    with Session(engine) as session:
+        rows = [_record(r) for r in session.exec(stmt).all()]
+        total = int(session.exec(count).one())
+    return rows, total
 
 
 def succeeded_keys(engine: Engine, keys: Iterable[str]) -> set[str]:

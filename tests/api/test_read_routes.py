@@ -65,6 +65,7 @@ READ_ROUTES = [
     "/ledger/ppas",
     "/ledger/certificates",
     "/ledger/entries",
+    "/jobs/runs",
 ]
 
 
