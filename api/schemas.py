@@ -540,3 +540,16 @@ class JobRunOut(BaseModel):
     forced: bool
     result: dict[str, Any] | None
     error: str | None
+
+
+class LedgerKeyOut(BaseModel):
+    """A key registered in the ledger (not an API key): who signs what, and its next sequence."""
+
+    key_id: str
+    party: str
+    roles: list[str]
+    valid_from: datetime
+    valid_until: datetime | None
+    public_key_b64: str = Field(description="Raw Ed25519 public key (32 bytes), base64.")
+    last_seq: int = Field(description="Last sequence number this key signed (0: none yet).")
+    next_seq: int = Field(description="The sequence number of this key's next event.")

@@ -115,7 +115,8 @@ def _key_row(k: KeyRecord, last_seq: int) -> dict[str, Any]:
     }
 
 
-def _key_from_row(r: Any) -> KeyRecord:
+def key_from_row(r: Any) -> KeyRecord:
+    """A ``ledger_key`` row as a :class:`KeyRecord`."""
     roles = frozenset(Role(x) for x in r.roles.split(","))
     return KeyRecord(r.key_id, bytes(r.public_key), r.party, roles, r.valid_from, r.valid_until)
 
@@ -478,7 +479,7 @@ class LedgerStore:
         seqs: dict[str, int] = {}
         for part in _chunks(sorted(key_ids)):
             for r in conn.execute(select(T_KEY).where(T_KEY.c.key_id.in_(part))):
-                keys.append(_key_from_row(r))
+                keys.append(key_from_row(r))
                 seqs[r.key_id] = int(r.last_seq)
         bundles: list[Bundle] = []
         for part in _chunks(sorted(bundle_ids)):
@@ -581,12 +582,12 @@ class LedgerStore:
             row = conn.execute(select(T_KEY).where(T_KEY.c.key_id == key_id)).first()
         if row is None:
             raise NotFoundError(f"no ledger key {key_id}")
-        return _key_from_row(row)
+        return key_from_row(row)
 
     def keys(self) -> list[KeyRecord]:
         """Every registered key."""
         with self.engine.connect() as conn:
-            return [_key_from_row(r) for r in conn.execute(select(T_KEY).order_by(T_KEY.c.key_id))]
+            return [key_from_row(r) for r in conn.execute(select(T_KEY).order_by(T_KEY.c.key_id))]
 
     def last_seq(self, key_id: str) -> int:
         """Last sequence number ``key_id`` used (0 if none)."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi import Path as FPath
 from fastapi.responses import PlainTextResponse
 
 from api.deps import AuditorKey, CachedAuditorKey, EngineDep, SettingsDep, TraderKey
@@ -24,6 +25,7 @@ from api.schemas import (
     EventOut,
     InclusionOut,
     Instant,
+    LedgerKeyOut,
     Page,
     PpaIn,
     PpaOut,
@@ -166,6 +168,51 @@ def post_event(
         kind=None if changes is None else str(changes.event.kind),
         certificates=[] if changes is None else [certificate_out(b) for b in changes.bundles],
     )
+
+
+def ledger_key_out(r: svc.LedgerKeyRecord) -> LedgerKeyOut:
+    """A ledger key as its response body."""
+    k = r.key
+    return LedgerKeyOut(
+        key_id=k.key_id,
+        party=k.party,
+        roles=sorted(k.roles),
+        valid_from=k.valid_from,
+        valid_until=k.valid_until,
+        public_key_b64=_b64(k.public_key),
+        last_seq=r.last_seq,
+        next_seq=r.last_seq + 1,
+    )
+
+
+@router.get("/keys", response_model=Page[LedgerKeyOut])
+async def ledger_keys(
+    engine: EngineDep,
+    _: CachedAuditorKey,
+    party: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[LedgerKeyOut]:
+    """Keys registered in the ledger by key id: party, roles, validity, and the sequence number
+    each signs next (a client that lost count asks here before signing)."""
+    items, total = svc.key_page(engine, party=party, limit=limit, offset=offset)
+    return Page[LedgerKeyOut](
+        items=[ledger_key_out(r) for r in items],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_offset=next_offset(offset, limit, total),
+    )
+
+
+@router.get("/keys/{key_id}", response_model=LedgerKeyOut)
+async def ledger_key(
+    key_id: Annotated[str, FPath(min_length=1, max_length=64)],
+    engine: EngineDep,
+    _: CachedAuditorKey,
+) -> LedgerKeyOut:
+    """One ledger key and its next sequence number."""
+    return ledger_key_out(svc.get_ledger_key(engine, key_id))
 
 
 @router.post("/events/batch", response_model=EventBatchOut, status_code=201)

@@ -28,12 +28,15 @@ from engine.ledger_store import (
     T_BUNDLE,
     T_EVENT,
     T_HEAD,
+    T_KEY,
     AppendResult,
     LedgerStore,
     bundle_from_row,
+    key_from_row,
 )
 from ledger.errors import EventFormatError, LedgerError, ProofError
 from ledger.events import LEAF_VERSION, SIGNATURE_SIZE, Kind, decode_leaf, split_leaf
+from ledger.keys import KeyRecord
 from ledger.merkle import MerkleTree
 from ledger.ppa import PPA
 from ledger.state import Bundle, Status
@@ -212,6 +215,38 @@ def submit_events(store: LedgerStore, leaves: Sequence[bytes]) -> list[AppendRes
             )
         signed.append(event)
     return store.append_many(signed)
+
+
+# -- keys -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerKeyRecord:
+    """A registered ledger key and the last sequence number it signed (clients sign the next)."""
+
+    key: KeyRecord
+    last_seq: int
+
+
+def key_page(
+    engine: Engine, *, party: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[LedgerKeyRecord], int]:
+    """A page of registered ledger keys by key id (optionally of one party), and the total."""
+    cond = [] if party is None else [T_KEY.c.party == party]
+    q = select(T_KEY).where(*cond).order_by(T_KEY.c.key_id).limit(limit).offset(offset)
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+        total = int(conn.execute(select(func.count()).select_from(T_KEY).where(*cond)).scalar_one())
+    return [LedgerKeyRecord(key_from_row(r), int(r.last_seq)) for r in rows], total
+
+
+def get_ledger_key(engine: Engine, key_id: str) -> LedgerKeyRecord:
+    """One registered ledger key; :class:`NotFoundError` if there is none."""
+    with engine.connect() as conn:
+        row = conn.execute(select(T_KEY).where(T_KEY.c.key_id == key_id)).first()
+    if row is None:
+        raise NotFoundError(f"no ledger key {key_id!r}")
+    return LedgerKeyRecord(key_from_row(row), int(row.last_seq))
 
 
 # -- log ------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from engine.ledger_scenario import register_key_event
 from engine.ledger_store import LedgerStore
 from engine.services.api_ledger import ledger_store
 from ledger.events import Issue, RegisterDevice, Retire, SignedEvent, Transfer
-from ledger.keys import Role, key_id_of
+from ledger.keys import Role, key_id_of, raw_public_key
 from ledger.merkle import verify_consistency, verify_inclusion
 from ledger.note import verify_checkpoint
 from ledger.schemes import Scheme
@@ -366,3 +366,32 @@ def test_a_batch_with_one_bad_event_writes_nothing(
         403,
     )
     assert row_counts(desk.engine) == before
+
+
+def test_ledger_keys_tell_a_client_its_next_sequence(
+    client: TestClient, desk: Desk, parties: Parties
+) -> None:
+    h = desk.auth("trader")
+    listed = client.get("/ledger/keys?limit=100", headers=h).json()
+    assert listed["total"] == 5  # operator, issuer, alice, bob, mallory
+    by_party = {k["party"]: k for k in listed["items"]}
+    assert by_party["issuer"]["roles"] == ["issuer"]
+    assert by_party["issuer"]["last_seq"] == 1  # it registered the device
+    alice_id = key_id_of(parties.keys["alice"].public_key())
+    alice = client.get(f"/ledger/keys/{alice_id}", headers=h).json()
+    assert (alice["party"], alice["last_seq"], alice["next_seq"]) == ("alice", 0, 1)
+    assert base64.b64decode(alice["public_key_b64"]) == raw_public_key(
+        parties.keys["alice"].public_key()
+    )
+    assert client.get("/ledger/keys?party=alice", headers=h).json()["total"] == 1
+    # A client that kept no count signs with the sequence the ledger reports.
+    issued = client.post("/ledger/events", json=_leaf(_issue(parties)), headers=h).json()
+    bundle = issued["certificates"][0]["bundle_id"]
+    signer = EventSigner(parties.keys["alice"], alice["last_seq"])
+    moved = client.post(
+        "/ledger/events", json=_leaf(signer.sign(Transfer(bundle, "bob"), T0)), headers=h
+    )
+    assert moved.status_code == 201, moved.text
+    assert client.get(f"/ledger/keys/{alice_id}", headers=h).json()["next_seq"] == 2
+    assert_error(client.get("/ledger/keys/0000", headers=h), 404, "not_found")
+    assert_error(client.get("/ledger/keys"), 401)

@@ -66,6 +66,7 @@ READ_ROUTES = [
     "/ledger/certificates",
     "/ledger/entries",
     "/jobs/runs",
+    "/ledger/keys",
 ]
 
 
