@@ -565,7 +565,10 @@ def _plan(
                     start=start.to_pydatetime(),
                     end=end.to_pydatetime(),
                     capacity_mw=float(cap),
-                    price_per_mw=Decimal(repr(float(price))).quantize(zone.minor_unit)
+                    # Round the ask down: an offer is awarded when its price is at or below the
+                    # clearing price, so rounding up (3.48651 -> 3.49) would lose the very award
+                    # the plan counted on; under pay-as-clear the award pays the clearing price.
+                    price_per_mw=Decimal(repr(float(price))).quantize(zone.minor_unit, ROUND_FLOOR)
                     if not math.isnan(price)
                     else Decimal(0),
                 )

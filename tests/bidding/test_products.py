@@ -99,3 +99,27 @@ def test_ercot_offers_all_five_products() -> None:
         plan.battery_up_mw.max() <= (BATTERY["soc_max_mwh"] - BATTERY["soc_min_mwh"]) / 0.5 + 1e-6
     )
     assert plan.objective.reserve_revenue > 0
+
+
+def test_reserve_asks_never_exceed_the_price_they_were_valued_at() -> None:
+    """Asks are rounded down to the cent: an offer is awarded when its price is at or below the
+    clearing price, so 3.48651 must become 3.48, not 3.49."""
+    from decimal import Decimal
+
+    d = site_dict(
+        "ERCOT",
+        reserves={"products": ["RRS"]},
+        demand_response={"curtailable_share": 0.2, "cost_per_mwh": 0.0},
+    )
+    prices = hourly("ERCOT", 3.48651)
+    prices.iloc[::2] = 7.005  # a half cent: rounding to nearest would go up too
+    plan = solve_day(
+        Site.from_dict(d), "ERCOT", DAY, flat_prices("ERCOT", 30.0), {"RRS": prices},
+        cache=ModelCache(),
+    )  # fmt: skip
+    assert len(plan.reserve_bids) == 24
+    for bid in plan.reserve_bids:
+        valued = Decimal(repr(float(prices[pd.Timestamp(bid.start)])))
+        assert bid.price_per_mw <= valued
+        assert valued - bid.price_per_mw < Decimal("0.01")
+    assert {b.price_per_mw for b in plan.reserve_bids} == {Decimal("3.48"), Decimal("7.00")}
