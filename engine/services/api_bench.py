@@ -1,12 +1,13 @@
 """Load test of the trading-desk API on loopback: ``powerdesk bench api``.
 
-A throw-away home (SQLite) gets synthetic DE-LU day-ahead prices for March 2025, one site, one
-trader key and a few bids. The API runs under uvicorn on 127.0.0.1 in a subprocess of its own
-session that stops by itself after ``lifetime_s`` (and is stopped as soon as the run ends); an
-``httpx.AsyncClient`` keeps ``concurrency`` requests in flight until ``requests`` are done: reads
-(zone, sites, bid list, one bid with its curves, log entries) mixed with bid builds
-(``POST /bids``). Latencies are measured per request on the client, so they include queueing
-at the server.
+A throw-away home (a SQLite file, or a throw-away database on a PostgreSQL server) gets synthetic
+DE-LU day-ahead prices for March 2025, one site, one trader key and a few bids. The API runs
+under uvicorn on 127.0.0.1 in a subprocess of its own session that stops by itself after
+``lifetime_s`` (and is stopped as soon as the run ends). A minimal asyncio HTTP/1.1 client keeps
+``concurrency`` keep-alive connections busy until ``requests`` are done: reads (zone, sites, bid
+list, one bid with its curves, log entries) mixed with bid builds (``POST /bids``), either on the
+same connections (``bid_share``) or on ``bid_streams`` connections of their own. Latencies are
+measured per request on the client, so they include queueing at the server.
 """
 
 from __future__ import annotations
