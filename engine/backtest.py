@@ -933,6 +933,71 @@ def _as_date(value: date | str, what: str) -> date:
         ) from None
 
 
+@dataclass(frozen=True)
+class LoadedInputs:
+    """What a backtest reads before deciding anything: site, zone, prices, days, provenance."""
+
+    site: Site
+    zone: Zone
+    data: MarketData
+    days: tuple[date, ...]
+    start: date
+    end: date
+    inputs: dict[str, dict[str, str]]
+
+
+def load_inputs(
+    site: str | Path,
+    prices: str | Path,
+    start: date | str,
+    end: date | str,
+    strategies: Sequence[str],
+    imbalance_prices: str | Path | None = None,
+    reserve_prices: str | Path | None = None,
+) -> LoadedInputs:
+    """Read and check the inputs of a backtest of ``strategies`` over ``[start, end)``.
+
+    Raises
+    ------
+    PowerdeskError
+        One line: ``end <= start``, a bad input file, prices not covering a day or the history
+        a forecasting strategy needs.
+    """
+    from engine.prices.canonical import read_price_csv, read_reserve_price_csv
+    from engine.sites import load_site
+
+    first = _as_date(start, "start")
+    stop = _as_date(end, "end")
+    if stop <= first:
+        raise PowerdeskError(f"end {stop} must be after start {first} (end is exclusive)")
+    site_path, prices_path = Path(site), Path(prices)
+    the_site = load_site(site_path)
+    zone = get_zone(the_site.zone)
+    inputs: dict[str, dict[str, str]] = {
+        "site": {"file": site_path.name, "sha256": _sha256(site_path)},
+    }
+    da = read_price_csv(prices_path, zone)
+    inputs["prices"] = {"file": prices_path.name, "sha256": _sha256(prices_path)}
+    imbalance = None
+    if imbalance_prices is not None:
+        imb_path = Path(imbalance_prices)
+        imbalance = read_price_csv(imb_path, zone, series="IMBALANCE")
+        inputs["imbalance_prices"] = {"file": imb_path.name, "sha256": _sha256(imb_path)}
+    reserves: dict[str, KnownSeries] = {}
+    if reserve_prices is not None:
+        res_path = Path(reserve_prices)
+        reserves = read_reserve_price_csv(res_path, zone)
+        inputs["reserve_prices"] = {"file": res_path.name, "sha256": _sha256(res_path)}
+    data = MarketData(da, imbalance, reserves)
+    days = delivery_days(first, stop)
+    _check_coverage(da.final(), days, zone, f"DA prices {prices_path}")
+    if imbalance is not None:
+        _check_imbalance_coverage(imbalance, days, zone, f"imbalance prices {imbalance_prices}")
+    for name in strategies:
+        check_history(name, data, first, zone, f"DA prices {prices_path}")
+    return LoadedInputs(the_site, zone, data, days, first, stop, inputs)
+
+
 def run_backtest(
     site: str | Path,
     prices: str | Path,
@@ -989,42 +1054,14 @@ def run_backtest(
         One line: unknown strategy or executor, ``end <= start``, a bad input file, prices not
         covering a day or the history a forecast needs, a day the site cannot be run.
     """
-    from engine.prices.canonical import read_price_csv, read_reserve_price_csv
-    from engine.sites import load_site
-
     t0 = time.perf_counter()
     get_strategy(strategy)
     spec = parse_executor(executor)
-    first = _as_date(start, "start")
-    stop = _as_date(end, "end")
-    if stop <= first:
-        raise PowerdeskError(f"end {stop} must be after start {first} (end is exclusive)")
     if n_scenarios < 1:
         raise PowerdeskError(f"scenarios must be at least 1, got {n_scenarios}")
-    site_path, prices_path = Path(site), Path(prices)
-    the_site = load_site(site_path)
-    zone = get_zone(the_site.zone)
-    inputs: dict[str, dict[str, str]] = {
-        "site": {"file": site_path.name, "sha256": _sha256(site_path)},
-    }
-    da = read_price_csv(prices_path, zone)
-    inputs["prices"] = {"file": prices_path.name, "sha256": _sha256(prices_path)}
-    imbalance = None
-    if imbalance_prices is not None:
-        imb_path = Path(imbalance_prices)
-        imbalance = read_price_csv(imb_path, zone, series="IMBALANCE")
-        inputs["imbalance_prices"] = {"file": imb_path.name, "sha256": _sha256(imb_path)}
-    reserves: dict[str, KnownSeries] = {}
-    if reserve_prices is not None:
-        res_path = Path(reserve_prices)
-        reserves = read_reserve_price_csv(res_path, zone)
-        inputs["reserve_prices"] = {"file": res_path.name, "sha256": _sha256(res_path)}
-    data = MarketData(da, imbalance, reserves)
-    days = delivery_days(first, stop)
-    _check_coverage(da.final(), days, zone, f"DA prices {prices_path}")
-    if imbalance is not None:
-        _check_imbalance_coverage(imbalance, days, zone, f"imbalance prices {imbalance_prices}")
-    check_history(strategy, data, first, zone, f"DA prices {prices_path}")
+    loaded = load_inputs(site, prices, start, end, [strategy], imbalance_prices, reserve_prices)
+    the_site, zone, data, days = loaded.site, loaded.zone, loaded.data, loaded.days
+    first, stop, inputs, imbalance = loaded.start, loaded.end, loaded.inputs, data.imbalance
 
     config = BacktestConfig(n_scenarios=n_scenarios, seed=seed, solver=solver)
     strategies = [strategy]
