@@ -77,6 +77,86 @@ def backtest(
     typer.echo(f"{'written to':<30} {out}")
 
 
+def _ints(text: str, what: str) -> list[int]:
+    from engine.errors import PowerdeskError
+
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise PowerdeskError(f"{what} must be comma-separated integers, not {text!r}") from None
+    if not values:
+        raise PowerdeskError(f"{what} must list at least one integer")
+    return values
+
+
+def sweep(
+    site: Annotated[Path, typer.Option("--site", help="Site file (TOML).")],
+    prices: Annotated[Path, typer.Option("--prices", help="Canonical DA price CSV.")],
+    start: Annotated[str, typer.Option("--start", help="First local delivery day YYYY-MM-DD.")],
+    end: Annotated[
+        str, typer.Option("--end", help="Local delivery day YYYY-MM-DD after the last (exclusive).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output directory (written atomically).")],
+    strategies: Annotated[
+        str,
+        typer.Option("--strategies", help="Comma-separated strategies to compare."),
+    ] = "forecast,deterministic,price-taker",
+    scenarios: Annotated[
+        str,
+        typer.Option("--scenarios", help="Scenario counts of the forecast strategy, e.g. 3,5,10."),
+    ] = "3,5,10",
+    seeds: Annotated[
+        str,
+        typer.Option(
+            "--seeds",
+            help="Scenario seeds, e.g. 0,1,2 (similar-days scenarios use them only where "
+            "history is short).",
+        ),
+    ] = "0",
+    imbalance_prices: Annotated[
+        Path | None,
+        typer.Option("--imbalance-prices", help="Canonical imbalance price CSV."),
+    ] = None,
+    reserve_prices: Annotated[
+        Path | None,
+        typer.Option("--reserve-prices", help="Canonical reserve capacity price CSV."),
+    ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor", help="local (2 processes), local:N, inline or dask://HOST:PORT."
+        ),
+    ] = "local",
+) -> None:
+    """Backtest several strategies, and the forecast strategy over a grid of scenario counts and
+    seeds, against perfect foresight (run once). Writes OUT/sweep.csv, OUT/summary.json and
+    OUT/sweep.png and prints the table."""
+    from engine.sweep import run_sweep
+
+    result = run_sweep(
+        site,
+        prices,
+        start,
+        end,
+        strategies=[s.strip() for s in strategies.split(",") if s.strip()],
+        n_scenarios=_ints(scenarios, "--scenarios"),
+        seeds=_ints(seeds, "--seeds"),
+        imbalance_prices=imbalance_prices,
+        reserve_prices=reserve_prices,
+        executor=executor,
+        out=out,
+    )
+    cur = result.summary["currency"]
+    typer.echo(f"{'strategy':<20} {'scenarios':>9} {'seed':>5} {'total_cost':>16} {'regret':>14}")
+    for r in result.rows:
+        n = "" if r.n_scenarios is None else str(r.n_scenarios)
+        seed = "" if r.seed is None else str(r.seed)
+        typer.echo(
+            f"{r.strategy:<20} {n:>9} {seed:>5} {r.totals['total_cost']:>16} {r.regret:>14} {cur}"
+        )
+    typer.echo(f"perfect foresight total_cost {result.perfect_total} {cur}; written to {out}")
+
+
 def bench_backtest(
     days: Annotated[int, typer.Option("--days", help="Delivery days (from 2025-03-02).")] = 30,
     scenarios: Annotated[int, typer.Option("--scenarios", help="Forecast scenarios.")] = 5,
