@@ -675,25 +675,45 @@ def backtest_days(
     Each executor worker gets contiguous chunks of days of one strategy; chunks per strategy =
     2 x the executor's parallelism (so progress moves and workers stay busy).
     """
+    runs = backtest_runs(
+        [(name, config) for name in strategies], site, zone, days, data, executor, progress
+    )
+    return {run.strategy: run for run in runs}
+
+
+def backtest_runs(
+    settings: Sequence[tuple[str, BacktestConfig]],
+    site: Site,
+    zone: Zone,
+    days: Sequence[date],
+    data: MarketData,
+    executor: ExecutorSpec | str = "inline",
+    progress: bool | None = False,
+) -> list[StrategyRun]:
+    """Run every (strategy, config) of ``settings`` over ``days`` in one executor session (a
+    sweep starts its workers once); one :class:`StrategyRun` per setting, in order."""
     spec = parse_executor(executor) if isinstance(executor, str) else executor
-    for name in strategies:
+    for name, _ in settings:
         get_strategy(name)
+    made: list[tuple[int, ChunkTask]] = []
 
     def make_tasks(parallelism: int) -> list[ChunkTask]:
         n_chunks = 1 if parallelism <= 1 else 2 * parallelism
-        return [
-            ChunkTask(name, site, zone.key, chunk, data, config)
-            for name in strategies
+        made[:] = [
+            (k, ChunkTask(name, site, zone.key, chunk, data, config))
+            for k, (name, config) in enumerate(settings)
             for chunk in chunk_days(days, n_chunks)
         ]
+        return [task for _, task in made]
 
-    total_days = len(days) * len(strategies)
+    total_days = len(days) * len(settings)
     with progress_bar(total_days, f"backtest {site.name}", progress) as advance:
         results = run_tasks(spec, run_chunk, make_tasks, lambda task, _r: advance(len(task.days)))
-    by_strategy: dict[str, list[DayOutcome]] = {name: [] for name in strategies}
-    for result in results:  # task order: strategy-major, days in order within a strategy
-        by_strategy[result.strategy].extend(result.outcomes)
-    return {name: StrategyRun(name, tuple(v)) for name, v in by_strategy.items()}
+    outcomes: list[list[DayOutcome]] = [[] for _ in settings]
+    # Results come in task order: setting-major, days in order within a setting.
+    for (k, _), result in zip(made, results, strict=True):
+        outcomes[k].extend(result.outcomes)
+    return [StrategyRun(name, tuple(o)) for (name, _), o in zip(settings, outcomes, strict=True)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from engine.backtest import (
     PERFECT_FORESIGHT,
     BacktestConfig,
     StrategyRun,
-    backtest_days,
+    backtest_runs,
     get_strategy,
     load_inputs,
     write_outputs,
@@ -107,22 +107,26 @@ def run_sweep(
     loaded = load_inputs(site, prices, start, end, names, imbalance_prices, reserve_prices)
     base = BacktestConfig()
     fixed = [PERFECT_FORESIGHT] + [n for n in names if n not in (FORECAST, PERFECT_FORESIGHT)]
-    args = (loaded.site, loaded.zone, loaded.days, loaded.data)
-    runs = backtest_days(fixed, *args, base, spec, progress)
-    perfect_total = runs[PERFECT_FORESIGHT].total("total_cost")
+    grid = [(n, seed) for n in grid_n for seed in grid_seeds] if FORECAST in names else []
+    settings = [(name, base) for name in fixed]
+    settings += [(FORECAST, BacktestConfig(n_scenarios=n, seed=seed)) for n, seed in grid]
+    # One executor session for every run: the workers start (and compile their models) once.
+    done = backtest_runs(
+        settings, loaded.site, loaded.zone, loaded.days, loaded.data, spec, progress
+    )
+    fixed_runs = dict(zip(fixed, done[: len(fixed)], strict=True))
+    forecast_runs = dict(zip(grid, done[len(fixed) :], strict=True))
+    perfect_total = fixed_runs[PERFECT_FORESIGHT].total("total_cost")
     rows: list[SweepRow] = []
     for name in names:
         if name == FORECAST:
-            for n in grid_n:
-                for seed in grid_seeds:
-                    config = BacktestConfig(n_scenarios=n, seed=seed)
-                    run = backtest_days([FORECAST], *args, config, spec, progress)[FORECAST]
-                    totals = _totals(run)
-                    rows.append(
-                        SweepRow(FORECAST, n, seed, totals, totals["total_cost"] - perfect_total)
-                    )
+            for (n, seed), run in forecast_runs.items():
+                totals = _totals(run)
+                rows.append(
+                    SweepRow(FORECAST, n, seed, totals, totals["total_cost"] - perfect_total)
+                )
         else:
-            totals = _totals(runs[name])
+            totals = _totals(fixed_runs[name])
             rows.append(SweepRow(name, None, None, totals, totals["total_cost"] - perfect_total))
     best = min(rows, key=lambda r: (r.totals["total_cost"], r.strategy, r.n_scenarios or 0))
     summary: dict[str, Any] = {
