@@ -7,7 +7,6 @@ Reading routes take :data:`AuditorKey` (any role may read), writing routes :data
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import ApiError
 from api.settings import ApiSettings
 from engine.db import session_scope
-from engine.services.api_keys import ApiPrincipal, ApiRole, authenticate
+from engine.services.api_keys import ApiPrincipal, ApiRole, authenticate, token_sha256
 from engine.settings import Settings
 
 
@@ -152,7 +151,7 @@ async def _authenticate(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "unauthorized", "an API key is required (Bearer)", _UNAUTHORIZED)
     token = credentials.credentials
-    digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+    digest = token_sha256(token)
     cache: AuthCache = request.app.state.auth_cache
     principal = cache.get(digest)
     if principal is None:

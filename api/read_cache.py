@@ -16,16 +16,16 @@ caches nothing.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import READ_CACHE_SLOT, AuthCache, ReadCacheSlot
 from engine.dataversion import DataVersionProbe
-from engine.services.api_keys import ApiRole
+from engine.services.api_keys import ApiRole, token_sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +59,19 @@ class ReadCache:
     misses: int = 0
     _entries: OrderedDict[tuple[str, bytes], CachedResponse] = field(default_factory=OrderedDict)
     _bytes: int = 0
+    # Paths and queries whose route answered 2xx without opting in (health, checkpoint, keys):
+    # no data version is taken for them again (a round trip on PostgreSQL).
+    _uncacheable: set[tuple[str, bytes]] = field(default_factory=set)
+
+    def uncacheable(self, key: tuple[str, bytes]) -> bool:
+        """True when ``key``'s route is known not to opt in."""
+        return key in self._uncacheable
+
+    def mark_uncacheable(self, key: tuple[str, bytes]) -> None:
+        """Remember that ``key``'s route does not opt in (bounded like the entries)."""
+        if len(self._uncacheable) >= self.max_entries:
+            self._uncacheable.clear()
+        self._uncacheable.add(key)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -89,11 +102,11 @@ class ReadCache:
 
 
 def _bearer_token(scope: Scope) -> str | None:
+    # Parsed as FastAPI's HTTPBearer parses it, so the token (and its digest) is the same one.
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            ok = scheme.lower() == "bearer" and token and " " not in token
-            return str(token) if ok else None
+            scheme, token = get_authorization_scheme_param(value.decode("latin-1"))
+            return token if scheme.lower() == "bearer" and token else None
     return None
 
 
@@ -110,14 +123,14 @@ class ReadCacheMiddleware:
         state = scope["app"].state
         probe: DataVersionProbe | None = getattr(state, "data_version", None)
         cache: ReadCache | None = getattr(state, "read_cache", None)
-        if probe is None or cache is None or cache.max_bytes == 0:
+        key = (scope["path"], scope["query_string"])
+        if probe is None or cache is None or cache.max_bytes == 0 or cache.uncacheable(key):
             await self.app(scope, receive, send)
             return
         version = probe.current()
         if version is None:  # the database cannot say: read afresh, store nothing
             await self.app(scope, receive, send)
             return
-        key = (scope["path"], scope["query_string"])
         hit = cache.get(key, version)
         if hit is not None and self._admits(state.auth_cache, scope, hit.roles):
             await send({"type": "http.response.start", "status": 200, "headers": hit.headers})
@@ -136,15 +149,18 @@ class ReadCacheMiddleware:
             await send(message)
 
         await self.app(scope, receive, capture)
-        if slot.roles and start.get("status") == 200:
+        status = start.get("status", 500)
+        if slot.roles and status == 200:
             headers = [(bytes(k), bytes(v)) for k, v in start.get("headers", [])]
             cache.put(key, CachedResponse(version, slot.roles, headers, b"".join(chunks)))
+        elif not slot.roles and 200 <= status < 300:
+            # Answered without opting in. (A 401 or 422 before the key check says nothing.)
+            cache.mark_uncacheable(key)
 
     @staticmethod
     def _admits(auth_cache: AuthCache, scope: Scope, roles: frozenset[ApiRole]) -> bool:
         token = _bearer_token(scope)
         if token is None:
             return False
-        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
-        principal = auth_cache.get(digest)
+        principal = auth_cache.get(token_sha256(token))
         return principal is not None and principal.role in roles

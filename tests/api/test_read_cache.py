@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -312,3 +313,28 @@ def test_replayed_reads_always_equal_fresh_ones(desk: Desk) -> None:
                 a, b = cached.get(path, headers=h), fresh.get(path, headers=h)
                 assert (a.status_code, a.content) == (b.status_code, b.content), path
         assert _cache(cached).hits >= 50  # the walk did exercise replays
+
+
+def test_routes_that_do_not_opt_in_are_not_probed_again(client: TestClient, desk: Desk) -> None:
+    class Counting:
+        def __init__(self, inner: Any) -> None:
+            self.inner, self.calls = inner, 0
+
+        def current(self) -> str | None:
+            self.calls += 1
+            return str(self.inner.current())
+
+        def close(self) -> None:
+            pass
+
+    probe = Counting(client.app.state.data_version)  # type: ignore[attr-defined]
+    client.app.state.data_version = probe  # type: ignore[attr-defined]
+    for _ in range(3):
+        assert client.get("/health").status_code == 200
+    assert probe.calls == 1  # learnt on the first: /health does not opt in
+    # A refused request (no key) teaches nothing: the route is still cached for a valid key.
+    assert_error(client.get("/zones/DE-LU"), 401)
+    client.get("/zones/DE-LU", headers=desk.auth("auditor"))
+    hits = _cache(client).hits
+    client.get("/zones/DE-LU", headers=desk.auth("auditor"))
+    assert _cache(client).hits == hits + 1
