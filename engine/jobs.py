@@ -475,11 +475,7 @@ def history(engine: Engine, key: str) -> list[JobRunRecord]:
 
 def recent_runs(engine: Engine, *, limit: int = 50, job: str | None = None) -> list[JobRunRecord]:
     """The newest ``limit`` attempts (optionally of one job kind), newest first."""
-    stmt = sm_select(JobRun).order_by(col(JobRun.claimed_at).desc(), col(JobRun.id).desc())
-    if job is not None:
-        stmt = stmt.where(JobRun.job == job)
-    with Session(engine) as session:
-        return [_record(r) for r in session.exec(stmt.limit(limit)).all()]
+    return runs_page(engine, job=job, limit=limit)[0]
 
 
 def runs_page(

@@ -351,14 +351,10 @@ class LedgerStore:
                 raise ConflictError(
                     f"the ledger's operator key is {head.operator_key_id}, not {old_id}"
                 )
-            row = conn.execute(
-                select(T_KEY.c.party, T_KEY.c.roles, T_KEY.c.last_seq).where(
-                    T_KEY.c.key_id == old_id
-                )
-            ).one()
-            roles = frozenset(Role(r) for r in str(row.roles).split(","))
+            row = conn.execute(select(T_KEY).where(T_KEY.c.key_id == old_id)).one()
+            record = key_from_row(row)
             register = register_key_event(
-                EventSigner(old, int(row.last_seq)), new, str(row.party), roles, at
+                EventSigner(old, int(row.last_seq)), new, record.party, record.roles, at
             )
             revoke = EventSigner(new).sign(RevokeKey(old_id, at), at)
             done = self._append_locked(conn, head, [register, revoke])

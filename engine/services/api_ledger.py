@@ -35,7 +35,14 @@ from engine.ledger_store import (
     key_from_row,
 )
 from ledger.errors import EventFormatError, LedgerError, ProofError
-from ledger.events import LEAF_VERSION, SIGNATURE_SIZE, Kind, decode_leaf, split_leaf
+from ledger.events import (
+    LEAF_VERSION,
+    SIGNATURE_SIZE,
+    Kind,
+    SignedEvent,
+    decode_leaf,
+    split_leaf,
+)
 from ledger.keys import KeyRecord
 from ledger.merkle import MerkleTree
 from ledger.ppa import PPA
@@ -183,12 +190,16 @@ def submit_event(store: LedgerStore, leaf: bytes) -> AppendResult:
     engine.ledger_store.LedgerRejectedError
         Rejected by the ledger (signature, ownership, state, sequence).
     """
+    return store.append(_client_event(leaf))
+
+
+def _client_event(leaf: bytes) -> SignedEvent:
     signed = decode_leaf(leaf)
     if signed.event.kind not in CLIENT_KINDS:
         raise EventFormatError(
             f"{signed.event.kind} events are for the ledger operator, not API clients"
         )
-    return store.append(signed)
+    return signed
 
 
 def submit_events(store: LedgerStore, leaves: Sequence[bytes]) -> list[AppendResult]:
@@ -205,15 +216,9 @@ def submit_events(store: LedgerStore, leaves: Sequence[bytes]) -> list[AppendRes
     signed = []
     for i, leaf in enumerate(leaves):
         try:
-            event = decode_leaf(leaf)
+            signed.append(_client_event(leaf))
         except LedgerError as exc:  # a leaf that does not decode is malformed, whatever the part
             raise EventFormatError(f"event {i} of the batch: {exc}") from None
-        if event.event.kind not in CLIENT_KINDS:
-            raise EventFormatError(
-                f"event {i} of the batch: {event.event.kind} events are for the ledger "
-                "operator, not API clients"
-            )
-        signed.append(event)
     return store.append_many(signed)
 
 
