@@ -13,15 +13,29 @@ import typer
 STRATEGY_NAMES = ("perfect-foresight", "forecast", "deterministic", "price-taker")
 _FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
+SiteOpt = Annotated[Path, typer.Option("--site", help="Site file (TOML).")]
+PricesOpt = Annotated[Path, typer.Option("--prices", help="Canonical DA price CSV.")]
+StartOpt = Annotated[str, typer.Option("--start", help="First local delivery day YYYY-MM-DD.")]
+EndOpt = Annotated[
+    str, typer.Option("--end", help="Local delivery day YYYY-MM-DD after the last (exclusive).")
+]
+OutOpt = Annotated[Path, typer.Option("--out", help="Output directory (written atomically).")]
+ReservePricesOpt = Annotated[
+    Path | None,
+    typer.Option("--reserve-prices", help="Canonical reserve capacity price CSV."),
+]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option("--executor", help="local (2 processes), local:N, inline or dask://HOST:PORT."),
+]
+
 
 def backtest(
-    site: Annotated[Path, typer.Option("--site", help="Site file (TOML).")],
-    prices: Annotated[Path, typer.Option("--prices", help="Canonical DA price CSV.")],
-    start: Annotated[str, typer.Option("--start", help="First local delivery day YYYY-MM-DD.")],
-    end: Annotated[
-        str, typer.Option("--end", help="Local delivery day YYYY-MM-DD after the last (exclusive).")
-    ],
-    out: Annotated[Path, typer.Option("--out", help="Output directory (written atomically).")],
+    site: SiteOpt,
+    prices: PricesOpt,
+    start: StartOpt,
+    end: EndOpt,
+    out: OutOpt,
     strategy: Annotated[
         str,
         typer.Option("--strategy", help=f"One of: {', '.join(STRATEGY_NAMES)}."),
@@ -33,20 +47,12 @@ def backtest(
             help="Canonical imbalance price CSV (default: deviations settle at the DA price).",
         ),
     ] = None,
-    reserve_prices: Annotated[
-        Path | None,
-        typer.Option("--reserve-prices", help="Canonical reserve capacity price CSV."),
-    ] = None,
+    reserve_prices: ReservePricesOpt = None,
     scenarios: Annotated[
         int, typer.Option("--scenarios", help="Price scenarios of the forecast strategy.")
     ] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Scenario seed.")] = 0,
-    executor: Annotated[
-        str,
-        typer.Option(
-            "--executor", help="local (2 processes), local:N, inline or dask://HOST:PORT."
-        ),
-    ] = "local",
+    executor: ExecutorOpt = "local",
     no_regret: Annotated[
         bool,
         typer.Option("--no-regret", help="Do not run perfect foresight for the regret."),
@@ -90,13 +96,11 @@ def _ints(text: str, what: str) -> list[int]:
 
 
 def sweep(
-    site: Annotated[Path, typer.Option("--site", help="Site file (TOML).")],
-    prices: Annotated[Path, typer.Option("--prices", help="Canonical DA price CSV.")],
-    start: Annotated[str, typer.Option("--start", help="First local delivery day YYYY-MM-DD.")],
-    end: Annotated[
-        str, typer.Option("--end", help="Local delivery day YYYY-MM-DD after the last (exclusive).")
-    ],
-    out: Annotated[Path, typer.Option("--out", help="Output directory (written atomically).")],
+    site: SiteOpt,
+    prices: PricesOpt,
+    start: StartOpt,
+    end: EndOpt,
+    out: OutOpt,
     strategies: Annotated[
         str,
         typer.Option("--strategies", help="Comma-separated strategies to compare."),
@@ -117,16 +121,8 @@ def sweep(
         Path | None,
         typer.Option("--imbalance-prices", help="Canonical imbalance price CSV."),
     ] = None,
-    reserve_prices: Annotated[
-        Path | None,
-        typer.Option("--reserve-prices", help="Canonical reserve capacity price CSV."),
-    ] = None,
-    executor: Annotated[
-        str,
-        typer.Option(
-            "--executor", help="local (2 processes), local:N, inline or dask://HOST:PORT."
-        ),
-    ] = "local",
+    reserve_prices: ReservePricesOpt = None,
+    executor: ExecutorOpt = "local",
 ) -> None:
     """Backtest several strategies, and the forecast strategy over a grid of scenario counts and
     seeds, against perfect foresight (run once). Writes OUT/sweep.csv, OUT/summary.json and
