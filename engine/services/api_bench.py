@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.db import open_database, session_scope
+from engine.db import create_scratch_database, drop_database, open_database, session_scope
 from engine.prices.store import load_price_file
 from engine.services.api_bids import BidRequest, build_bid
 from engine.services.api_keys import create_api_key
@@ -92,36 +92,6 @@ def synthetic_prices_csv(path: Path, seed: int = 0) -> None:
         prices = level + shape + rng.normal(0.0, 8.0, len(starts))
         lines += [f"{t.isoformat()},{p:.2f}" for t, p in zip(starts, prices, strict=True)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def _create_database(server_url: str) -> str:
-    """URL of a new, empty database on the PostgreSQL server of ``server_url``."""
-    import uuid
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"powerdesk_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_database(server_url: str, database_url: str) -> None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = make_url(database_url).database
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 def _free_port() -> int:
@@ -354,7 +324,9 @@ def bench_api(
     """
     home = Path(tempfile.mkdtemp(prefix="powerdesk-bench-api-"))
     proc: subprocess.Popen[bytes] | None = None
-    database_url = None if postgres_url is None else _create_database(postgres_url)
+    database_url = (
+        None if postgres_url is None else create_scratch_database(postgres_url, "powerdesk_bench")
+    )
     try:
         settings = Settings(home=home, database_url=database_url)
         engine = open_database(settings)
@@ -408,7 +380,7 @@ def bench_api(
             _stop(proc)
         shutil.rmtree(home, ignore_errors=True)
         if postgres_url is not None and database_url is not None:
-            _drop_database(postgres_url, database_url)
+            drop_database(postgres_url, database_url)
     done = sum(statuses.values())
     return {
         "requests": done,
