@@ -105,6 +105,17 @@ def _evolve(record: _R, **changes: object) -> _R:
     return new
 
 
+def _issued(cell: Cell, id_end: int, energy_wh: int, metered_wh: int) -> Cell:
+    """``cell`` after ``energy_wh`` more are issued, up to unit id ``id_end`` (issue, correct)."""
+    return _evolve(
+        cell,
+        next_id=id_end,
+        issued_wh=cell.issued_wh + energy_wh,
+        active_wh=cell.active_wh + energy_wh,
+        metered_wh=metered_wh,
+    )
+
+
 def next_status(status: Status, action: Kind, bundle_id: str = "?") -> Status:
     """The state after ``action``; raises :class:`InvalidTransitionError` if not allowed."""
     try:
@@ -497,13 +508,7 @@ class LedgerState:
             created_index=self.size,
             updated_index=self.size,
         )
-        new_cell = _evolve(
-            cell,
-            next_id=id_end,
-            issued_wh=cell.issued_wh + body.energy_wh,
-            active_wh=cell.active_wh + body.energy_wh,
-            metered_wh=body.metered_wh,
-        )
+        new_cell = _issued(cell, id_end, body.energy_wh, body.metered_wh)
         return self._changes(signed, cells=(new_cell,), bundles=(bundle,))
 
     # -- actions on a bundle --------------------------------------------------------------------
@@ -635,13 +640,7 @@ class LedgerState:
             created_index=self.size,
             updated_index=self.size,
         )
-        cell = _evolve(
-            cell,
-            next_id=id_end,
-            issued_wh=cell.issued_wh + body.energy_wh,
-            active_wh=cell.active_wh + body.energy_wh,
-            metered_wh=body.metered_wh,
-        )
+        cell = _issued(cell, id_end, body.energy_wh, body.metered_wh)
         old = _evolve(bundle, status=status, updated_index=self.size)
         return self._changes(signed, cells=(cell,), bundles=(old, replacement))
 
