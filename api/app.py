@@ -25,10 +25,10 @@ from api.read_cache import ReadCache, ReadCacheMiddleware
 from api.routes import admin, backtests, bids, jobs, ledger, market, reports, settlements, sites
 from api.schemas import Health
 from api.settings import ApiSettings
-from engine.dataversion import data_version_probe
-from engine.db import open_database
-from engine.services.api_bids import lower_worker_priority
-from engine.settings import Settings
+from api.workers import lower_worker_priority
+from engine.core.dataversion import data_version_probe
+from engine.core.db import open_database
+from engine.core.settings import Settings
 
 
 def _version() -> str:

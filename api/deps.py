@@ -21,9 +21,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
 from api.settings import ApiSettings
-from engine.db import session_scope
-from engine.services.api_keys import ApiPrincipal, ApiRole, authenticate, token_sha256
-from engine.settings import Settings
+from engine.access.keys import ApiPrincipal, ApiRole, authenticate, token_sha256
+from engine.core.db import session_scope
+from engine.core.settings import Settings
 
 
 async def get_settings(request: Request) -> Settings:

@@ -1,6 +1,6 @@
 """JSON errors: every 4xx and 5xx is ``{"error": {"code": ..., "message": ..., "details": ...}}``.
 
-Domain errors are mapped by :func:`engine.services.api_errors.classify`; request validation
+Domain errors are mapped by :func:`api.error_map.classify`; request validation
 errors become 422 in the same shape; anything unexpected is a 500 without internals.
 """
 
@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.services.api_errors import classify
+from api.error_map import classify
 
 log = logging.getLogger("powerdesk.api")
 
@@ -130,7 +130,7 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every error into the JSON error shape."""
     from bidding.errors import BiddingError
-    from engine.errors import PowerdeskError
+    from engine.core.errors import PowerdeskError
     from ledger.errors import LedgerError
     from market.errors import MarketError
 

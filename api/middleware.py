@@ -18,7 +18,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response
-from engine.services.api_idempotency import (
+from engine.access.idempotency import (
     ClaimState,
     IdempotencyInProgressError,
     IdempotencyMismatchError,

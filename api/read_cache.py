@@ -2,7 +2,7 @@
 
 Routes whose 200 response is a function of the path, the query string and the stored data alone
 opt in with :data:`api.deps.CachedAuditorKey`. For such a GET this pure ASGI middleware takes
-the data version (:mod:`engine.dataversion`) *before* the app reads, and stores the response
+the data version (:mod:`engine.core.dataversion`) *before* the app reads, and stores the response
 bytes under (path, query, version) with the roles the route admits. A later GET of the same
 path and query replays them without routing, validation, queries or serialisation when
 
@@ -24,8 +24,8 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import READ_CACHE_SLOT, AuthCache, ReadCacheSlot
-from engine.dataversion import DataVersionProbe
-from engine.services.api_keys import ApiRole, token_sha256
+from engine.access.keys import ApiRole, token_sha256
+from engine.core.dataversion import DataVersionProbe
 
 
 @dataclass(frozen=True, slots=True)

@@ -525,7 +525,7 @@ class SettlementOut(BaseModel):
 
 
 class JobRunOut(BaseModel):
-    """One attempt of a scheduled job (``engine.jobs``)."""
+    """One attempt of a scheduled job (``engine.scheduling.runs``)."""
 
     id: int
     job: str

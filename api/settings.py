@@ -1,5 +1,5 @@
 """Settings of the API process (``POWERDESK_API_*``); the database and home come from
-:class:`engine.settings.Settings`."""
+:class:`engine.core.settings.Settings`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The scheduler process: APScheduler 3 cron jobs over :class:`engine.schedule.JobRunner`.
+"""The scheduler process: APScheduler 3 cron jobs over
+:class:`engine.scheduling.schedule.JobRunner`.
 
 One APScheduler job per (kind, site) with a :class:`~apscheduler.triggers.cron.CronTrigger` in the
 zone's local time, a per-job misfire grace, ``coalesce=True`` (several missed fires run once) and
@@ -24,10 +25,10 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 
-from engine.jobs import RunOutcome
-from engine.jobservices import default_registry
-from engine.schedule import JobRunner, JobSpec, Registry, SchedulerConfig, load_config
-from engine.submission import OutboxAdapter, SubmissionAdapter
+from engine.bids.submission import OutboxAdapter, SubmissionAdapter
+from engine.scheduling.jobs import default_registry
+from engine.scheduling.runs import RunOutcome
+from engine.scheduling.schedule import JobRunner, JobSpec, Registry, SchedulerConfig, load_config
 
 log = logging.getLogger("powerdesk.scheduler")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.db import create_scratch_database, drop_database
+from engine.core.db import create_scratch_database, drop_database
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PG_ENV = "POWERDESK_TEST_POSTGRES_URL"

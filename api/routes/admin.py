@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from api.deps import AdminKey, EngineDep
 from api.routes.sites import IdempotencyKey
 from api.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut, Page, next_offset
-from engine.services.api_keys import ApiKeyRecord, create_api_key, list_api_keys, revoke_api_key
+from engine.access.keys import ApiKeyRecord, create_api_key, list_api_keys, revoke_api_key
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

@@ -19,7 +19,7 @@ from api.schemas import (
     Page,
     next_offset,
 )
-from engine.services.api_backtests import (
+from engine.backtest.stored import (
     BacktestRecord,
     BacktestRequest,
     create_backtest,

@@ -27,18 +27,18 @@ from api.schemas import (
     SubmissionOut,
     next_offset,
 )
-from engine.errors import NotFoundError
-from engine.services.api_bids import (
+from api.workers import build_bid_in_worker
+from engine.bids.service import (
     BidRecord,
     BidRequest,
     bid_version,
     build_bid,
-    build_bid_in_worker,
     get_bid,
     list_bids,
     submit_bid,
 )
-from engine.submission import OutboxAdapter
+from engine.bids.submission import OutboxAdapter
+from engine.core.errors import NotFoundError
 
 router = APIRouter(tags=["bids"])
 

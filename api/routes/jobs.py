@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import CachedAuditorKey, EngineDep
 from api.schemas import JobRunOut, Page, next_offset
-from engine.errors import NotFoundError
-from engine.jobs import JobRunRecord, history, runs_page
+from engine.core.errors import NotFoundError
+from engine.scheduling.runs import JobRunRecord, history, runs_page
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 

@@ -31,9 +31,9 @@ from api.schemas import (
     PpaOut,
     next_offset,
 )
-from engine.ledger_ppa import get_ppa
-from engine.ledger_store import LedgerStore, bundle_json
-from engine.services import api_ledger as svc
+from engine.certificates import service as svc
+from engine.certificates.ppa_contracts import get_ppa
+from engine.certificates.store import LedgerStore, bundle_json
 from ledger.ppa import PPA, ppa_to_mapping
 from ledger.state import Bundle, Status
 

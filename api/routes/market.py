@@ -19,7 +19,7 @@ from api.schemas import (
     ZoneOut,
     next_offset,
 )
-from engine.prices.store import load_series
+from engine.marketdata.store import load_series
 from market import ZONES, Product, Zone, get_zone
 
 router = APIRouter(tags=["market"])

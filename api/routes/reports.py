@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 
 from api.deps import AuditorKey, EngineDep, SettingsDep
 from api.schemas import Day
-from engine.services.api_sites import get_site
-from engine.services.daily import carbon_figures
+from engine.scheduling.daily import carbon_figures
+from engine.sites.registry import get_site
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 

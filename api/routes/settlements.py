@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Response
 from api.deps import CachedAuditorKey, ClockDep, EngineDep, TraderKey
 from api.routes.sites import IdempotencyKey
 from api.schemas import Day, SettlementIn, SettlementOut
-from engine.errors import NotFoundError
-from engine.services.api_sites import get_site
-from engine.settlement import SettlementRecord, latest_settlement, settle_site_day
+from engine.core.errors import NotFoundError
+from engine.settlement.service import SettlementRecord, latest_settlement, settle_site_day
+from engine.sites.registry import get_site
 
 router = APIRouter(prefix="/settlements", tags=["settlement"])
 

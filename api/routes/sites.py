@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Response
 
 from api.deps import CachedAuditorKey, EngineDep, TraderKey
 from api.schemas import Page, SiteDetail, SiteIn, SiteOut, next_offset
-from engine.services.api_sites import SiteFormat, SiteRecord, get_site, list_sites, register_site
+from engine.sites.registry import SiteFormat, SiteRecord, get_site, list_sites, register_site
 
 router = APIRouter(tags=["sites"])
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from alembic import command
 
-from engine.db import alembic_config, make_engine, migrate
+from engine.core.db import alembic_config, make_engine, migrate
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from engine.dbtypes import ExactDecimal, UTCDateTime
+from engine.core.dbtypes import ExactDecimal, UTCDateTime
 
 
 class ApiKey(SQLModel, table=True):

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from engine.dbtypes import UTCDateTime
+from engine.core.dbtypes import UTCDateTime
 
 
 class JobRun(SQLModel, table=True):

@@ -1,7 +1,7 @@
 """Ledger tables: the append-only event log and the state derived from it in the same transaction.
 
 ``ledger_event`` is the log (index = Merkle leaf index, exact leaf bytes); the other tables are the
-current state for queries, written by :mod:`engine.ledger_store` together with each event.
+current state for queries, written by :mod:`engine.certificates.store` together with each event.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from engine.dbtypes import ExactDecimal, UTCDateTime
+from engine.core.dbtypes import ExactDecimal, UTCDateTime
 
 
 class LedgerHead(SQLModel, table=True):

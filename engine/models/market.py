@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from engine.dbtypes import UTCDateTime
+from engine.core.dbtypes import UTCDateTime
 
 
 class Dataset(SQLModel, table=True):

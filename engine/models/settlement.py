@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from engine.dbtypes import ExactDecimal, UTCDateTime
+from engine.core.dbtypes import ExactDecimal, UTCDateTime
 
 
 class MeterReadingRow(SQLModel, table=True):

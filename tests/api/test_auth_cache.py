@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from api.deps import AuthCache
-from engine.services.api_keys import ApiPrincipal, ApiRole
+from engine.access.keys import ApiPrincipal, ApiRole
 
 ALICE = ApiPrincipal("k1", ApiRole.TRADER, "alice")
 

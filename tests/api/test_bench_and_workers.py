@@ -9,7 +9,7 @@ import pytest
 
 from api.app import create_app
 from api.settings import ApiSettings
-from engine.cli import main
+from cli import main
 from tests.api.conftest import SITE_TOML, Desk, TestClient, assert_error, row_counts
 
 

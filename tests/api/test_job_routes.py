@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.jobs import Claim, run_once
+from engine.scheduling.runs import Claim, run_once
 
 from .conftest import Desk, TestClient, assert_error, row_counts
 

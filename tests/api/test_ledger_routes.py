@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from engine.keys import create_key, load_private_key
-from engine.ledger_scenario import register_key_event
-from engine.ledger_store import LedgerStore
-from engine.services.api_ledger import ledger_store
+from engine.certificates.history import register_key_event
+from engine.certificates.keyfiles import create_key, load_private_key
+from engine.certificates.service import ledger_store
+from engine.certificates.store import LedgerStore
 from ledger.events import Issue, RegisterDevice, Retire, SignedEvent, Transfer
 from ledger.keys import Role, key_id_of, raw_public_key
 from ledger.merkle import verify_consistency, verify_inclusion

@@ -8,10 +8,10 @@ import pytest
 
 from api.app import create_app
 from api.settings import ApiSettings
-from engine.db import open_database, session_scope
-from engine.prices.store import load_price_file
-from engine.services.api_keys import create_api_key
-from engine.settings import Settings
+from engine.access.keys import create_api_key
+from engine.core.db import open_database, session_scope
+from engine.core.settings import Settings
+from engine.marketdata.store import load_price_file
 from tests.api.conftest import FIXTURES, SITE_TOML, TestClient, assert_error, row_counts
 
 

@@ -13,10 +13,10 @@ from sqlalchemy import text
 from api.app import create_app
 from api.read_cache import CachedResponse, ReadCache
 from api.settings import ApiSettings
-from engine.dataversion import SqliteDataVersion, data_version_probe
-from engine.db import make_engine
-from engine.services.api_keys import ApiRole
-from engine.services.api_sites import register_site
+from engine.access.keys import ApiRole
+from engine.core.dataversion import SqliteDataVersion, data_version_probe
+from engine.core.db import make_engine
+from engine.sites.registry import register_site
 
 from .conftest import SITE_TOML, Desk, TestClient, assert_error, make_app, prepare_home
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from bidding import DACurve, clear_curve
-from engine.services.api_bids import BidRequest, build_bid
-from engine.services.api_sites import register_site
+from engine.bids.service import BidRequest, build_bid
+from engine.sites.registry import register_site
 from market import delivery_intervals, gate_closure_utc, get_zone
 from tests.api.conftest import SITE_TOML, Desk, TestClient, assert_error, make_app, prepare_home
 

@@ -7,16 +7,16 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from engine.demo import DEMO_DAY, run_demo
-from engine.services.api_keys import create_api_key
-from engine.settings import Settings
+from engine.access.keys import create_api_key
+from engine.core.settings import Settings
+from engine.demo.run import DEMO_DAY, run_demo
 from tests.api.conftest import FIXTURES, Desk, assert_error, make_app, row_counts
 
 
 def _desk(tmp_path: Path, grid: Path | None) -> tuple[Desk, dict[str, object]]:
     settings = Settings(home=tmp_path / "home", grid_factors=grid)
     summary = run_demo(settings, backtest=False, echo=lambda *_: None)
-    from engine.db import open_database
+    from engine.core.db import open_database
 
     engine = open_database(settings)
     tokens = {r: create_api_key(engine, r, f"test {r}")[1] for r in ("trader", "auditor")}

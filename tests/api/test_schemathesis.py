@@ -25,7 +25,7 @@ with warnings.catch_warnings():
         status_code_conformance,
     )
 
-from engine.services.api_sites import register_site
+from engine.sites.registry import register_site
 from tests.api.conftest import SITE_TOML, Desk, make_app, prepare_home
 
 MAX_EXAMPLES = 10

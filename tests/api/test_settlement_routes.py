@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from engine.settlement import import_meter
+from engine.settlement.service import import_meter
 from tests.api.conftest import FIXTURES, SITE_TOML, Desk, TestClient, assert_error, row_counts
 
 DAY = "2025-03-20"

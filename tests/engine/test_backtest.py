@@ -16,7 +16,7 @@ import pytest
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from engine.backtest import (
+from engine.backtest.runner import (
     DAY_COLUMNS,
     PERFECT_FORESIGHT,
     STRATEGIES,
@@ -581,7 +581,7 @@ def test_chunks_are_contiguous_and_cover_every_day() -> None:
 
 
 def test_strategy_registry() -> None:
-    from engine.cli.backtest import STRATEGY_NAMES
+    from cli.backtest import STRATEGY_NAMES
 
     assert tuple(STRATEGIES) == STRATEGY_NAMES
     assert all(s.description for s in STRATEGIES.values())

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.backtest import run_backtest
-from engine.cli import main
-from engine.errors import PowerdeskError
-from engine.executors import ExecutorSpec, parse_executor
+from cli import main
+from engine.backtest.executors import ExecutorSpec, parse_executor
+from engine.backtest.runner import run_backtest
+from engine.core.errors import PowerdeskError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 DE_PRICES = FIXTURES / "prices" / "de_lu_2025_03_da.csv"

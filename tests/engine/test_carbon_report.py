@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from carbon import ReportInputs, compute_report
-from engine.carbon_report import parse_period, read_retirements_jsonl
-from engine.cli import main
-from engine.ef_datasets import read_ef_csv, read_generation_mix_csv, read_residual_csv
-from engine.errors import InputFileError, PowerdeskError
-from engine.meter import hourly_energy_mwh, read_meter_csv
+from cli import main
+from engine.core.errors import InputFileError, PowerdeskError
+from engine.io.emission_factors import read_ef_csv, read_generation_mix_csv, read_residual_csv
+from engine.io.meter import hourly_energy_mwh, read_meter_csv
+from engine.reporting.carbon import parse_period, read_retirements_jsonl
 from tests.conftest import FIXTURES
 
 CARBON = FIXTURES / "carbon"

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from engine.audit import AuditError, verify_bundle
-from engine.db import open_database
-from engine.demo import DEMO_DAY, run_demo
-from engine.keys import load_private_key
-from engine.ledger_store import LedgerStore
-from engine.settings import Settings
-from engine.settlement import latest_settlement, settle_site_day
+from engine.audit.bundle import AuditError, verify_bundle
+from engine.certificates.keyfiles import load_private_key
+from engine.certificates.store import LedgerStore
+from engine.core.db import open_database
+from engine.core.settings import Settings
+from engine.demo.run import DEMO_DAY, run_demo
+from engine.settlement.service import latest_settlement, settle_site_day
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +112,8 @@ def test_report_cites_only_the_ledger_retirements(cycle: tuple[Settings, dict[st
 def test_virtual_ppa_settles_the_difference_exactly(tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from engine.ledger_ppa import add_ppa
-    from engine.settlement import device_meter_site, import_meter
+    from engine.certificates.ppa_contracts import add_ppa
+    from engine.settlement.service import device_meter_site, import_meter
     from market import delivery_day_bounds
 
     settings = Settings(home=tmp_path / "home")
@@ -170,7 +170,7 @@ def test_cli_report_from_the_database_and_audit_round_trip(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from engine.cli import main
+    from cli import main
 
     settings, summary = cycle
     monkeypatch.setenv("POWERDESK_HOME", str(settings.home))
@@ -220,7 +220,7 @@ def test_cli_audit_export_period_takes_the_stored_report(
 ) -> None:
     import shutil
 
-    from engine.cli import main
+    from cli import main
 
     settings, summary = cycle
     monkeypatch.setenv("POWERDESK_HOME", str(settings.home))

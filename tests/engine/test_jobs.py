@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from engine.db import make_engine, migrate
-from engine.errors import PowerdeskError
-from engine.jobs import (
+from engine.core.db import make_engine, migrate
+from engine.core.errors import PowerdeskError
+from engine.scheduling.runs import (
     Claim,
     LostClaimError,
     claim,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from engine.audit import (
+from engine.audit.bundle import (
     MANIFEST,
     AuditError,
     canonical_json,
@@ -20,10 +20,10 @@ from engine.audit import (
     read_bundle,
     verify_files,
 )
-from engine.db import make_engine, migrate
-from engine.errors import ConflictError
-from engine.keys import create_key, key_path, load_private_key, rotate_ledger_key
-from engine.ledger_store import LedgerRejectedError, LedgerStore, sign_and_append
+from engine.certificates.keyfiles import create_key, key_path, load_private_key, rotate_ledger_key
+from engine.certificates.store import LedgerRejectedError, LedgerStore, sign_and_append
+from engine.core.db import make_engine, migrate
+from engine.core.errors import ConflictError
 from ledger.events import Issue, Kind, RegisterDevice, Retire, decode_leaf
 from ledger.keys import key_id_of
 from ledger.note import Checkpoint, sign_checkpoint
@@ -158,8 +158,8 @@ def test_rotation_refuses_a_foreign_key(tmp_path: Path) -> None:
 def test_keys_rotate_cli_and_audit_round_trip(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine.cli import main
-    from engine.keys import public_pem
+    from cli import main
+    from engine.certificates.keyfiles import public_pem
 
     home = tmp_path / "home"
     monkeypatch.setenv("POWERDESK_HOME", str(home))

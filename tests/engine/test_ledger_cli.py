@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.cli import main
+from cli import main
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ledger"
 HOUR_1 = ["--interval-start", "2026-10-25T00:00:00+00:00", "--interval-end", "2026-10-25T01:00:00Z"]

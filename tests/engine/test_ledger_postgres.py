@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from engine.db import make_engine, migrate
-from engine.ledger_scenario import HourlyScenario, register_key_event
-from engine.ledger_store import LedgerRejectedError, LedgerStore
+from engine.certificates.history import HourlyScenario, register_key_event
+from engine.certificates.store import LedgerRejectedError, LedgerStore
+from engine.core.db import make_engine, migrate
 from ledger.events import Issue, Retire, SignedEvent, Transfer, decode_leaf
 from ledger.keys import Role, raw_public_key
 from ledger.schemes import Scheme

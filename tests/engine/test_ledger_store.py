@@ -10,11 +10,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, func, select
 
-from engine.audit import AuditError, export_bundle, read_bundle, verify_files
-from engine.db import make_engine, migrate
-from engine.errors import ConflictError
-from engine.ledger_scenario import HourlyScenario
-from engine.ledger_store import T_BUNDLE, T_EVENT, LedgerRejectedError, LedgerStore
+from engine.audit.bundle import AuditError, export_bundle, read_bundle, verify_files
+from engine.certificates.history import HourlyScenario
+from engine.certificates.store import T_BUNDLE, T_EVENT, LedgerRejectedError, LedgerStore
+from engine.core.db import make_engine, migrate
+from engine.core.errors import ConflictError
 from ledger.errors import InvalidTransitionError, StaleSequenceError
 from ledger.events import Retire, Transfer
 from ledger.keys import raw_public_key
@@ -136,7 +136,7 @@ def test_every_single_byte_change_of_a_bundle_is_caught(engine: Engine) -> None:
     store, s = _loaded(engine, sites=1, hours=1)
     op = s.operator.private_key
     store.checkpoint(op)
-    from engine.audit import ExportContext, build_bundle
+    from engine.audit.bundle import ExportContext, build_bundle
 
     size = store.head()[0]
     ctx = ExportContext(store, op, store.snapshot(), store.checkpoint(op), store.leaves())
@@ -163,7 +163,7 @@ def _with_manifest(files: dict[str, bytes]) -> dict[str, bytes]:
     import hashlib
     import json
 
-    from engine.audit import canonical_json
+    from engine.audit.bundle import canonical_json
 
     manifest = json.loads(files["manifest.json"])
     manifest["files"] = {
@@ -177,8 +177,8 @@ def test_parallel_verification_agrees_with_inline(
 ) -> None:
     from concurrent.futures import ProcessPoolExecutor
 
-    import engine.audit as audit
-    from engine.audit import ExportContext, build_bundle
+    import engine.audit.bundle as audit
+    from engine.audit.bundle import ExportContext, build_bundle
 
     store, s = _loaded(engine, sites=3, hours=4)
     op = s.operator.private_key

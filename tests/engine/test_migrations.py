@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
 import engine.models  # noqa: F401
-from engine.db import make_engine, migrate
+from engine.core.db import make_engine, migrate
 
 
 def _assert_schema_matches_models(url: str) -> None:

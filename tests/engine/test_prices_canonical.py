@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.errors import InputFileError, PowerdeskError
-from engine.prices.canonical import (
+from engine.core.errors import InputFileError, PowerdeskError
+from engine.io.canonical import (
     read_ef_csv,
     read_price_csv,
     read_reserve_price_csv,

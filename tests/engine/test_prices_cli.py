@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
-from engine.prices.canonical import read_price_csv
+from cli import main
+from engine.io.canonical import read_price_csv
 
 DATA = Path(__file__).resolve().parent / "data" / "prices"
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "prices"

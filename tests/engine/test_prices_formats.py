@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.errors import InputFileError, PowerdeskError
-from engine.prices.canonical import read_price_csv, read_reserve_price_csv
-from engine.prices.formats import FORMATS, Imported, import_file, write_import
+from engine.core.errors import InputFileError, PowerdeskError
+from engine.io.canonical import read_price_csv, read_reserve_price_csv
+from engine.io.formats import FORMATS, Imported, import_file, write_import
 
 DATA = Path(__file__).resolve().parent / "data" / "prices"
 
@@ -291,7 +291,7 @@ def test_every_format_has_a_test() -> None:
 
 
 def test_cli_format_list_matches_importers() -> None:
-    from engine.cli.prices import FORMAT_KEYS
+    from cli.prices import FORMAT_KEYS
 
     assert list(FORMAT_KEYS) == list(FORMATS)
 

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from engine.db import make_engine, migrate, session_scope
-from engine.errors import ConflictError, InputFileError, NotFoundError
+from engine.core.db import make_engine, migrate, session_scope
+from engine.core.errors import ConflictError, InputFileError, NotFoundError
+from engine.io.canonical import read_price_csv, read_reserve_price_csv
+from engine.marketdata.store import load_price_file, load_series
 from engine.models.market import Dataset, PricePoint
-from engine.prices.canonical import read_price_csv, read_reserve_price_csv
-from engine.prices.store import load_price_file, load_series
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "prices"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

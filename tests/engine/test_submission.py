@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
-from engine.db import make_engine, migrate
-from engine.errors import ConflictError, PowerdeskError
+from engine.bids.submission import OutboxAdapter
+from engine.core.db import make_engine, migrate
+from engine.core.errors import ConflictError, PowerdeskError
 from engine.models.jobs import Submission
-from engine.submission import OutboxAdapter
 
 KEY = "bid:DE-LU:example-dc:2025-10-26"
 DAY = date(2025, 10, 26)

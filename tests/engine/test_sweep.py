@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.backtest import run_backtest
-from engine.errors import PowerdeskError
-from engine.sweep import run_sweep
+from engine.backtest.runner import run_backtest
+from engine.backtest.sweep import run_sweep
+from engine.core.errors import PowerdeskError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SITE = FIXTURES / "sites" / "caiso-dc.toml"
@@ -89,7 +89,7 @@ def test_bad_sweeps_are_one_line_errors(
 
 
 def test_sweep_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.cli import main
+    from cli import main
 
     base = ["sweep", "--site", str(SITE), "--prices", str(PRICES), "--start", PERIOD["start"]]
     base += ["--end", PERIOD["end"], "--executor", "inline", "--out", str(tmp_path / "s")]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from engine.ledger_scenario import genesis_event, register_key_event
+from engine.certificates.history import genesis_event, register_key_event
 from ledger.events import Body, Issue, RegisterDevice, SignedEvent
 from ledger.keys import Role, raw_public_key
 from ledger.schemes import Scheme

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from engine.db import make_engine, migrate
-from engine.schedule import SchedulerConfig, load_config
+from engine.core.db import make_engine, migrate
+from engine.scheduling.schedule import SchedulerConfig, load_config
 
 
 def write_config(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
+from cli import main
 from tests.scheduler.conftest import write_config
 
 
@@ -114,7 +114,7 @@ def test_scheduler_process_stops_cleanly_on_sigterm(home: Path) -> None:
     )
     env = dict(os.environ, POWERDESK_HOME=str(home))
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from engine.cli import main; main()", "scheduler", "run"],
+        [sys.executable, "-c", "from cli import main; main()", "scheduler", "run"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

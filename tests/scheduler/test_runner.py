@@ -11,10 +11,10 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine
 
-from engine.jobs import history
-from engine.jobservices import default_registry
-from engine.schedule import JobContext, JobFunction, JobKind, JobRunner
-from engine.submission import OutboxAdapter
+from engine.bids.submission import OutboxAdapter
+from engine.scheduling.jobs import default_registry
+from engine.scheduling.runs import history
+from engine.scheduling.schedule import JobContext, JobFunction, JobKind, JobRunner
 from scheduler.app import build_scheduler, catch_up
 from tests.scheduler.conftest import config
 
@@ -186,8 +186,8 @@ def test_forced_rerun_is_a_new_attempt(engine: Engine, tmp_path: Path) -> None:
 def test_default_registry_runs_the_real_daily_cycle(engine: Engine, tmp_path: Path) -> None:
     from sqlmodel import Session
 
-    from engine.prices.store import load_price_file
-    from engine.settlement import import_meter
+    from engine.marketdata.store import load_price_file
+    from engine.settlement.service import import_meter
 
     fixtures = Path(__file__).resolve().parents[2] / "fixtures"
     with Session(engine) as session:

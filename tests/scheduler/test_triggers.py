@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from freezegun import freeze_time
 
-from engine.schedule import JobKind, JobSpec, job_specs
+from engine.scheduling.schedule import JobKind, JobSpec, job_specs
 from market import gate_closure_utc
 from tests.scheduler.conftest import config
 

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
-from engine.db import make_engine, migrate
+from engine.bids.submission import OutboxAdapter
+from engine.core.db import make_engine, migrate
 from engine.models.jobs import JobRun
-from engine.schedule import JobContext, JobFunction, JobKind, JobRunner, load_config
-from engine.submission import OutboxAdapter
+from engine.scheduling.schedule import JobContext, JobFunction, JobKind, JobRunner, load_config
 from tests.scheduler.conftest import write_config
 
 SITES = [(f"dc-{i}", zone) for i, zone in enumerate(["DE-LU", "ERCOT", "CN-GS", "DK1", "CAISO"])]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import engine.dbtypes
+import engine.core.dbtypes
 
 
 revision: str = 'api_0001'
@@ -30,9 +30,9 @@ def upgrade() -> None:
     sa.Column('summary_json', sa.Text(), nullable=True),
     sa.Column('days_json', sa.Text(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
-    sa.Column('created_at', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('started_at', engine.dbtypes.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', engine.dbtypes.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_by', sa.String(length=32), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -47,8 +47,8 @@ def upgrade() -> None:
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('strategy', sa.String(length=32), nullable=False),
     sa.Column('perfect_information', sa.Boolean(), nullable=False),
-    sa.Column('inputs_as_of', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('gate_closure', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('inputs_as_of', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('gate_closure', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
     sa.Column('price_sources', sa.Text(), nullable=False),
     sa.Column('code_version', sa.String(length=64), nullable=False),
     sa.Column('solver', sa.String(length=32), nullable=False),
@@ -58,7 +58,7 @@ def upgrade() -> None:
     sa.Column('scenario_method', sa.String(length=64), nullable=False),
     sa.Column('n_scenarios', sa.Integer(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('expected_cost', engine.dbtypes.ExactDecimal(length=64), nullable=False),
+    sa.Column('expected_cost', engine.core.dbtypes.ExactDecimal(length=64), nullable=False),
     sa.Column('objective_json', sa.Text(), nullable=False),
     sa.Column('curves_json', sa.Text(), nullable=False),
     sa.Column('reserve_bids_json', sa.Text(), nullable=False),
@@ -66,9 +66,9 @@ def upgrade() -> None:
     sa.Column('schedule_json', sa.Text(), nullable=False),
     sa.Column('breaches_json', sa.Text(), nullable=False),
     sa.Column('submission_status', sa.String(length=16), nullable=False),
-    sa.Column('submitted_at', engine.dbtypes.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('submitted_at', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=True),
     sa.Column('submission_sha256', sa.String(length=64), nullable=True),
-    sa.Column('created_at', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=32), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -86,7 +86,7 @@ def upgrade() -> None:
     sa.Column('status_code', sa.Integer(), nullable=True),
     sa.Column('content_type', sa.String(length=100), nullable=True),
     sa.Column('response_body', sa.LargeBinary(), nullable=True),
-    sa.Column('created_at', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('scope', 'key', name='uq_api_idempotency_scope_key')
     )
@@ -95,8 +95,8 @@ def upgrade() -> None:
     sa.Column('secret_sha256', sa.String(length=64), nullable=False),
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('created_at', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', engine.dbtypes.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('key_id')
     )
     op.create_table('api_site',
@@ -105,8 +105,8 @@ def upgrade() -> None:
     sa.Column('content', sa.Text(), nullable=False),
     sa.Column('content_format', sa.String(length=8), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
-    sa.Column('created_at', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=32), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )

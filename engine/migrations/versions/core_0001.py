@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import engine.dbtypes
+import engine.core.dbtypes
 
 revision: str = "core_0001"
 down_revision: str | Sequence[str] | None = None
@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("source", sa.String(length=512), nullable=False),
         sa.Column("rows", sa.Integer(), nullable=False),
-        sa.Column("imported_at", engine.dbtypes.UTCDateTime(), nullable=False),
+        sa.Column("imported_at", engine.core.dbtypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("sha256"),
     )
@@ -44,9 +44,9 @@ def upgrade() -> None:
         sa.Column("dataset_id", sa.Integer(), nullable=False),
         sa.Column("zone", sa.String(length=32), nullable=False),
         sa.Column("series", sa.String(length=64), nullable=False),
-        sa.Column("interval_start", engine.dbtypes.UTCDateTime(), nullable=False),
-        sa.Column("interval_end", engine.dbtypes.UTCDateTime(), nullable=False),
-        sa.Column("published_at", engine.dbtypes.UTCDateTime(), nullable=False),
+        sa.Column("interval_start", engine.core.dbtypes.UTCDateTime(), nullable=False),
+        sa.Column("interval_end", engine.core.dbtypes.UTCDateTime(), nullable=False),
+        sa.Column("published_at", engine.core.dbtypes.UTCDateTime(), nullable=False),
         sa.Column("value", sa.Float(), nullable=False),
         sa.ForeignKeyConstraint(["dataset_id"], ["dataset.id"]),
         sa.PrimaryKeyConstraint("id"),

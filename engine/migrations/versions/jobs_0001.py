@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import engine.dbtypes
+import engine.core.dbtypes
 
 revision: str = "jobs_0001"
 down_revision: str | Sequence[str] | None = None
@@ -29,10 +29,10 @@ def upgrade() -> None:
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("claimed_by", sa.String(length=200), nullable=False),
-        sa.Column("claimed_at", engine.dbtypes.UTCDateTime(), nullable=False),
-        sa.Column("heartbeat_at", engine.dbtypes.UTCDateTime(), nullable=False),
-        sa.Column("started_at", engine.dbtypes.UTCDateTime(), nullable=True),
-        sa.Column("finished_at", engine.dbtypes.UTCDateTime(), nullable=True),
+        sa.Column("claimed_at", engine.core.dbtypes.UTCDateTime(), nullable=False),
+        sa.Column("heartbeat_at", engine.core.dbtypes.UTCDateTime(), nullable=False),
+        sa.Column("started_at", engine.core.dbtypes.UTCDateTime(), nullable=True),
+        sa.Column("finished_at", engine.core.dbtypes.UTCDateTime(), nullable=True),
         sa.Column("forced", sa.Boolean(), nullable=False),
         sa.Column("result", sa.Text(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.Column("path", sa.String(length=512), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("size_bytes", sa.Integer(), nullable=False),
-        sa.Column("submitted_at", engine.dbtypes.UTCDateTime(), nullable=False),
+        sa.Column("submitted_at", engine.core.dbtypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key", "path", "sha256", name="uq_submission_key_path_sha256"),
     )

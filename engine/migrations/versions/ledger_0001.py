@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import engine.dbtypes
+import engine.core.dbtypes
 
 
 revision: str = 'ledger_0001'
@@ -29,25 +29,25 @@ def upgrade() -> None:
     sa.Column('device', sa.String(length=200), nullable=False),
     sa.Column('technology', sa.String(length=200), nullable=False),
     sa.Column('zone', sa.String(length=200), nullable=False),
-    sa.Column('interval_start', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('interval_end', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('interval_start', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('interval_end', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
     sa.Column('id_start', sa.BigInteger(), nullable=False),
     sa.Column('id_end', sa.BigInteger(), nullable=False),
     sa.Column('energy_wh', sa.BigInteger(), nullable=False),
     sa.Column('owner', sa.String(length=200), nullable=False),
     sa.Column('issuer', sa.String(length=200), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('expires_at', engine.dbtypes.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=True),
     sa.Column('external_code', sa.String(length=200), nullable=True),
     sa.Column('parent', sa.String(length=300), nullable=True),
     sa.Column('created_index', sa.BigInteger(), nullable=False),
     sa.Column('updated_index', sa.BigInteger(), nullable=False),
     sa.Column('beneficiary', sa.String(length=200), nullable=True),
     sa.Column('site', sa.String(length=200), nullable=True),
-    sa.Column('consumption_start', engine.dbtypes.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('consumption_end', engine.dbtypes.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('consumption_start', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('consumption_end', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=True),
     sa.Column('consumption_zone', sa.String(length=200), nullable=True),
-    sa.Column('retired_at', engine.dbtypes.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('retired_at', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('bundle_id')
     )
     with op.batch_alter_table('ledger_bundle', schema=None) as batch_op:
@@ -57,8 +57,8 @@ def upgrade() -> None:
 
     op.create_table('ledger_cell',
     sa.Column('device', sa.String(length=200), nullable=False),
-    sa.Column('interval_start', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('interval_end', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('interval_start', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('interval_end', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
     sa.Column('next_id', sa.BigInteger(), nullable=False),
     sa.Column('issued_wh', sa.BigInteger(), nullable=False),
     sa.Column('active_wh', sa.BigInteger(), nullable=False),
@@ -86,7 +86,7 @@ def upgrade() -> None:
     op.create_table('ledger_event',
     sa.Column('index', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
-    sa.Column('at', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
     sa.Column('key_id', sa.String(length=32), nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('idempotency_key', sa.String(length=200), nullable=False),
@@ -108,8 +108,8 @@ def upgrade() -> None:
     sa.Column('public_key', sa.LargeBinary(length=32), nullable=False),
     sa.Column('party', sa.String(length=200), nullable=False),
     sa.Column('roles', sa.String(length=64), nullable=False),
-    sa.Column('valid_from', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('valid_until', engine.dbtypes.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('valid_from', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('valid_until', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_seq', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('key_id')
     )
@@ -123,9 +123,9 @@ def upgrade() -> None:
     sa.Column('counterparty', sa.String(length=200), nullable=False),
     sa.Column('zone', sa.String(length=32), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('strike_per_mwh', engine.dbtypes.ExactDecimal(length=64), nullable=False),
-    sa.Column('start', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('end', engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('strike_per_mwh', engine.core.dbtypes.ExactDecimal(length=64), nullable=False),
+    sa.Column('start', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('end', engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
     sa.Column('contract_toml', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('ppa_id')
     )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import engine.dbtypes
+import engine.core.dbtypes
 
 
 revision: str = "settlement_0001"
@@ -33,12 +33,12 @@ def upgrade() -> None:
         sa.Column("supersedes_run", sa.Integer(), nullable=True),
         sa.Column("reason", sa.String(length=512), nullable=False),
         sa.Column("currency", sa.String(length=8), nullable=False),
-        sa.Column("total_cost", engine.dbtypes.ExactDecimal(length=64), nullable=False),
+        sa.Column("total_cost", engine.core.dbtypes.ExactDecimal(length=64), nullable=False),
         sa.Column("totals_json", sa.Text(), nullable=False),
         sa.Column("lines_json", sa.Text(), nullable=False),
         sa.Column("provenance_json", sa.Text(), nullable=False),
         sa.Column("certificates_json", sa.Text(), nullable=False),
-        sa.Column("created_at", engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("site", "day", "run"),
     )
@@ -51,9 +51,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("dataset_id", sa.Integer(), nullable=False),
         sa.Column("site", sa.String(length=128), nullable=False),
-        sa.Column("interval_start", engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("interval_end", engine.dbtypes.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("energy_mwh", engine.dbtypes.ExactDecimal(length=64), nullable=False),
+        sa.Column("interval_start", engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("interval_end", engine.core.dbtypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("energy_mwh", engine.core.dbtypes.ExactDecimal(length=64), nullable=False),
         sa.ForeignKeyConstraint(
             ["dataset_id"],
             ["dataset.id"],

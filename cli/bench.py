@@ -1,0 +1,108 @@
+"""``powerdesk bench``: performance benchmarks (each area adds its command to ``bench_app``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from cli.backtest import bench_backtest
+from cli.bid import bench_bid
+
+bench_app = typer.Typer(help="Performance benchmarks.")
+bench_app.command("backtest")(bench_backtest)
+bench_app.command("bid")(bench_bid)
+
+
+@bench_app.command("ledger")
+def ledger(
+    events: Annotated[int, typer.Option("--events", help="Events to ingest.")] = 20_000,
+    sites: Annotated[int, typer.Option("--sites", help="Sites in the audit bundle.")] = 50,
+    hours: Annotated[int, typer.Option("--hours", help="Hours in the audit bundle.")] = 8760,
+    workers: Annotated[int, typer.Option("--workers", help="Signature processes.")] = 2,
+    signing: Annotated[
+        str,
+        typer.Option(
+            "--signing",
+            help="per-event: one signature per event; hourly-batch: the issuer and the owner "
+            "each sign an hour's events with one batch signature (leaf version 2).",
+        ),
+    ] = "hourly-batch",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Ledger ingestion rate on SQLite and audit verification time of a year of certificates.
+
+    Ingestion is measured with per-event signatures; the audit bundle is signed as --signing.
+    """
+    from benchmarks.ledger import bench_ingest, bench_verify
+    from engine.core.errors import PowerdeskError
+
+    if signing not in {"per-event", "hourly-batch"}:
+        raise PowerdeskError(f"--signing must be per-event or hourly-batch, not {signing!r}")
+    batched = signing == "hourly-batch"
+    result = {
+        **bench_ingest(events),
+        **bench_verify(sites, hours, workers, signed_batches=batched),
+    }
+    typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+@bench_app.command("api")
+def api(
+    requests: Annotated[int, typer.Option("--requests", min=100, help="Measured requests.")] = 3000,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=1000, help="Requests in flight.")
+    ] = 100,
+    bid_share: Annotated[
+        float, typer.Option("--bid-share", min=0.0, max=1.0, help="Share of bid builds.")
+    ] = 0.01,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="uvicorn workers.")] = 1,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            "--rate", min=1.0, help="Open loop: offered requests/s (default: closed loop)."
+        ),
+    ] = None,
+    bid_streams: Annotated[
+        int,
+        typer.Option(
+            "--bid-streams",
+            min=0,
+            max=16,
+            help="Extra connections building bids back to back while the requests run.",
+        ),
+    ] = 0,
+    postgres: Annotated[
+        str | None,
+        typer.Option(
+            "--postgres",
+            help="PostgreSQL server URL: run on a throw-away database there (default: SQLite).",
+        ),
+    ] = None,
+    read_cache: Annotated[
+        bool,
+        typer.Option(
+            "--read-cache/--no-read-cache",
+            help="Replay unchanged reads (the server's default) or compute every read afresh.",
+        ),
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Load test of the trading-desk API on loopback (uvicorn in a subprocess, SQLite): reads
+    mixed with bid builds; prints throughput and p50/p99 latency of each."""
+    from benchmarks.api_load import bench_api
+
+    result = bench_api(
+        requests=requests,
+        concurrency=concurrency,
+        bid_share=bid_share,
+        workers=workers,
+        seed=seed,
+        rate_rps=rate,
+        read_cache=read_cache,
+        bid_streams=bid_streams,
+        postgres_url=postgres,
+    )
+    typer.echo(json.dumps(result, indent=None if as_json else 2))

@@ -1,0 +1,332 @@
+"""``powerdesk bid`` (one day's bid set) and ``powerdesk bench bid`` (solver timing)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+STRATEGIES = ("forecast", "deterministic", "perfect-foresight", "price-taker")
+
+
+def _day(text: str) -> date:
+    from engine.core.errors import PowerdeskError
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise PowerdeskError(f"--day must be YYYY-MM-DD, got {text!r}") from None
+
+
+def bid(
+    site: Annotated[Path, typer.Option("--site", help="Site file (TOML).")],
+    day: Annotated[str, typer.Option("--day", help="Delivery day YYYY-MM-DD (local).")],
+    prices: Annotated[Path, typer.Option("--prices", help="DA price CSV (canonical form).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    reserve_prices: Annotated[
+        Path | None, typer.Option("--reserve-prices", help="Reserve price CSV.")
+    ] = None,
+    scenarios: Annotated[int, typer.Option("--scenarios", help="Price scenarios.")] = 10,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--strategy",
+            help="forecast (scenarios from data before gate closure), deterministic (one point "
+            "forecast), perfect-foresight (the day's own prices: explicit hindsight), "
+            "price-taker (flat schedule).",
+        ),
+    ] = "forecast",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    cvar_weight: Annotated[
+        float, typer.Option("--cvar-weight", help="CVaR weight in [0, 1).")
+    ] = 0.0,
+    solver: Annotated[str, typer.Option("--solver", help="HIGHS, CLARABEL or ECOS.")] = "HIGHS",
+    allow_violations: Annotated[
+        bool,
+        typer.Option("--allow-violations", help="Report soft-constraint breaches, do not fail."),
+    ] = False,
+    job_recourse: Annotated[
+        bool,
+        typer.Option("--job-recourse", help="A job schedule per scenario (slower; see docs)."),
+    ] = False,
+) -> None:
+    """Build the DA curve, block and reserve bids of a site for one delivery day."""
+    from bidding import BiddingError
+    from engine.core.errors import PowerdeskError
+
+    try:
+        _bid(
+            site,
+            day,
+            prices,
+            out,
+            reserve_prices,
+            scenarios,
+            strategy,
+            seed,
+            cvar_weight,
+            solver,
+            allow_violations,
+            job_recourse,
+        )
+    except BiddingError as exc:
+        raise PowerdeskError(str(exc)) from None
+
+
+def _bid(
+    site: Path,
+    day: str,
+    prices: Path,
+    out: Path,
+    reserve_prices: Path | None,
+    scenarios: int,
+    strategy: str,
+    seed: int,
+    cvar_weight: float,
+    solver: str,
+    allow_violations: bool,
+    job_recourse: bool,
+) -> None:
+    import hashlib
+
+    from bidding import PriceScenarios, SolveOptions, flat_schedule, make_scenarios, solve_day
+    from engine.backtest.runner import actual_reserve_prices, forecast_reserve_prices
+    from engine.bids.files import money, write_plan
+    from engine.core.errors import PowerdeskError
+    from engine.io.canonical import read_price_csv, read_reserve_price_csv
+    from engine.io.site_file import load_site
+    from market import get_zone
+
+    if strategy not in STRATEGIES:
+        raise PowerdeskError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+    if scenarios < 1:
+        raise PowerdeskError(f"--scenarios must be at least 1, got {scenarios}")
+    if not 0.0 <= cvar_weight < 1.0:
+        raise PowerdeskError(f"--cvar-weight must lie in [0, 1), got {cvar_weight}")
+    the_day = _day(day)
+    the_site = load_site(site)
+    zone = get_zone(the_site.zone)
+    da = read_price_csv(prices, zone)
+    reserves = read_reserve_price_csv(reserve_prices, zone) if reserve_prices else {}
+    inputs = {
+        name: {"file": str(p), "sha256": hashlib.sha256(Path(p).read_bytes()).hexdigest()}
+        for name, p in (("site", site), ("prices", prices), ("reserve_prices", reserve_prices))
+        if p is not None
+    }
+    inputs["strategy"] = {"name": strategy, "scenarios": str(scenarios), "seed": str(seed)}
+    if strategy == "price-taker":
+        plan = flat_schedule(the_site, zone, the_day)
+    else:
+        if strategy == "perfect-foresight":
+            sc = PriceScenarios.perfect_foresight(da, the_day, zone)
+            res = actual_reserve_prices(reserves, the_day, zone)
+        elif strategy == "deterministic":
+            sc = PriceScenarios.deterministic(da, the_day, zone)
+            res = forecast_reserve_prices(reserves, the_day, zone)
+        else:
+            sc = make_scenarios(da, the_day, zone, scenarios, seed=seed)
+            res = forecast_reserve_prices(reserves, the_day, zone)
+        options = SolveOptions(
+            solver=solver.upper(),
+            cvar_weight=cvar_weight,
+            strict=not allow_violations,
+            job_recourse=job_recourse,
+            # CLARABEL and ECOS solve no MIP: non-preemptible starts are relaxed for them.
+            integer_blocks=solver.upper() == "HIGHS",
+        )
+        plan = solve_day(the_site, zone, the_day, sc, res, options)
+    write_plan(plan, out, inputs)
+    o = plan.objective
+    typer.echo(
+        f"{plan.site} {plan.day.isoformat()} {strategy}: expected energy cost "
+        f"{money(o.energy_cost)} {plan.currency}, reserve revenue {money(o.reserve_revenue)}, "
+        f"{len(plan.da_curves)} curves, {len(plan.reserve_bids)} reserve bids, "
+        f"{len(plan.block_bids)} block bids -> {out}"
+    )
+    for b in plan.breaches:
+        typer.echo(f"warning: {b.describe()}", err=True)
+
+
+def _highs_options(items: list[str]) -> tuple[tuple[str, Any], ...]:
+    from engine.core.errors import PowerdeskError
+
+    out: list[tuple[str, Any]] = []
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise PowerdeskError(f"--highs-option must be NAME=VALUE, got {item!r}")
+        value: Any = text
+        for cast in (int, float):
+            try:
+                value = cast(text)
+                break
+            except ValueError:
+                continue
+        out.append((name, value))
+    return tuple(out)
+
+
+def _measure(solve: Any, warm_inputs: list[Any]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    first = solve(None)
+    cold = time.perf_counter() - t0
+    walls, solver_times = [], []
+    for item in warm_inputs:
+        t0 = time.perf_counter()
+        plan = solve(item)
+        walls.append(time.perf_counter() - t0)
+        solver_times.append(plan.provenance.solver_time_s)
+    return {
+        "cold_s": round(cold, 4),
+        "cold_solver_s": round(first.provenance.solver_time_s, 4),
+        "warm_median_s": round(statistics.median(walls), 4),
+        "warm_solver_median_s": round(statistics.median(solver_times), 4),
+        "warm_runs": len(walls),
+        "objective": round(first.provenance.objective, 4),
+        "solver": first.provenance.solver,
+        "solver_version": first.provenance.solver_version,
+    }
+
+
+def bench_bid(
+    jobs: Annotated[int, typer.Option("--jobs", help="Flexible job classes.")] = 100,
+    scenarios: Annotated[int, typer.Option("--scenarios", help="Price scenarios.")] = 10,
+    warm: Annotated[int, typer.Option("--warm", help="Warm re-solves (at least 10).")] = 10,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    site: Annotated[
+        Path | None, typer.Option("--site", help="Site file instead of synthetic.")
+    ] = None,
+    prices: Annotated[Path | None, typer.Option("--prices", help="DA prices for --site.")] = None,
+    day: Annotated[str | None, typer.Option("--day", help="Delivery day for --site.")] = None,
+    no_reserves: Annotated[bool, typer.Option("--no-reserves", help="Energy only.")] = False,
+    job_recourse: Annotated[
+        bool,
+        typer.Option("--job-recourse", help="One job schedule per scenario (slower mode)."),
+    ] = False,
+    resolution_minutes: Annotated[
+        int | None,
+        typer.Option("--resolution-minutes", help="Synthetic problem on a finer grid (5 = T=288)."),
+    ] = None,
+    solver: Annotated[str, typer.Option("--solver")] = "HIGHS",
+    highs_option: Annotated[
+        list[str] | None,
+        typer.Option("--highs-option", help="HiGHS option NAME=VALUE (repeatable)."),
+    ] = None,
+    no_warm_start: Annotated[
+        bool, typer.Option("--no-warm-start", help="Solve every call from scratch.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Time the bid problem cold once and warm (new parameter values) at least 10 times.
+
+    Without --site: the standard synthetic problem (96 quarter-hours, --jobs flexible job
+    classes, --scenarios scenarios, a battery, FCR/aFRR up/down in 4-hour blocks). With --site,
+    --prices and --day: that site and day on the day's actual prices; warm calls perturb the
+    prices by a seeded +-10 %.
+    """
+    import numpy as np
+
+    from bidding import BiddingError, ModelCache, PriceScenarios, SolveOptions, solve_day
+    from bidding.model import problem_size
+    from bidding.synthetic import (
+        DAY,
+        synthetic_prices,
+        synthetic_reserve_prices,
+        synthetic_site,
+    )
+    from engine.core.errors import PowerdeskError
+    from engine.io.canonical import read_price_csv
+    from engine.io.site_file import load_site
+    from market import get_zone
+
+    if warm < 10:
+        raise PowerdeskError(f"--warm must be at least 10, got {warm}")
+    cache = ModelCache()
+    from datetime import timedelta
+
+    resolution = timedelta(minutes=resolution_minutes) if resolution_minutes else None
+    highs = _highs_options(highs_option) if highs_option else None
+    options = SolveOptions(
+        highs_options=highs,
+        solver=solver.upper(),
+        offer_reserves=not no_reserves,
+        job_recourse=job_recourse,
+        resolution=resolution,
+        warm_start=not no_warm_start,
+    )
+    rng = np.random.default_rng(seed)
+    if site is None:
+        if jobs < 0 or scenarios < 1:
+            raise PowerdeskError("--jobs must be >= 0 and --scenarios >= 1")
+        the_site = synthetic_site(jobs, seed)
+        zone = get_zone(the_site.zone)
+        the_day = DAY
+        base = synthetic_prices(scenarios, seed, resolution)
+        reserve = {} if no_reserves else synthetic_reserve_prices(seed)
+        warm_inputs: list[Any] = [
+            (
+                synthetic_prices(scenarios, seed + 1 + i, resolution),
+                {} if no_reserves else synthetic_reserve_prices(seed + 1 + i),
+            )
+            for i in range(warm)
+        ]
+        problem = {
+            "kind": "synthetic",
+            "jobs": jobs,
+            "scenarios": scenarios,
+            "job_recourse": job_recourse,
+        }
+    else:
+        if prices is None or day is None:
+            raise PowerdeskError("--site needs --prices and --day")
+        if resolution is not None:
+            raise PowerdeskError("--resolution-minutes is for the synthetic problem only")
+        the_site = load_site(site)
+        zone = get_zone(the_site.zone)
+        the_day = _day(day)
+        series = read_price_csv(prices, zone)
+        actual = PriceScenarios.perfect_foresight(series, the_day, zone)
+        p = actual.prices_per_mwh
+        if scenarios == 1:
+            base = actual
+        else:
+            noise = rng.uniform(0.9, 1.1, size=(scenarios, p.shape[1]))
+            base = PriceScenarios(
+                actual.intervals, p * noise, np.full(scenarios, 1 / scenarios), "perturbed"
+            )
+        reserve = {}
+        warm_inputs = []
+        for _ in range(warm):
+            noise = rng.uniform(0.9, 1.1, size=(scenarios, p.shape[1]))
+            sc = PriceScenarios(
+                actual.intervals, p * noise, np.full(scenarios, 1 / scenarios), "perturbed"
+            )
+            warm_inputs.append((sc, {}))
+        problem = {"kind": "site", "site": the_site.name, "day": the_day.isoformat()}
+
+    def solve(item: Any) -> Any:
+        sc, res = (base, reserve) if item is None else item
+        return solve_day(the_site, zone, the_day, sc, res, options, cache)
+
+    try:
+        measured = _measure(solve, warm_inputs)
+    except BiddingError as exc:
+        raise PowerdeskError(str(exc)) from None
+    result: dict[str, Any] = {"problem": problem, **measured}
+    model = cache.models()[-1]
+    result.update(problem_size(model))
+    result["intervals"] = model.shape.n_intervals
+    result["highs_options"] = {k: v for k, v in options.resolved_highs_options()}
+    result["warm_wall_over_solver"] = round(
+        result["warm_median_s"] / max(result["warm_solver_median_s"], 1e-9), 3
+    )
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for k, v in result.items():
+            typer.echo(f"{k}: {v}")

@@ -1,0 +1,2 @@
+"""``powerdesk demo``: the whole daily cycle on the bundled fixtures.
+"""

@@ -1,0 +1,324 @@
+"""The daily cycle as services: build and submit a bid, settle a day, the monthly report.
+
+These are what the scheduler's jobs call (``engine.scheduling.jobs``) and what ``powerdesk demo``
+runs in a row. Each is idempotent by its business key: a stored bid, settlement or certificate
+delivery is returned, not redone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from carbon import CarbonReport, ReportInputs, compute_report
+from engine.bids.service import (
+    BidRecord,
+    BidRequest,
+    build_bid,
+    exchange_document,
+    get_bid,
+    list_bids,
+)
+from engine.certificates.ppa_delivery import (
+    DeliveredHour,
+    deliver_physical_ppa,
+    ensure_device,
+    ensure_party_key,
+    site_retirements,
+)
+from engine.certificates.store import LedgerStore
+from engine.core.errors import PowerdeskError
+from engine.io.emission_factors import EfDataset
+from engine.io.meter import MeterData
+from engine.io.site_file import load_site
+from engine.reporting.carbon import ReportFiles, build_inputs, write_report
+from engine.settlement.service import settle_site_day
+from engine.sites.registry import register_site
+from ledger.keys import Role
+from ledger.ppa import PPA, MeteredInterval
+from market import delivery_day_bounds, gate_closure_utc
+
+WH_PER_MW_HOUR = Decimal(1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltBid:
+    """A built bid and the exchange files to submit."""
+
+    bid: BidRecord
+    files: dict[str, bytes]
+    summary: dict[str, Any]
+
+
+def register_site_file(engine: Engine, path: Path) -> str:
+    """Store (or refresh) a site file; returns the site name."""
+    site = load_site(path)  # one-line errors naming the file
+    register_site(engine, path.read_text(encoding="utf-8"), "toml", replace=True)
+    return site.name
+
+
+def bid_day(
+    *, engine: Engine, site: Path, day: date, as_of: datetime | None = None, n_scenarios: int = 5
+) -> BuiltBid:
+    """Build the forecast bid of ``site`` for delivery ``day`` from prices known at ``as_of``.
+
+    ``as_of`` defaults to the gate closure; it may not be later (no hindsight in a real bid).
+    """
+    name = register_site_file(engine, site)
+    submitted, _ = list_bids(engine, site=name, day=day, submission_status="submitted", limit=1)
+    if submitted:
+        # Idempotent: the day's bid was built and handed over already.
+        record = get_bid(engine, int(submitted[0]["id"]))
+    else:
+        record = build_bid(
+            engine,
+            BidRequest(
+                site=name, day=day, strategy="forecast", as_of=as_of, n_scenarios=n_scenarios
+            ),
+            created_by="scheduler",
+            now=as_of,
+        )
+    document = exchange_document(record)
+    summary = {
+        "bid_id": record.id,
+        "site": record.site,
+        "day": day.isoformat(),
+        "expected_cost": str(record.expected_cost),
+        "currency": record.currency,
+        "inputs_as_of": record.inputs_as_of.isoformat(),
+        "solver": record.solver,
+        "parameter_hash": record.parameter_hash,
+    }
+    return BuiltBid(record, {f"bid-{record.site}-{day.isoformat()}.json": document}, summary)
+
+
+def settle_day(*, engine: Engine, site: Path, day: date) -> dict[str, Any]:
+    """Settle ``site`` on ``day`` once (the scheduler's job); returns the stored summary."""
+    s = load_site(site)
+    return settle_site_day(engine, s.name, s.zone, day).to_json_dict()
+
+
+def generation_profile(
+    mix_path: Path, fuel_column: str, capacity_mw: Decimal, start: datetime, end: datetime
+) -> list[MeteredInterval]:
+    """Hourly output [Wh] of a device of ``capacity_mw`` following a real fleet's profile.
+
+    The fleet's generation in ``fuel_column`` of a generation-mix CSV is scaled so that its
+    maximum over the file equals ``capacity_mw``; energy is rounded half-even to the Wh.
+    """
+    import pandas as pd
+
+    frame = pd.read_csv(mix_path, usecols=["interval_start", fuel_column])
+    starts = pd.DatetimeIndex(pd.to_datetime(frame["interval_start"], utc=True))
+    values = [Decimal(repr(float(v))) for v in frame[fuel_column]]
+    peak = max(values)
+    if peak <= 0:
+        raise PowerdeskError(f"{mix_path}: {fuel_column} has no positive generation")
+    out = []
+    for t, v in zip(starts, values, strict=True):
+        lo = t.to_pydatetime()
+        if start <= lo < end:
+            wh = (capacity_mw * v / peak * WH_PER_MW_HOUR).quantize(
+                Decimal(1), rounding=ROUND_HALF_EVEN
+            )
+            out.append(MeteredInterval(lo, lo + timedelta(hours=1), int(wh)))
+    return out
+
+
+def deliver_ppa_day(
+    *,
+    engine: Engine,
+    ppa: PPA,
+    site: str,
+    day: date,
+    zone: str,
+    generation: Sequence[MeteredInterval],
+    operator: Any,
+    buyer: Any,
+    capacity_w: int,
+    technology: str,
+    at: datetime,
+) -> list[DeliveredHour]:
+    """Certificates of a physical PPA for one delivery day: issued to the buyer, retired."""
+    store = LedgerStore(engine)
+    store.initialise(operator, at)
+    ensure_party_key(store, operator, buyer, ppa.buyer, frozenset({Role.OWNER}), at)
+    ensure_device(store, operator, ppa.devices[0], capacity_w, technology, zone, at)
+    lo, hi = delivery_day_bounds(day, zone)
+    hours = [m for m in generation if lo <= m.start < hi and ppa.covers(m.start)]
+    return deliver_physical_ppa(store, ppa, hours, issuer=operator, buyer=buyer, site=site, at=at)
+
+
+def ledger_report_inputs(
+    engine: Engine,
+    site: str,
+    zone: str,
+    period: tuple[datetime, datetime],
+    meter: MeterData,
+    grid: EfDataset,
+) -> ReportInputs:
+    """Report inputs of ``site`` with the certificates retired for it in the ledger."""
+    retirements = site_retirements(LedgerStore(engine).bundles(), site, period[0], period[1])
+    return build_inputs(
+        site=site, zone=zone, period=period, meter=meter, grid=grid, retirements=retirements
+    )
+
+
+def carbon_report(
+    *,
+    engine: Engine,
+    site: str,
+    zone: str,
+    period: tuple[datetime, datetime],
+    meter: MeterData,
+    grid: EfDataset,
+    out_dir: Path,
+) -> tuple[CarbonReport, ReportInputs, ReportFiles]:
+    """The carbon report of ``site`` over ``period`` from the meter, grid factors and the
+    certificates retired for it in the ledger."""
+    inputs = ledger_report_inputs(engine, site, zone, period, meter, grid)
+    report = compute_report(inputs)
+    return report, inputs, write_report(report, inputs, out_dir)
+
+
+def submission_time(day: date, zone: str, lead: timedelta = timedelta(hours=1)) -> datetime:
+    """When the scheduler submits the bid of ``day``: ``lead`` before gate closure."""
+    return gate_closure_utc(day, zone) - lead
+
+
+def dumps(data: Any) -> str:
+    """Stable JSON for summaries."""
+    return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+
+__all__ = [
+    "BuiltBid",
+    "bid_day",
+    "carbon_figures",
+    "carbon_report",
+    "deliver_ppa_day",
+    "generation_profile",
+    "ledger_report_inputs",
+    "load_grid_factors",
+    "monthly_report",
+    "register_site_file",
+    "settle_day",
+    "stored_meter",
+    "submission_time",
+]
+
+
+def stored_meter(engine: Engine, site: str, period: tuple[datetime, datetime]) -> MeterData:
+    """The site's stored meter readings in ``period`` (newest import wins), as MeterData.
+
+    Its SHA-256 is over the canonical text of the readings, so the report pins what it used.
+    """
+    import hashlib
+
+    from engine.io.meter import MeterReading
+    from engine.settlement.service import T_METER
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            T_METER.select()
+            .where(
+                T_METER.c.site == site,
+                T_METER.c.interval_start >= period[0],
+                T_METER.c.interval_start < period[1],
+            )
+            .order_by(T_METER.c.interval_start, T_METER.c.dataset_id)
+        ).all()
+    latest = {r.interval_start: r for r in rows}
+    readings = tuple(
+        MeterReading(r.interval_start, r.interval_end, r.energy_mwh)
+        for _, r in sorted(latest.items())
+    )
+    if not readings:
+        raise PowerdeskError(f"no stored meter readings of {site} in the period")
+    digest = hashlib.sha256(
+        "\n".join(f"{r.interval_start.isoformat()},{r.energy_mwh}" for r in readings).encode()
+    ).hexdigest()
+    label = f"meter:{site}:{period[0].isoformat()}..{period[1].isoformat()}"
+    return MeterData(Path(label), digest, readings)
+
+
+def monthly_report(*, engine: Engine, site: Path, month: date, out_dir: Path) -> dict[str, Any]:
+    """The monthly carbon report and audit bundle of ``site`` (the scheduler's job).
+
+    Uses the site's stored meter readings, the grid factors configured in
+    ``POWERDESK_GRID_FACTORS`` (a canonical EF CSV or a generation-mix CSV) and the ledger's
+    retirements for the site; writes ``out_dir/report`` and ``out_dir/bundle``.
+    """
+    from engine.audit.bundle import export_bundle
+    from engine.audit.report_section import REPORT_SECTION
+    from engine.certificates.keyfiles import load_private_key
+    from engine.core.settings import Settings
+    from engine.reporting.carbon import parse_period
+
+    settings = Settings()
+    if settings.grid_factors is None:
+        raise PowerdeskError("set POWERDESK_GRID_FACTORS to an EF or generation-mix CSV")
+    s = load_site(site)
+    period = parse_period(f"{month.year:04d}-{month.month:02d}", s.zone)
+    meter = stored_meter(engine, s.name, period)
+    grid = load_grid_factors(settings.grid_factors)
+    report, _, files = carbon_report(
+        engine=engine,
+        site=s.name,
+        zone=s.zone,
+        period=period,
+        meter=meter,
+        grid=grid,
+        out_dir=out_dir / "report",
+    )
+    operator = load_private_key(settings.home)
+    export_bundle(
+        LedgerStore(engine),
+        operator,
+        out_dir / "bundle",
+        sections=("ledger", REPORT_SECTION.name),
+        options={"report_dir": out_dir / "report"},
+    )
+    return {
+        "site": s.name,
+        "month": f"{month:%Y-%m}",
+        "report": str(files.report_json),
+        "bundle": str(out_dir / "bundle"),
+        "cfe_score": str(report.cfe_score),
+        "market_based_hourly_tco2e": str(report.market_based_hourly_tco2e),
+    }
+
+
+def load_grid_factors(path: Path) -> EfDataset:
+    """Grid factors from a canonical EF CSV or a generation-mix CSV (told apart by header)."""
+    from engine.io.emission_factors import read_ef_csv, read_generation_mix_csv
+
+    try:
+        header = path.read_text(encoding="utf-8").split("\n", 1)[0]
+    except OSError as exc:
+        raise PowerdeskError(f"{path}: cannot read grid factors ({exc.strerror})") from None
+    return read_ef_csv(path) if "ef_tco2e_per_mwh" in header else read_generation_mix_csv(path)
+
+
+def carbon_figures(
+    engine: Engine, site: str, zone: str, first: date, last: date, grid_factors: Path | None
+) -> dict[str, Any]:
+    """The carbon report of ``site`` over local days ``[first, last]`` from what is stored: its
+    meter readings, the ledger's retirements for it and the configured grid factors."""
+    if grid_factors is None:
+        raise PowerdeskError("no grid factors configured (set POWERDESK_GRID_FACTORS)")
+    if last < first:
+        raise PowerdeskError(f"last day {last} is before first day {first}")
+    period = (delivery_day_bounds(first, zone)[0], delivery_day_bounds(last, zone)[1])
+    meter = stored_meter(engine, site, period)
+    inputs = ledger_report_inputs(
+        engine, site, zone, period, meter, load_grid_factors(grid_factors)
+    )
+    return compute_report(inputs).to_json_dict()

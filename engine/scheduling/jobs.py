@@ -1,0 +1,67 @@
+"""The scheduler's job functions: thin adapters from a :class:`JobContext` to the daily services.
+
+===========  ==================================================  ==========================
+job kind     service (:mod:`engine.scheduling.daily`)            returns
+===========  ==================================================  ==========================
+``bid``      ``bid_day(engine=, site=, day=, as_of=, submitter=,  the bid and its submission
+             force=)``
+``settle``   ``settle_day(engine=, site=, day=)``                 settlement summary
+``report``   ``monthly_report(engine=, site=, month=, out_dir=)``  report summary
+===========  ==================================================  ==========================
+
+``site`` is the site file's :class:`~pathlib.Path`, ``day``/``month`` are :class:`datetime.date`
+(``month`` is the first day of the month), ``as_of`` the scheduled instant (UTC). Another wiring
+is a registry of one's own passed to :class:`engine.scheduling.schedule.JobRunner`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.core.errors import PowerdeskError
+from engine.scheduling import daily
+from engine.scheduling.schedule import JobContext, JobFunction, JobKind
+
+
+def _require(value: Any, what: str, ctx: JobContext) -> Any:
+    if value is None:
+        raise PowerdeskError(f"{ctx.key}: the job has no {what}")
+    return value
+
+
+def bid_job(ctx: JobContext) -> Mapping[str, Any]:
+    """Build the day's bid (``daily.bid_day``) and submit its exchange files."""
+    day = _require(ctx.day, "delivery day", ctx)
+    built = daily.bid_day(engine=ctx.engine, site=ctx.site.path, day=day, as_of=ctx.due_at)
+    files, summary = built.files, built.summary
+    if not files:
+        raise PowerdeskError(f"{ctx.key}: bid_day returned no exchange files")
+    submitted = ctx.submitter.submit(ctx.key, ctx.site.zone, day, files, replace=ctx.forced)
+    return {
+        "summary": dict(summary or {}),
+        "submitted": [
+            {"path": s.path, "sha256": s.sha256, "size_bytes": s.size_bytes, "new": s.new}
+            for s in submitted
+        ],
+    }
+
+
+def settle_job(ctx: JobContext) -> Mapping[str, Any]:
+    """Settle the site's delivery day (``daily.settle_day``)."""
+    day = _require(ctx.day, "delivery day", ctx)
+    return dict(daily.settle_day(engine=ctx.engine, site=ctx.site.path, day=day))
+
+
+def report_job(ctx: JobContext) -> Mapping[str, Any]:
+    """Monthly carbon report and audit bundle (``daily.monthly_report``)."""
+    month = _require(ctx.month, "month", ctx)
+    out_dir = ctx.home / "reports" / ctx.site.name / month.strftime("%Y-%m")
+    return dict(
+        daily.monthly_report(engine=ctx.engine, site=ctx.site.path, month=month, out_dir=out_dir)
+    )
+
+
+def default_registry() -> dict[JobKind, JobFunction]:
+    """The registry the scheduler runs by default (a fresh dict: callers may override kinds)."""
+    return {JobKind.BID: bid_job, JobKind.SETTLE: settle_job, JobKind.REPORT: report_job}

@@ -1,0 +1,553 @@
+"""The daily cycle as data: scheduler configuration, job specs, due business keys, the runner.
+
+A *job spec* is one (kind, site) pair with a cron time in the zone's local time: the daily bid at
+``gate closure - lead`` on D-1, the settlement of day D at ``settle.time`` on D + ``days_after``,
+the monthly report at ``report.time`` on ``report.day_of_month`` of the next month. Each spec
+knows which business keys are *due* at an instant; every scheduler tick and every start runs all
+due keys that have not succeeded yet (a missed tick is caught up, a failed run is retried on the
+next tick), and the run-once claims of :mod:`engine.scheduling.runs` keep each key to one
+successful run
+however many ticks, restarts or hosts see it.
+
+Configuration (``POWERDESK_HOME/scheduler.toml`` or ``--config``)::
+
+    catch_up_days = 7          # [days] how far back a start or tick looks for missed runs
+    lease_seconds = 600        # [s] a claim without heartbeat for this long is taken over
+
+    [[site]]
+    file = "sites/example-dc.toml"   # site file (relative to this file); gives name and zone
+
+    [bid]
+    lead_minutes = 60                # fire at the zone's gate closure minus this, local D-1
+    misfire_grace_minutes = 30       # capped at the lead: a bid after gate closure is useless
+
+    [settle]
+    days_after = 1                   # settle day D on D + 1 ...
+    time = "10:00"                   # ... at this local time
+    misfire_grace_minutes = 120
+
+    [report]
+    day_of_month = 1                 # report month M on this day of month M + 1 ...
+    time = "06:00"                   # ... at this local time
+    misfire_grace_minutes = 720
+    catch_up_days = 40               # a monthly job looks further back than the daily ones
+
+Any of ``[bid]``, ``[settle]``, ``[report]`` may set ``enabled = false``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from engine.bids.submission import SubmissionAdapter
+from engine.core.errors import InputFileError, PowerdeskError
+from engine.scheduling.runs import (
+    DEFAULT_LEASE,
+    Claim,
+    RunOutcome,
+    make_owner,
+    run_once,
+    succeeded_keys,
+)
+from market import gate_closure_utc, get_zone
+from market.errors import MarketError
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
+
+CONFIG_FILE = "scheduler.toml"
+
+
+class JobKind(StrEnum):
+    """The kinds of scheduled job; the first part of every business key."""
+
+    BID = "bid"
+    SETTLE = "settle"
+    REPORT = "report"
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRef:
+    """A configured site: its name and zone (from the site file) and the file itself."""
+
+    name: str
+    zone: str
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    """Parsed ``scheduler.toml`` (see the module docstring for the file format)."""
+
+    sites: tuple[SiteRef, ...]
+    catch_up: timedelta = timedelta(days=7)
+    lease: timedelta = DEFAULT_LEASE
+    bid_lead: timedelta = timedelta(minutes=60)
+    bid_misfire_grace: timedelta = timedelta(minutes=30)
+    settle_days_after: int = 1
+    settle_time: time = time(10, 0)
+    settle_misfire_grace: timedelta = timedelta(hours=2)
+    report_day_of_month: int = 1
+    report_time: time = time(6, 0)
+    report_misfire_grace: timedelta = timedelta(hours=12)
+    report_catch_up: timedelta = timedelta(days=40)
+    enabled: frozenset[JobKind] = frozenset(JobKind)
+    source: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DueRun:
+    """A business key that should run: its kind, site, period and scheduled instant (UTC)."""
+
+    kind: JobKind
+    key: str
+    site: SiteRef
+    due_at: datetime
+    day: date | None = None  # delivery day (bid, settle)
+    month: date | None = None  # first day of the reported month (report)
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """Everything a job function gets: the key, its period, the site and the I/O it may use."""
+
+    kind: JobKind
+    key: str
+    site: SiteRef
+    due_at: datetime  # scheduled instant [UTC]
+    attempt: int
+    forced: bool
+    engine: Engine
+    home: Path
+    submitter: SubmissionAdapter
+    day: date | None = None
+    month: date | None = None
+
+
+class JobFunction(Protocol):
+    """A job: runs one business key and returns a JSON-able summary for the job-runs table.
+
+    It raises on failure (missing inputs, solver failure); the run is then recorded as failed
+    and retried on a later tick. It must hold no domain maths: it calls engine services.
+    """
+
+    def __call__(self, ctx: JobContext, /) -> Mapping[str, Any]: ...
+
+
+Registry = Mapping[JobKind, JobFunction]
+
+
+def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
+    # fold=0: an ambiguous autumn wall time means its first occurrence, a non-existent spring
+    # wall time is read with the pre-transition offset -- the same instants APScheduler's
+    # CronTrigger picks for its first fire on such a day.
+    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+
+
+def _first_of_next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def _first_of_previous_month(month: date) -> date:
+    return date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One scheduled job: a kind for a site, firing at a local wall time of the site's zone."""
+
+    kind: JobKind
+    site: SiteRef
+    at: time  # local wall time of the fire
+    misfire_grace: timedelta
+    catch_up: timedelta
+    day_of_month: int | None = None  # monthly jobs only
+    days_after: int = 0  # settle: fire on D + days_after for day D
+    lead: timedelta = field(default=timedelta(0))  # bid: before gate closure
+
+    @property
+    def id(self) -> str:
+        """APScheduler job id, e.g. ``bid:example-dc``."""
+        return f"{self.kind.value}:{self.site.name}"
+
+    @property
+    def tz(self) -> str:
+        """IANA time zone of the site's zone (the trigger's time zone)."""
+        return get_zone(self.site.zone).tz
+
+    def describe(self) -> str:
+        """Human-readable schedule, e.g. ``daily 11:00 Europe/Berlin``."""
+        when = f"{self.at.strftime('%H:%M')} {self.tz}"
+        if self.day_of_month is not None:
+            return f"monthly on day {self.day_of_month} at {when}"
+        return f"daily at {when}"
+
+    def trigger(self) -> CronTrigger:
+        """The APScheduler cron trigger in the zone's local time."""
+        from apscheduler.triggers.cron import CronTrigger
+
+        day = "*" if self.day_of_month is None else str(self.day_of_month)
+        return CronTrigger(
+            day=day, hour=self.at.hour, minute=self.at.minute, second=0, timezone=self.tz
+        )
+
+    def key_for(self, period: date) -> str:
+        """Business key of the day (bid, settle) or month (report) ``period``."""
+        if self.kind is JobKind.BID:
+            return f"bid:{self.site.zone}:{self.site.name}:{period.isoformat()}"
+        if self.kind is JobKind.SETTLE:
+            return f"settle:{self.site.name}:{period.isoformat()}"
+        return f"report:{self.site.name}:{period.strftime('%Y-%m')}"
+
+    def fire_utc(self, period: date) -> datetime:
+        """Scheduled instant [UTC] of the run for day or month ``period``."""
+        tz = ZoneInfo(self.tz)
+        if self.kind is JobKind.BID:
+            return _local(period - timedelta(days=1), self.at, tz)
+        if self.kind is JobKind.SETTLE:
+            return _local(period + timedelta(days=self.days_after), self.at, tz)
+        assert self.day_of_month is not None
+        fire_day = _first_of_next_month(period).replace(day=self.day_of_month)
+        return _local(fire_day, self.at, tz)
+
+    def _run(self, period: date) -> DueRun:
+        monthly = self.kind is JobKind.REPORT
+        return DueRun(
+            kind=self.kind,
+            key=self.key_for(period),
+            site=self.site,
+            due_at=self.fire_utc(period),
+            day=None if monthly else period,
+            month=period if monthly else None,
+        )
+
+    def due(self, now: datetime) -> list[DueRun]:
+        """Runs whose fire time has passed at ``now`` and are still worth running, oldest first.
+
+        A bid is worth running from its fire time until the zone's gate closure; a settlement
+        or report from its fire time for ``catch_up``.
+        """
+        now = now.astimezone(UTC)
+        today = now.astimezone(ZoneInfo(self.tz)).date()
+        runs: list[DueRun] = []
+        if self.kind is JobKind.BID:
+            for offset in (0, 1, 2):  # delivery days that can be open at ``now``
+                d = today + timedelta(days=offset)
+                if self.fire_utc(d) <= now < gate_closure_utc(d, self.site.zone):
+                    runs.append(self._run(d))
+        elif self.kind is JobKind.SETTLE:
+            span = self.catch_up.days + self.days_after + 2
+            for back in range(span, -1, -1):
+                d = today - timedelta(days=back)
+                fire = self.fire_utc(d)
+                if fire <= now and now - fire <= self.catch_up:
+                    runs.append(self._run(d))
+        else:
+            months: list[date] = []
+            m = _first_of_previous_month(today.replace(day=1))
+            while self.fire_utc(m) > now - self.catch_up - timedelta(days=1):
+                months.append(m)
+                m = _first_of_previous_month(m)
+            for m in reversed(months):
+                fire = self.fire_utc(m)
+                if fire <= now and now - fire <= self.catch_up:
+                    runs.append(self._run(m))
+        return runs
+
+
+def job_specs(config: SchedulerConfig) -> list[JobSpec]:
+    """Every job spec of the configuration, by site then kind."""
+    specs: list[JobSpec] = []
+    for site in config.sites:
+        zone = get_zone(site.zone)
+        if JobKind.BID in config.enabled:
+            gate = datetime.combine(date(2000, 1, 1), zone.gate_closure)
+            fire = gate - config.bid_lead
+            if fire.date() != gate.date():
+                raise PowerdeskError(
+                    f"bid lead {config.bid_lead} reaches before midnight of gate closure day "
+                    f"({zone.gate_closure} local in {zone.key}); use a shorter lead"
+                )
+            specs.append(
+                JobSpec(
+                    kind=JobKind.BID,
+                    site=site,
+                    at=fire.time(),
+                    # after gate closure a bid is useless, so no grace beyond it
+                    misfire_grace=min(config.bid_misfire_grace, config.bid_lead),
+                    catch_up=config.bid_lead,
+                    lead=config.bid_lead,
+                )
+            )
+        if JobKind.SETTLE in config.enabled:
+            specs.append(
+                JobSpec(
+                    kind=JobKind.SETTLE,
+                    site=site,
+                    at=config.settle_time,
+                    misfire_grace=config.settle_misfire_grace,
+                    catch_up=config.catch_up,
+                    days_after=config.settle_days_after,
+                )
+            )
+        if JobKind.REPORT in config.enabled:
+            specs.append(
+                JobSpec(
+                    kind=JobKind.REPORT,
+                    site=site,
+                    at=config.report_time,
+                    misfire_grace=config.report_misfire_grace,
+                    catch_up=max(config.report_catch_up, config.catch_up),
+                    day_of_month=config.report_day_of_month,
+                )
+            )
+    return specs
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+def _site_ref(path: Path, where: str) -> SiteRef:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputFileError(where, f"site file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputFileError(str(path), f"not a TOML site file: {exc}") from None
+    name, zone = raw.get("name"), raw.get("zone")
+    if not isinstance(name, str) or not name or ":" in name or name != name.strip():
+        raise InputFileError(str(path), "needs a 'name' (text without ':')")
+    if not isinstance(zone, str):
+        raise InputFileError(str(path), "needs a 'zone' (a key of the zone registry)")
+    try:
+        get_zone(zone)
+    except MarketError as exc:
+        raise InputFileError(str(path), str(exc)) from None
+    return SiteRef(name=name, zone=zone, path=path)
+
+
+def _get(table: Mapping[str, Any], name: str, kind: type, where: str, default: Any) -> Any:
+    value = table.get(name, default)
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if not ok:
+        raise InputFileError(where, f"'{name}' must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _hhmm(table: Mapping[str, Any], name: str, where: str, default: time) -> time:
+    text = _get(table, name, str, where, default.strftime("%H:%M"))
+    try:
+        parsed = time.fromisoformat(text)
+    except ValueError:
+        raise InputFileError(where, f"'{name}' must be a local time HH:MM, got {text!r}") from None
+    if parsed.tzinfo is not None:
+        raise InputFileError(where, f"'{name}' is a local wall time of the zone: drop the offset")
+    return parsed
+
+
+def _minutes(table: Mapping[str, Any], name: str, where: str, default: timedelta) -> timedelta:
+    value = _get(table, name, int, where, int(default.total_seconds() // 60))
+    if value < 0:
+        raise InputFileError(where, f"'{name}' must not be negative")
+    return timedelta(minutes=value)
+
+
+def load_config(path: Path) -> SchedulerConfig:
+    """Read and check a ``scheduler.toml``; any problem is an :class:`InputFileError`."""
+    where = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputFileError(where, "scheduler configuration does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputFileError(where, f"not TOML: {exc}") from None
+    known = {"catch_up_days", "lease_seconds", "site", "bid", "settle", "report"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise InputFileError(where, f"unknown setting(s): {', '.join(unknown)}")
+    sites_raw = raw.get("site", [])
+    if not isinstance(sites_raw, list) or not sites_raw:
+        raise InputFileError(where, "needs at least one [[site]] with a 'file'")
+    sites: list[SiteRef] = []
+    for i, entry in enumerate(sites_raw, start=1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            raise InputFileError(where, f"[[site]] number {i} needs a 'file'")
+        site_path = Path(entry["file"])
+        if not site_path.is_absolute():
+            site_path = path.parent / site_path
+        sites.append(_site_ref(site_path, where))
+    names = [s.name for s in sites]
+    if len(set(names)) != len(names):
+        raise InputFileError(where, f"site names must be unique, got {names}")
+
+    catch_up_days = _get(raw, "catch_up_days", int, where, 7)
+    lease_s = _get(raw, "lease_seconds", int, where, int(DEFAULT_LEASE.total_seconds()))
+    if catch_up_days < 0 or lease_s < 30:
+        raise InputFileError(where, "catch_up_days must be >= 0 and lease_seconds >= 30")
+    sections: dict[str, Mapping[str, Any]] = {}
+    for name in ("bid", "settle", "report"):
+        section = raw.get(name, {})
+        if not isinstance(section, dict):
+            raise InputFileError(where, f"[{name}] must be a table")
+        sections[name] = section
+    bid, settle, report = sections["bid"], sections["settle"], sections["report"]
+    enabled = frozenset(
+        kind for kind in JobKind if _get(sections[kind.value], "enabled", bool, where, True)
+    )
+    days_after = _get(settle, "days_after", int, where, 1)
+    dom = _get(report, "day_of_month", int, where, 1)
+    if days_after < 1:
+        raise InputFileError(where, "[settle] days_after must be >= 1 (day D is settled after D)")
+    if not 1 <= dom <= 28:
+        raise InputFileError(where, "[report] day_of_month must be within 1..28 (every month)")
+    lead = _minutes(bid, "lead_minutes", where, timedelta(minutes=60))
+    if lead <= timedelta(0):
+        raise InputFileError(where, "[bid] lead_minutes must be positive")
+    return SchedulerConfig(
+        sites=tuple(sites),
+        catch_up=timedelta(days=catch_up_days),
+        lease=timedelta(seconds=lease_s),
+        bid_lead=lead,
+        bid_misfire_grace=_minutes(bid, "misfire_grace_minutes", where, timedelta(minutes=30)),
+        settle_days_after=days_after,
+        settle_time=_hhmm(settle, "time", where, time(10, 0)),
+        settle_misfire_grace=_minutes(settle, "misfire_grace_minutes", where, timedelta(hours=2)),
+        report_day_of_month=dom,
+        report_time=_hhmm(report, "time", where, time(6, 0)),
+        report_misfire_grace=_minutes(report, "misfire_grace_minutes", where, timedelta(hours=12)),
+        report_catch_up=timedelta(days=_get(report, "catch_up_days", int, where, 40)),
+        enabled=enabled,
+        source=path,
+    )
+
+
+def find_config(home: Path, path: Path | None = None) -> Path:
+    """The configuration file to use: ``path`` if given, else ``<home>/scheduler.toml``."""
+    chosen = path if path is not None else home / CONFIG_FILE
+    if not chosen.is_file():
+        raise PowerdeskError(
+            f"no scheduler configuration at {chosen}: write one with `powerdesk scheduler init` "
+            "or pass --config"
+        )
+    return chosen
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+class JobRunner:
+    """Runs due business keys through the registry with run-once claims.
+
+    Parameters
+    ----------
+    engine
+        Database with the ``job_run`` table.
+    config
+        Scheduler configuration.
+    registry
+        ``JobKind -> JobFunction``; the default one is
+        :func:`engine.scheduling.jobs.default_registry`.
+    submitter
+        Where bid files go (default: the outbox under ``home``).
+    home
+        ``POWERDESK_HOME``.
+    owner
+        Claimant id of this process (default: a fresh ``host:pid:uuid``).
+    clock
+        Source of "now" (tz-aware); the system clock by default.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: SchedulerConfig,
+        registry: Registry,
+        submitter: SubmissionAdapter,
+        home: Path,
+        *,
+        owner: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.registry = registry
+        self.submitter = submitter
+        self.home = home
+        self.owner = owner or make_owner()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.specs = job_specs(config)
+
+    def due(
+        self, now: datetime | None = None, specs: Sequence[JobSpec] | None = None
+    ) -> list[DueRun]:
+        """Due runs of ``specs`` (default: all) at ``now`` that have not succeeded yet."""
+        now = now or self.clock()
+        runs = [r for s in (specs if specs is not None else self.specs) for r in s.due(now)]
+        done = succeeded_keys(self.engine, (r.key for r in runs))
+        return [r for r in runs if r.key not in done]
+
+    def run_due(
+        self, now: datetime | None = None, specs: Sequence[JobSpec] | None = None
+    ) -> list[RunOutcome]:
+        """Run every due key not yet succeeded (the start-up catch-up and every tick)."""
+        return [self.run(r) for r in self.due(now, specs)]
+
+    def tick(self, spec_id: str) -> list[RunOutcome]:
+        """APScheduler callback of one job spec: run its due keys now."""
+        spec = next((s for s in self.specs if s.id == spec_id), None)
+        if spec is None:
+            raise PowerdeskError(f"no scheduled job {spec_id!r}")
+        return self.run_due(specs=[spec])
+
+    def run(self, due: DueRun, *, force: bool = False) -> RunOutcome:
+        """Run one key through the registry, at most once unless ``force``."""
+        fn = self.registry.get(due.kind)
+        if fn is None:
+            raise PowerdeskError(f"no job function registered for {due.kind.value!r}")
+
+        def call(c: Claim) -> Mapping[str, Any]:
+            ctx = JobContext(
+                kind=due.kind,
+                key=due.key,
+                site=due.site,
+                due_at=due.due_at,
+                attempt=c.attempt,
+                forced=c.forced,
+                engine=self.engine,
+                home=self.home,
+                submitter=self.submitter,
+                day=due.day,
+                month=due.month,
+            )
+            return fn(ctx)
+
+        return run_once(
+            self.engine, due.key, call, owner=self.owner, force=force, lease=self.config.lease
+        )
+
+    def resolve(self, key: str) -> DueRun:
+        """The configured run of business ``key`` (for a manual or forced run)."""
+        for spec in self.specs:
+            kind, _, rest = key.partition(":")
+            if kind != spec.kind.value:
+                continue
+            period_text = rest.rsplit(":", 1)[-1]
+            try:
+                if spec.kind is JobKind.REPORT:
+                    period = date.fromisoformat(f"{period_text}-01")
+                else:
+                    period = date.fromisoformat(period_text)
+            except ValueError:
+                continue
+            if spec.key_for(period) == key:
+                return spec._run(period)
+        raise PowerdeskError(f"no configured job has the key {key!r}")
