@@ -1,2 +1,1 @@
-"""``powerdesk demo``: the whole daily cycle on the bundled fixtures.
-"""
+"""``powerdesk demo``: the whole daily cycle on the bundled fixtures."""
