@@ -11,6 +11,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from engine.strategies.names import StrategyName
+
 T = TypeVar("T")
 
 MIN_DAY = date(2000, 1, 1)
@@ -28,7 +30,7 @@ Instant = Annotated[AwareDatetime, AfterValidator(_instant)]
 Day = Annotated[date, Field(ge=MIN_DAY, le=MAX_DAY)]
 """A local delivery day."""
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-Strategy = Literal["forecast", "deterministic", "price-taker", "perfect-foresight"]
+Strategy = StrategyName
 Role = Literal["trader", "auditor", "admin"]
 
 
@@ -160,7 +162,7 @@ class BidIn(Request):
 
     site: Name
     day: Day
-    strategy: Strategy = "forecast"
+    strategy: Strategy = StrategyName.FORECAST
     as_of: Instant | None = Field(
         None,
         description="Decision time (default: the zone's gate closure for the day); only prices "
@@ -229,7 +231,7 @@ class ProvenanceOut(BaseModel):
 class SubmissionOut(BaseModel):
     """Whether the bid was handed to the exchange."""
 
-    status: Literal["built", "submitted"]
+    status: Literal["built", "submitted", "superseded"]
     submitted_at: datetime | None
     sha256: str | None
 
@@ -272,7 +274,7 @@ class BacktestIn(Request):
     site: Name
     start: Day
     end: Day
-    strategy: Strategy = "forecast"
+    strategy: Strategy = StrategyName.FORECAST
     n_scenarios: int = Field(5, ge=1, le=20)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     regret: bool = Field(True, description="Also run perfect foresight and report the regret.")

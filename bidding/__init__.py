@@ -27,15 +27,7 @@ from bidding.errors import (
     SolverFailedError,
 )
 from bidding.model import BidModel, BidShape, BlockJobShape, ProductShape, build_model
-from bidding.plan import (
-    BlockBid,
-    DACurve,
-    DayPlan,
-    ObjectiveParts,
-    Provenance,
-    ReserveBid,
-    clear_curve,
-)
+from bidding.plan import BlockBid, DayPlan, ObjectiveParts, Provenance, ReserveBid
 from bidding.scenarios import PriceScenarios, make_scenarios
 from bidding.site import (
     Battery,
@@ -47,6 +39,7 @@ from bidding.site import (
     StepProfile,
 )
 from bidding.solve import DEFAULT_HIGHS_OPTIONS, RECOURSE_HIGHS_OPTIONS, SolveStats, solve_model
+from market.clearing import DACurve, clear_curve
 
 __all__ = [
     "DEFAULT_CACHE",

@@ -25,7 +25,7 @@ import pandas as pd
 
 from bidding.errors import ConstraintBreach, InfeasibleSiteError, SiteError
 from bidding.model import BidModel, BidShape, BlockJobShape, ProductShape, build_model, value_of
-from bidding.plan import BlockBid, DACurve, DayPlan, ObjectiveParts, Provenance, ReserveBid
+from bidding.plan import BlockBid, DayPlan, ObjectiveParts, Provenance, ReserveBid
 from bidding.scenarios import PriceScenarios
 from bidding.site import JobClass, Site
 from bidding.solve import (
@@ -35,6 +35,7 @@ from bidding.solve import (
     solve_model,
 )
 from market import Direction, Payment, Zone, block_index, delivery_intervals, get_zone, hours
+from market.clearing import DACurve
 
 FloatArray = npt.NDArray[np.float64]
 MODEL_VERSION = "bidding-model-1"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -12,44 +11,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from bidding.errors import ConstraintBreach
+from market.clearing import DACurve
 
 FloatArray = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True, slots=True)
-class DACurve:
-    """A monotone price-quantity step curve for one DA interval (a buyer's bid).
-
-    Parameters
-    ----------
-    interval_start
-        UTC start of the interval.
-    prices_per_mwh
-        Strictly increasing step prices on the zone's tick, within floor and cap; the last one is
-        the price cap [currency/MWh].
-    quantities_mw
-        Non-increasing quantities [MW]; negative is a sale.
-
-    Notes
-    -----
-    At a clearing price ``P`` the curve holds ``quantities_mw[i]`` for the first ``i`` with
-    ``prices_per_mwh[i] >= P`` (see :func:`clear_curve`).
-    """
-
-    interval_start: datetime
-    prices_per_mwh: tuple[Decimal, ...]
-    quantities_mw: tuple[float, ...]
-
-
-def clear_curve(curve: DACurve, price: float | Decimal) -> float:
-    """Quantity our curve holds at clearing ``price`` [MW].
-
-    A price above the last step (only possible above the cap) clears nothing.
-    """
-    i = bisect.bisect_left(curve.prices_per_mwh, Decimal(str(price)))
-    if i >= len(curve.prices_per_mwh):
-        return 0.0
-    return curve.quantities_mw[i]
 
 
 @dataclass(frozen=True, slots=True)

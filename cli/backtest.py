@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-# Listed here (not imported from engine.backtest.runner) so ``powerdesk --help`` does not
-# import cvxpy;
-# a test keeps the two lists equal.
-STRATEGY_NAMES = ("perfect-foresight", "forecast", "deterministic", "price-taker")
+from engine.strategies.names import StrategyName
+
+STRATEGY_NAMES = tuple(s.value for s in StrategyName)
 _FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 SiteOpt = Annotated[Path, typer.Option("--site", help="Site file (TOML).")]

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-STRATEGIES = ("forecast", "deterministic", "perfect-foresight", "price-taker")
+from engine.strategies.names import DESCRIPTIONS
 
 
 def _day(text: str) -> date:
@@ -36,9 +36,7 @@ def bid(
         str,
         typer.Option(
             "--strategy",
-            help="forecast (scenarios from data before gate closure), deterministic (one point "
-            "forecast), perfect-foresight (the day's own prices: explicit hindsight), "
-            "price-taker (flat schedule).",
+            help="; ".join(f"{name.value}: {text}" for name, text in DESCRIPTIONS.items()),
         ),
     ] = "forecast",
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -92,54 +90,29 @@ def _bid(
     allow_violations: bool,
     job_recourse: bool,
 ) -> None:
-    import hashlib
-
-    from bidding import PriceScenarios, SolveOptions, flat_schedule, make_scenarios, solve_day
-    from engine.backtest.runner import actual_reserve_prices, forecast_reserve_prices
     from engine.bids.files import money, write_plan
-    from engine.core.errors import PowerdeskError
-    from engine.io.canonical import read_price_csv, read_reserve_price_csv
     from engine.io.site_file import load_site
+    from engine.marketdata.view import file_sha256, from_files
+    from engine.strategies.registry import StrategyConfig, decide, get_strategy
     from market import get_zone
 
-    if strategy not in STRATEGIES:
-        raise PowerdeskError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
-    if scenarios < 1:
-        raise PowerdeskError(f"--scenarios must be at least 1, got {scenarios}")
-    if not 0.0 <= cvar_weight < 1.0:
-        raise PowerdeskError(f"--cvar-weight must lie in [0, 1), got {cvar_weight}")
+    get_strategy(strategy)
+    config = StrategyConfig(
+        n_scenarios=scenarios,
+        seed=seed,
+        solver=solver,
+        cvar_weight=cvar_weight,
+        job_recourse=job_recourse,
+        strict=not allow_violations,
+    )
     the_day = _day(day)
     the_site = load_site(site)
     zone = get_zone(the_site.zone)
-    da = read_price_csv(prices, zone)
-    reserves = read_reserve_price_csv(reserve_prices, zone) if reserve_prices else {}
-    inputs = {
-        name: {"file": str(p), "sha256": hashlib.sha256(Path(p).read_bytes()).hexdigest()}
-        for name, p in (("site", site), ("prices", prices), ("reserve_prices", reserve_prices))
-        if p is not None
-    }
+    data, file_inputs = from_files(zone, prices, reserve_prices=reserve_prices)
+    inputs: dict[str, Any] = {"site": {"file": str(site), "sha256": file_sha256(site)}}
+    inputs.update(file_inputs)
     inputs["strategy"] = {"name": strategy, "scenarios": str(scenarios), "seed": str(seed)}
-    if strategy == "price-taker":
-        plan = flat_schedule(the_site, zone, the_day)
-    else:
-        if strategy == "perfect-foresight":
-            sc = PriceScenarios.perfect_foresight(da, the_day, zone)
-            res = actual_reserve_prices(reserves, the_day, zone)
-        elif strategy == "deterministic":
-            sc = PriceScenarios.deterministic(da, the_day, zone)
-            res = forecast_reserve_prices(reserves, the_day, zone)
-        else:
-            sc = make_scenarios(da, the_day, zone, scenarios, seed=seed)
-            res = forecast_reserve_prices(reserves, the_day, zone)
-        options = SolveOptions(
-            solver=solver.upper(),
-            cvar_weight=cvar_weight,
-            strict=not allow_violations,
-            job_recourse=job_recourse,
-            # CLARABEL and ECOS solve no MIP: non-preemptible starts are relaxed for them.
-            integer_blocks=solver.upper() == "HIGHS",
-        )
-        plan = solve_day(the_site, zone, the_day, sc, res, options)
+    plan = decide(strategy, the_site, zone, the_day, data, config)
     write_plan(plan, out, inputs)
     o = plan.objective
     typer.echo(

@@ -107,6 +107,12 @@ class KnownSeries:
             name="value",
         )
 
+    def known_before(self, t: datetime) -> KnownSeries:
+        """The series as a decision at ``t`` holds it: publications strictly before ``t`` only."""
+        cut = pd.Timestamp(require_aware(t, "as_of time"))
+        part = self.frame[self.frame["published_at"] < cut].reset_index(drop=True)
+        return KnownSeries(part, self.resolution, self.unit, self.source)
+
     def final(self) -> pd.Series:
         """The last published value of every interval (hindsight: for settlement and reports)."""
         latest = self.frame.drop_duplicates("interval_start", keep="last")

@@ -140,7 +140,7 @@ async def bids(
     day: Annotated[Day | None, Query()] = None,
     zone: Annotated[str | None, Query(max_length=32)] = None,
     strategy: Annotated[Strategy | None, Query()] = None,
-    status: Annotated[Literal["built", "submitted"] | None, Query()] = None,
+    status: Annotated[Literal["built", "submitted", "superseded"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page[BidSummary]:

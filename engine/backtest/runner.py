@@ -2,65 +2,41 @@
 
 Per delivery day ``D`` (a local day of the site's zone):
 
-1. **Decide** with what the strategy may know (:data:`STRATEGIES`):
-
-   ``perfect-foresight``
-       One scenario: ``D``'s own final DA prices; reserve offers priced at ``D``'s actual
-       clearing prices (hindsight: the benchmark every other strategy is measured against).
-   ``forecast`` (default)
-       The stochastic bid of :func:`bidding.make_scenarios` (similar past days) from DA prices
-       published before gate closure of ``D`` (``KnownSeries.as_of(gate_closure_utc(D))``).
-   ``deterministic``
-       One point forecast: the probability-weighted mean of the 7 most similar past days
-       (:meth:`bidding.PriceScenarios.deterministic`, same as-of cut).
-   ``price-taker``
-       :func:`bidding.flat_schedule`: every job flat over its window, battery idle, the whole
-       need bought at any price, no reserve.
-
-   Forecast and deterministic bids price reserve offers at a forecast: per product and block,
-   the mean clearing price of the same local block start on up to 7 past days published before
-   gate closure (:func:`forecast_reserve_prices`).
-
-2. **Clear** the DA curves at the historical price: per interval the quantity the curve holds at
-   that price (:func:`bidding.clear_curve`). Block bids are not cleared separately: a
-   non-preemptible job is a first-stage decision, so its power is in every scenario's purchase
-   and hence in the curves. A reserve offer is awarded when its price is at or below the
-   historical clearing price of its block and is paid that clearing price (no activation: the
-   history holds no activation data).
-
+1. **Decide** with :func:`engine.strategies.registry.decide`, the function the API, the scheduler
+   and ``powerdesk bid`` call: the market data cut at gate closure of ``D`` (only perfect
+   foresight sees ``D``'s own final prices), the same scenarios, reserve price forecast and solve
+   options. The plan becomes the stored bid documents
+   (:func:`engine.bids.documents.plan_documents`).
+2. **Clear and settle** those documents with :func:`market.clearing.settle_submitted_day`, the
+   rule live settlement uses: DA curves cleared at the historical price, reserve offers awarded at
+   or below the clearing price and paid it, deviations at the imbalance price (finer imbalance
+   intervals averaged over each DA interval; without imbalance prices, at the DA price).
 3. **Consume**: the site runs the planned schedule of the scenario nearest to the realised prices
-   (least squares over the day; ties: the first scenario). With one scenario that is the plan.
-   The plan is feasible in every scenario, so jobs, battery limits and reserve headroom hold.
+   (least squares over the day; ties: the first scenario); that consumption is the day's meter,
+   rounded once to the Wh. The plan is feasible in every scenario, so jobs, battery limits and
+   reserve headroom hold.
 
-4. **Settle** with :func:`market.settlement.settle_day`: DA energy = cleared position x DA price;
-   deviation (consumption - cleared position) at the imbalance price when a file is given, else
-   at the DA price (an imbalance file at a finer resolution is averaged over each DA interval).
-   Degradation cost = ``degradation_cost_per_mwh`` x battery throughput of the consumed schedule.
-   Energies are rounded once to the Wh (6 decimals of MWh), money once per line to the minor
-   unit; ``total_cost = energy_cost + imbalance_cost + degradation_cost - reserve_revenue``.
-   PPA energy is not bought in the market and PPA money is not part of the total.
+Degradation cost = ``degradation_cost_per_mwh`` x battery throughput of the consumed schedule.
+``total_cost = energy_cost + imbalance_cost + degradation_cost - reserve_revenue``. PPA energy
+is not bought in the market and PPA money is not part of the total.
 
 With deviations settled at the DA price the total cost of a day is the consumed schedule priced at
 the actual DA prices, which perfect foresight minimises: on an energy-only site no strategy costs
-less (up to rounding). Solves are cold (no basis carried from the previous day) so a day's result
-never depends on which days the same worker solved before: any split of days over workers and any
-executor give the same bytes.
+less (up to rounding). Solves are cold, so a day's result never depends on which days the same
+worker solved before: any split of days over workers and any executor give the same bytes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import io
 import json
-import math
 import os
 import shutil
-import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -68,41 +44,22 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
-from bidding import (
-    DEFAULT_HIGHS_OPTIONS,
-    MODEL_VERSION,
-    BiddingError,
-    DayPlan,
-    ModelCache,
-    PriceScenarios,
-    Site,
-    SolveOptions,
-    clear_curve,
-    flat_schedule,
-    make_scenarios,
-    solve_day,
-)
+from bidding import MODEL_VERSION, BiddingError, DayPlan, ModelCache, Site, make_scenarios
 from bidding.solve import solver_version
 from engine.backtest.executors import ExecutorSpec, parse_executor, progress_bar, run_tasks
+from engine.bids.documents import decision_sha256, plan_documents, submitted_day
 from engine.core.errors import PowerdeskError
-from market import (
-    KnownSeries,
-    MarketError,
-    Zone,
-    block_index,
-    delivery_day_bounds,
-    delivery_intervals,
-    gate_closure_utc,
-    get_zone,
-)
-from market.settlement import IntervalInputs, ReserveAward, settle_day
+from engine.marketdata.view import Actuals, MarketData, file_sha256, from_files
+from engine.strategies.names import DEFAULT_STRATEGY, StrategyName
+from engine.strategies.registry import StrategyConfig, decide, get_strategy, thread_cache
+from market import MarketError, Zone, delivery_intervals, gate_closure_utc, get_zone
+from market.clearing import energy_to_wh, imbalance_prices_on, price_decimal, settle_submitted_day
 
 FloatArray = npt.NDArray[np.float64]
 
-DEFAULT_STRATEGY = "forecast"
-PERFECT_FORESIGHT = "perfect-foresight"
+PERFECT_FORESIGHT = StrategyName.PERFECT_FORESIGHT.value
+
 MONEY_FIELDS = (
     "energy_cost",
     "reserve_revenue",
@@ -114,224 +71,9 @@ DAY_COLUMNS = ("day", *MONEY_FIELDS, "grid_energy_mwh")
 _WH = Decimal("0.000001")  # energies are kept to the Wh [MWh]
 
 
-# --------------------------------------------------------------------------------------------
-# Inputs and configuration
-
-
-@dataclass(frozen=True, slots=True)
-class MarketData:
-    """Historical market data of a backtest (values with their publication times).
-
-    Parameters
-    ----------
-    da
-        Day-ahead prices [currency/MWh].
-    imbalance
-        Imbalance prices [currency/MWh]; ``None`` settles deviations at the DA price.
-    reserves
-        Capacity clearing prices per reserve product key [currency/MW per product interval].
-    """
-
-    da: KnownSeries
-    imbalance: KnownSeries | None = None
-    reserves: Mapping[str, KnownSeries] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class BacktestConfig:
-    """How each day is decided.
-
-    Parameters
-    ----------
-    n_scenarios
-        Price scenarios of the ``forecast`` strategy.
-    seed
-        Seed of the scenario perturbation (mixed with each day, so days are independent).
-    solver
-        Solver of :func:`bidding.solve_day`.
-    point_forecast_days
-        Similar past days averaged by the ``deterministic`` strategy.
-    reserve_forecast_days
-        Past days averaged for the reserve price forecast.
-    mip_rel_gap
-        Relative MIP gap for sites with non-preemptible jobs [-] (tight: perfect foresight is
-        the benchmark).
-    """
-
-    n_scenarios: int = 5
-    seed: int = 0
-    solver: str = "HIGHS"
-    point_forecast_days: int = 7
-    reserve_forecast_days: int = 7
-    mip_rel_gap: float = 1e-7
-
-    def solve_options(self) -> SolveOptions:
-        """Solve options: cold solves (no basis carried over: results independent of order)."""
-        return SolveOptions(
-            solver=self.solver,
-            highs_options=(*DEFAULT_HIGHS_OPTIONS, ("mip_rel_gap", self.mip_rel_gap)),
-            warm_start=False,
-        )
-
-
-def day_seed(seed: int, day: date) -> int:
-    """The scenario seed of one day: independent of the days around it and of chunking."""
-    state = np.random.SeedSequence([seed, day.toordinal()]).generate_state(1)
-    return int(state[0])
-
-
 def delivery_days(start: date, end: date) -> tuple[date, ...]:
     """Local delivery days ``start <= d < end``."""
     return tuple(start + timedelta(days=k) for k in range((end - start).days))
-
-
-# --------------------------------------------------------------------------------------------
-# Strategies: what a strategy may know on day D, and the plan it makes
-
-
-DecideFn = Callable[[Site, Zone, date, MarketData, BacktestConfig, ModelCache], DayPlan]
-
-
-@dataclass(frozen=True, slots=True)
-class Strategy:
-    """A backtest strategy: a name, what it does, and its decision function."""
-
-    name: str
-    description: str
-    decide: DecideFn
-
-
-def _series_on(values: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
-    return values[(values.index >= start) & (values.index < end)]
-
-
-def actual_reserve_prices(
-    reserves: Mapping[str, KnownSeries], day: date, zone: Zone
-) -> dict[str, pd.Series]:
-    """The final reserve clearing prices of ``day`` per product (hindsight)."""
-    lo, hi = (pd.Timestamp(t) for t in delivery_day_bounds(day, zone))
-    return {key: _series_on(s.final(), lo, hi) for key, s in sorted(reserves.items())}
-
-
-def forecast_reserve_prices(
-    reserves: Mapping[str, KnownSeries], day: date, zone: Zone, n_days: int = 7
-) -> dict[str, pd.Series]:
-    """Reserve price forecast for ``day`` from prices published before its gate closure.
-
-    Per product and block of ``day``: the mean price of the blocks that started at the same local
-    wall-clock time on the ``n_days`` most recent past days that have one (looking back up to
-    ``4 * n_days`` days). A block with no such history gets no price (it is then not offered).
-
-    Returns
-    -------
-    dict[str, pandas.Series]
-        Per product, forecast prices indexed by the UTC block starts of ``day``
-        [currency/MW per product interval].
-    """
-    gate = gate_closure_utc(day, zone)
-    quarters = delivery_intervals(day, zone, timedelta(minutes=15))
-    out: dict[str, pd.Series] = {}
-    for key, series in sorted(reserves.items()):
-        product = zone.product(key)
-        idx = block_index(quarters, zone, product.block)
-        first = np.r_[True, idx[1:] != idx[:-1]]
-        starts = quarters[first]
-        known = series.as_of(gate)
-        if known.empty:
-            out[key] = pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=np.float64)
-            continue
-        local = pd.DatetimeIndex(known.index).tz_convert(zone.tz)
-        by_slot: dict[tuple[date, int], float] = {}
-        for d, h, m, v in zip(
-            local.date, local.hour, local.minute, known.to_numpy(dtype=np.float64), strict=True
-        ):
-            by_slot.setdefault((d, int(h) * 60 + int(m)), float(v))
-        values = []
-        target = starts.tz_convert(zone.tz)
-        for h, m in zip(target.hour, target.minute, strict=True):
-            slot = int(h) * 60 + int(m)
-            seen = [
-                by_slot[(day - timedelta(days=k), slot)]
-                for k in range(1, 4 * n_days + 1)
-                if (day - timedelta(days=k), slot) in by_slot
-            ][:n_days]
-            values.append(math.fsum(seen) / len(seen) if seen else math.nan)
-        forecast = pd.Series(values, index=starts, dtype=np.float64)
-        out[key] = forecast.dropna()
-    return out
-
-
-def _decide_perfect_foresight(
-    site: Site, zone: Zone, day: date, data: MarketData, cfg: BacktestConfig, cache: ModelCache
-) -> DayPlan:
-    scenarios = PriceScenarios.perfect_foresight(data.da, day, zone)
-    reserves = actual_reserve_prices(data.reserves, day, zone)
-    return solve_day(site, zone, day, scenarios, reserves, cfg.solve_options(), cache)
-
-
-def _decide_forecast(
-    site: Site, zone: Zone, day: date, data: MarketData, cfg: BacktestConfig, cache: ModelCache
-) -> DayPlan:
-    scenarios = make_scenarios(data.da, day, zone, cfg.n_scenarios, seed=day_seed(cfg.seed, day))
-    reserves = forecast_reserve_prices(data.reserves, day, zone, cfg.reserve_forecast_days)
-    return solve_day(site, zone, day, scenarios, reserves, cfg.solve_options(), cache)
-
-
-def _decide_deterministic(
-    site: Site, zone: Zone, day: date, data: MarketData, cfg: BacktestConfig, cache: ModelCache
-) -> DayPlan:
-    scenarios = PriceScenarios.deterministic(data.da, day, zone, cfg.point_forecast_days)
-    reserves = forecast_reserve_prices(data.reserves, day, zone, cfg.reserve_forecast_days)
-    return solve_day(site, zone, day, scenarios, reserves, cfg.solve_options(), cache)
-
-
-def _decide_price_taker(
-    site: Site, zone: Zone, day: date, data: MarketData, cfg: BacktestConfig, cache: ModelCache
-) -> DayPlan:
-    return flat_schedule(site, zone, day)
-
-
-STRATEGIES: dict[str, Strategy] = {
-    s.name: s
-    for s in (
-        Strategy(
-            PERFECT_FORESIGHT,
-            "each day optimised on its own actual DA and reserve prices (hindsight benchmark)",
-            _decide_perfect_foresight,
-        ),
-        Strategy(
-            "forecast",
-            "stochastic bid on similar-day price scenarios published before gate closure",
-            _decide_forecast,
-        ),
-        Strategy(
-            "deterministic",
-            "one point forecast: probability-weighted mean of the 7 most similar past days",
-            _decide_deterministic,
-        ),
-        Strategy(
-            "price-taker",
-            "flat schedule, no shifting, no battery, buys its whole need at any price",
-            _decide_price_taker,
-        ),
-    )
-}
-NEEDS_HISTORY = frozenset({"forecast", "deterministic"})
-
-
-def get_strategy(name: str) -> Strategy:
-    """The strategy called ``name``.
-
-    Raises
-    ------
-    PowerdeskError
-        Unknown name (the message lists the known ones).
-    """
-    try:
-        return STRATEGIES[name]
-    except KeyError:
-        known = ", ".join(STRATEGIES)
-        raise PowerdeskError(f"unknown strategy {name!r} (known: {known})") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,62 +113,6 @@ class DayOutcome:
     decision_sha256: str
 
 
-@dataclass(frozen=True, slots=True)
-class Actuals:
-    """Final (hindsight) values used to clear and settle, computed once per chunk of days."""
-
-    da: pd.Series
-    imbalance: pd.Series | None
-    imbalance_resolution: timedelta
-    reserves: dict[str, pd.Series]
-
-    @classmethod
-    def of(cls, data: MarketData) -> Actuals:
-        """Final values of every series in ``data``."""
-        return cls(
-            data.da.final(),
-            data.imbalance.final() if data.imbalance is not None else None,
-            data.imbalance.resolution if data.imbalance is not None else timedelta(0),
-            {k: s.final() for k, s in sorted(data.reserves.items())},
-        )
-
-
-def _mwh(x: float) -> Decimal:
-    """An energy rounded once to the Wh [MWh] (``-0`` normalised to ``0``)."""
-    return Decimal(f"{x:.6f}") + Decimal(0)
-
-
-def _price(x: float) -> Decimal:
-    """A float price as the decimal it was read from (shortest round-trip form)."""
-    return Decimal(repr(float(x)))
-
-
-def decision_hash(plan: DayPlan) -> str:
-    """SHA-256 of the bids of ``plan`` (curves, block bids, reserve bids)."""
-    payload = {
-        "curves": [
-            [c.interval_start.isoformat(), [str(p) for p in c.prices_per_mwh], c.quantities_mw]
-            for c in plan.da_curves
-        ],
-        "blocks": [
-            [
-                b.job,
-                b.start.isoformat(),
-                b.end.isoformat(),
-                b.quantity_mw,
-                str(b.limit_price_per_mwh),
-            ]
-            for b in plan.block_bids
-        ],
-        "reserves": [
-            [r.product, r.start.isoformat(), r.end.isoformat(), r.capacity_mw, str(r.price_per_mw)]
-            for r in plan.reserve_bids
-        ],
-    }
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def nearest_scenario(plan: DayPlan, actual_per_mwh: FloatArray) -> int:
     """The scenario whose prices are nearest (least squares) to the realised ones."""
     prices = np.asarray(plan.scenario_prices_per_mwh, dtype=np.float64)
@@ -436,45 +122,24 @@ def nearest_scenario(plan: DayPlan, actual_per_mwh: FloatArray) -> int:
     return int(np.argmin(distance))
 
 
-def imbalance_prices_on(
-    imbalance: pd.Series, resolution: timedelta, intervals: pd.DatetimeIndex, dt_hours: float
-) -> list[Decimal]:
-    """Imbalance price per DA interval [currency/MWh].
+def _mwh(x: float) -> Decimal:
+    """A float energy rounded once to the Wh [MWh]."""
+    return energy_to_wh(Decimal(repr(float(x))))
 
-    Finer imbalance intervals inside a DA interval are averaged (the schedule is flat within a
-    DA interval, so this is the exact cost of a flat deviation); a coarser imbalance interval that
-    contains the DA interval gives its price.
 
-    Raises
-    ------
-    PowerdeskError
-        When a DA interval has no imbalance price.
-    """
-    step = pd.Timedelta(hours=dt_hours)
-    res = pd.Timedelta(resolution)
-    index = imbalance.index
-    values = imbalance.to_numpy(dtype=np.float64)
-    out: list[Decimal] = []
-    for start in intervals:
-        lo = int(index.searchsorted(start, side="left"))
-        hi = int(index.searchsorted(start + step, side="left"))
-        if hi > lo:
-            parts = [_price(v) for v in values[lo:hi]]
-            out.append(sum(parts, Decimal(0)) / len(parts))
-        elif lo > 0 and index[lo - 1] + res > start:
-            out.append(_price(values[lo - 1]))
-        else:
-            raise PowerdeskError(f"no imbalance price at {start.isoformat()}")
-    return out
+def consumed_mwh(plan: DayPlan, scenario: int) -> list[Decimal]:
+    """Grid purchase of the plan's ``scenario`` per interval, as a meter would read it [MWh]."""
+    dt = plan.interval_hours
+    return [_mwh(float(m) * dt) for m in plan.market_mw[scenario]]
 
 
 def settle_plan(plan: DayPlan, site: Site, zone: Zone, actuals: Actuals) -> DayOutcome:
-    """Clear ``plan``'s bids against history, let the site consume, and settle the day.
+    """Clear ``plan``'s stored bid documents against history, let the site consume, settle.
 
     Raises
     ------
     PowerdeskError
-        When a DA (or given imbalance) price of the day is missing.
+        When a DA price of the day is missing.
     """
     day = plan.day
     dt = plan.interval_hours
@@ -482,54 +147,21 @@ def settle_plan(plan: DayPlan, site: Site, zone: Zone, actuals: Actuals) -> DayO
     if got.isna().any():
         missing = plan.intervals[np.flatnonzero(got.isna().to_numpy())[0]]
         raise PowerdeskError(f"no DA price for delivery day {day} at {missing.isoformat()}")
-    actual = got.to_numpy(dtype=np.float64)
-    s = nearest_scenario(plan, actual)
-    market = plan.market_mw[s]
-    imbalance: list[Decimal | None] = [None] * len(plan.intervals)
-    if actuals.imbalance is not None:
-        try:
-            imbalance = list(
-                imbalance_prices_on(
-                    actuals.imbalance, actuals.imbalance_resolution, plan.intervals, dt
-                )
-            )
-        except PowerdeskError as exc:
-            raise PowerdeskError(f"delivery day {day}: {exc}") from None
-    rows = []
-    cleared_total = Decimal(0)
-    for t, curve in enumerate(plan.da_curves):
-        da_price = _price(actual[t])
-        cleared = _mwh(clear_curve(curve, da_price) * dt)
-        cleared_total += cleared
-        rows.append(
-            IntervalInputs(
-                interval_start=plan.intervals[t].to_pydatetime(),
-                position_mwh=cleared,
-                da_price=da_price,
-                metered_mwh=_mwh(float(market[t]) * dt),
-                imbalance_price=imbalance[t],
-            )
+    s = nearest_scenario(plan, got.to_numpy(dtype=np.float64))
+    docs = plan_documents(plan)
+    try:
+        settlement = settle_submitted_day(
+            zone,
+            day,
+            submitted_day(docs["curves"], docs["reserve_bids"]),
+            da_prices=actuals.da,
+            metered_mwh=consumed_mwh(plan, s),
+            imbalance_prices=actuals.imbalance,
+            imbalance_resolution=actuals.imbalance_resolution,
+            reserve_clearing=actuals.reserves,
         )
-    awards = []
-    for bid in plan.reserve_bids:
-        prices = actuals.reserves.get(bid.product)
-        if prices is None or bid.capacity_mw <= 0:
-            continue
-        clearing = prices.get(pd.Timestamp(bid.start))
-        if clearing is None or not math.isfinite(float(clearing)):
-            continue
-        clearing_price = _price(float(clearing))
-        if bid.price_per_mw <= clearing_price:
-            awards.append(
-                ReserveAward(
-                    product=bid.product,
-                    direction=zone.product(bid.product).direction,
-                    block_start=bid.start,
-                    awarded_mw=Decimal(f"{bid.capacity_mw:.3f}"),
-                    capacity_price=clearing_price,
-                )
-            )
-    settlement = settle_day(zone, day, rows, awards)
+    except MarketError as exc:
+        raise PowerdeskError(f"delivery day {day}: {exc}") from None
     degradation = Decimal(0)
     if site.battery is not None:
         throughput = sum(
@@ -539,24 +171,27 @@ def settle_plan(plan: DayPlan, site: Site, zone: Zone, actuals: Actuals) -> DayO
             ),
             Decimal(0),
         )
-        degradation = (_price(site.battery.degradation_cost_per_mwh) * throughput).quantize(
+        degradation = (price_decimal(site.battery.degradation_cost_per_mwh) * throughput).quantize(
             zone.minor_unit, rounding=ROUND_HALF_EVEN
         ) + Decimal(0)
-    energy = settlement.totals["energy_cost"]
+    energy_cost = settlement.totals["energy_cost"]
     imbalance_cost = settlement.totals["imbalance_cost"]
     reserve = settlement.totals["reserve_revenue"] + Decimal(0)
+    cleared = sum(
+        (ln.quantity for ln in settlement.lines if ln.category.value == "da_energy"), Decimal(0)
+    )
     grid = sum((_mwh(float(g) * dt) for g in plan.grid_mw[s]), Decimal(0))
     return DayOutcome(
         day=day,
-        energy_cost=energy + Decimal(0),
+        energy_cost=energy_cost + Decimal(0),
         reserve_revenue=reserve,
         imbalance_cost=imbalance_cost + Decimal(0),
         degradation_cost=degradation,
-        total_cost=energy + imbalance_cost + degradation - reserve + Decimal(0),
+        total_cost=energy_cost + imbalance_cost + degradation - reserve + Decimal(0),
         grid_energy_mwh=grid,
-        cleared_energy_mwh=cleared_total,
+        cleared_energy_mwh=cleared + Decimal(0),
         consumed_scenario=s,
-        decision_sha256=decision_hash(plan),
+        decision_sha256=decision_sha256(docs),
     )
 
 
@@ -573,19 +208,7 @@ class ChunkTask:
     zone: str
     days: tuple[date, ...]
     data: MarketData
-    config: BacktestConfig
-
-
-_local = threading.local()
-
-
-def _worker_cache() -> ModelCache:
-    """This thread's model cache (Dask runs tasks in threads; models are not thread-safe)."""
-    cache: ModelCache | None = getattr(_local, "cache", None)
-    if cache is None:
-        cache = ModelCache()
-        _local.cache = cache
-    return cache
+    config: StrategyConfig
 
 
 def decide_day(
@@ -594,10 +217,10 @@ def decide_day(
     zone: Zone,
     day: date,
     data: MarketData,
-    config: BacktestConfig,
+    config: StrategyConfig,
     cache: ModelCache | None = None,
 ) -> DayPlan:
-    """The plan of ``strategy`` for ``day`` (only as-of data, except perfect foresight).
+    """The plan of ``strategy`` for ``day``, decided at gate closure like a live bid.
 
     Raises
     ------
@@ -605,9 +228,7 @@ def decide_day(
         Naming the strategy and day when the bidding library refuses (no history, infeasible).
     """
     try:
-        return get_strategy(strategy).decide(
-            site, zone, day, data, config, cache if cache is not None else _worker_cache()
-        )
+        return decide(strategy, site, zone, day, data, config, cache=cache or thread_cache())
     except (BiddingError, MarketError) as exc:
         raise PowerdeskError(f"{strategy}, delivery day {day}: {exc}") from None
 
@@ -623,8 +244,8 @@ class ChunkResult:
 def run_chunk(task: ChunkTask) -> ChunkResult:
     """Decide, clear and settle every day of ``task`` (runs in a worker)."""
     zone = get_zone(task.zone)
-    actuals = Actuals.of(task.data)
-    cache = _worker_cache()
+    actuals = task.data.actuals()
+    cache = thread_cache()
     out = []
     for day in task.days:
         plan = decide_day(task.strategy, task.site, zone, day, task.data, task.config, cache)
@@ -666,7 +287,7 @@ def backtest_days(
     zone: Zone,
     days: Sequence[date],
     data: MarketData,
-    config: BacktestConfig,
+    config: StrategyConfig,
     executor: ExecutorSpec | str = "inline",
     progress: bool | None = False,
 ) -> dict[str, StrategyRun]:
@@ -682,7 +303,7 @@ def backtest_days(
 
 
 def backtest_runs(
-    settings: Sequence[tuple[str, BacktestConfig]],
+    settings: Sequence[tuple[str, StrategyConfig]],
     site: Site,
     zone: Zone,
     days: Sequence[date],
@@ -752,48 +373,50 @@ class BacktestResult:
     executor: str
 
 
-def _sha256(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise PowerdeskError(f"{path}: cannot read file ({exc.strerror})") from None
-
-
-def _check_coverage(series: pd.Series, days: Sequence[date], zone: Zone, what: str) -> None:
-    """Every interval of every day has a value (else name the first day and instant missing)."""
-    for day in days:
-        intervals = delivery_intervals(day, zone)
-        got = series.reindex(intervals)
-        if got.isna().any():
-            missing = intervals[np.flatnonzero(got.isna().to_numpy())[0]]
-            raise PowerdeskError(
-                f"{what} do not cover delivery day {day} (no price at {missing.isoformat()})"
-            )
-
-
-def _check_imbalance_coverage(
-    series: KnownSeries, days: Sequence[date], zone: Zone, what: str
+def check_market_data(
+    data: MarketData,
+    days: Sequence[date],
+    zone: Zone,
+    strategies: Sequence[str],
+    da_label: str,
+    imbalance_label: str = "imbalance prices",
 ) -> None:
-    final = series.final()
+    """Refuse, in one line, market data that cannot settle every day or feed the strategies.
+
+    Every interval of every day needs a final DA price and, when imbalance prices are given, an
+    imbalance price; a forecasting strategy needs at least one complete day published before
+    gate closure of the first day.
+    """
+    da = data.da.final()
+    imbalance = data.imbalance.final() if data.imbalance is not None else None
     for day in days:
         intervals = delivery_intervals(day, zone)
-        dt = (intervals[1] - intervals[0]).total_seconds() / 3600.0
-        try:
-            imbalance_prices_on(final, series.resolution, intervals, dt)
-        except PowerdeskError as exc:
-            raise PowerdeskError(f"{what} do not cover delivery day {day} ({exc})") from None
-
-
-def check_history(strategy: str, data: MarketData, day: date, zone: Zone, what: str) -> None:
-    """A forecasting strategy needs at least one complete day published before gate closure."""
-    if strategy not in NEEDS_HISTORY:
+        got = da.reindex(intervals)
+        if got.isna().any():
+            missing = intervals[int(np.flatnonzero(got.isna().to_numpy())[0])]
+            raise PowerdeskError(
+                f"{da_label} do not cover delivery day {day} (no price at {missing.isoformat()})"
+            )
+        if imbalance is not None and data.imbalance is not None:
+            step = zone.resolution_on(day)
+            prices = imbalance_prices_on(imbalance, data.imbalance.resolution, intervals, step)
+            if None in prices:
+                missing = intervals[prices.index(None)]
+                raise PowerdeskError(
+                    f"{imbalance_label} do not cover delivery day {day} "
+                    f"(no imbalance price at {missing.isoformat()})"
+                )
+    if not days:
         return
-    try:
-        make_scenarios(data.da, day, zone, 1)
-    except BiddingError as exc:
-        raise PowerdeskError(
-            f"{what} do not cover the history needed for delivery day {day}: {exc}"
-        ) from None
+    for name in strategies:
+        if get_strategy(name).needs_history:
+            first = days[0]
+            try:
+                make_scenarios(data.da.known_before(gate_closure_utc(first, zone)), first, zone, 1)
+            except BiddingError as exc:
+                raise PowerdeskError(
+                    f"{da_label} do not cover the history needed for delivery day {first}: {exc}"
+                ) from None
 
 
 def money(value: Decimal, zone: Zone) -> str:
@@ -835,7 +458,7 @@ def build_summary(
     site: Site,
     start: date,
     end: date,
-    config: BacktestConfig,
+    config: StrategyConfig,
     inputs: Mapping[str, Mapping[str, str]],
     deviations_at: str,
 ) -> dict[str, Any]:
@@ -983,7 +606,6 @@ def load_inputs(
         One line: ``end <= start``, a bad input file, prices not covering a day or the history
         a forecasting strategy needs.
     """
-    from engine.io.canonical import read_price_csv, read_reserve_price_csv
     from engine.io.site_file import load_site
 
     first = _as_date(start, "start")
@@ -994,27 +616,24 @@ def load_inputs(
     the_site = load_site(site_path)
     zone = get_zone(the_site.zone)
     inputs: dict[str, dict[str, str]] = {
-        "site": {"file": site_path.name, "sha256": _sha256(site_path)},
+        "site": {"file": site_path.name, "sha256": file_sha256(site_path)},
     }
-    da = read_price_csv(prices_path, zone)
-    inputs["prices"] = {"file": prices_path.name, "sha256": _sha256(prices_path)}
-    imbalance = None
-    if imbalance_prices is not None:
-        imb_path = Path(imbalance_prices)
-        imbalance = read_price_csv(imb_path, zone, series="IMBALANCE")
-        inputs["imbalance_prices"] = {"file": imb_path.name, "sha256": _sha256(imb_path)}
-    reserves: dict[str, KnownSeries] = {}
-    if reserve_prices is not None:
-        res_path = Path(reserve_prices)
-        reserves = read_reserve_price_csv(res_path, zone)
-        inputs["reserve_prices"] = {"file": res_path.name, "sha256": _sha256(res_path)}
-    data = MarketData(da, imbalance, reserves)
+    data, file_inputs = from_files(
+        zone,
+        prices_path,
+        None if imbalance_prices is None else Path(imbalance_prices),
+        None if reserve_prices is None else Path(reserve_prices),
+    )
+    inputs.update(file_inputs)
     days = delivery_days(first, stop)
-    _check_coverage(da.final(), days, zone, f"DA prices {prices_path}")
-    if imbalance is not None:
-        _check_imbalance_coverage(imbalance, days, zone, f"imbalance prices {imbalance_prices}")
-    for name in strategies:
-        check_history(name, data, first, zone, f"DA prices {prices_path}")
+    check_market_data(
+        data,
+        days,
+        zone,
+        strategies,
+        f"DA prices {prices_path}",
+        f"imbalance prices {imbalance_prices}",
+    )
     return LoadedInputs(the_site, zone, data, days, first, stop, inputs)
 
 
@@ -1083,7 +702,7 @@ def run_backtest(
     the_site, zone, data, days = loaded.site, loaded.zone, loaded.data, loaded.days
     first, stop, inputs, imbalance = loaded.start, loaded.end, loaded.inputs, data.imbalance
 
-    config = BacktestConfig(n_scenarios=n_scenarios, seed=seed, solver=solver)
+    config = StrategyConfig(n_scenarios=n_scenarios, seed=seed, solver=solver)
     strategies = [strategy]
     if regret and strategy != PERFECT_FORESIGHT:
         strategies.append(PERFECT_FORESIGHT)

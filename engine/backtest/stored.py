@@ -1,8 +1,9 @@
 """Backtests started through the API: over a registered site and the prices in the database.
 
 :func:`create_backtest` records the request (status ``queued``); :func:`run_backtest_job` runs
-it with :func:`engine.backtest.runner.backtest_days` (the same decide/clear/settle core as
-``powerdesk backtest``) and stores ``summary.json``'s document and the per-day rows. The API
+it with :func:`engine.backtest.runner.backtest_days` (the same decide/clear/settle core and the
+same input checks as ``powerdesk backtest``, over :func:`engine.marketdata.view.from_database`)
+and stores ``summary.json``'s document and the per-day rows. The API
 calls it in a background thread; the day problems go to the configured executor (a local process
 pool by default, so the solves do not compete with the API for its interpreter).
 """
@@ -14,7 +15,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Engine, Table, select
 from sqlmodel import Session
 
@@ -22,24 +22,21 @@ from engine.backtest.runner import (
     DAY_COLUMNS,
     MONEY_FIELDS,
     PERFECT_FORESIGHT,
-    BacktestConfig,
-    MarketData,
     backtest_days,
     build_summary,
-    check_history,
+    check_market_data,
     delivery_days,
     energy,
-    get_strategy,
     money,
 )
 from engine.core.errors import NotFoundError, PowerdeskError
-from engine.io.canonical import DA_SERIES
-from engine.marketdata.store import load_series
-from engine.models.api import ApiBacktest
+from engine.marketdata.view import from_database
+from engine.models.backtests import BacktestRow
 from engine.sites.registry import get_site
-from market import KnownSeries, Zone, delivery_intervals, get_zone
+from engine.strategies.registry import StrategyConfig, get_strategy
+from market import get_zone
 
-T_BT: Table = ApiBacktest.__table__  # type: ignore[attr-defined]
+T_BT: Table = BacktestRow.__table__  # type: ignore[attr-defined]
 MAX_DAYS = 366
 
 
@@ -131,26 +128,6 @@ def _set(engine: Engine, backtest_id: int, **values: Any) -> None:
         conn.execute(T_BT.update().where(T_BT.c.id == backtest_id).values(**values))
 
 
-def _optional(session: Session, zone: Zone, series: str) -> KnownSeries | None:
-    try:
-        return load_series(session, zone, series)
-    except NotFoundError:
-        return None
-
-
-def _check_coverage(series: KnownSeries, days: tuple[date, ...], zone: Zone) -> None:
-    final = series.final()
-    for day in days:
-        intervals = delivery_intervals(day, zone)
-        got = final.reindex(intervals)
-        if got.isna().any():
-            missing = intervals[int(np.flatnonzero(got.isna().to_numpy())[0])]
-            raise PowerdeskError(
-                f"stored DA prices of {zone.key} do not cover delivery day {day} "
-                f"(no price at {missing.isoformat()})"
-            )
-
-
 def run_backtest_job(
     engine: Engine, backtest_id: int, *, executor: str = "local:1"
 ) -> BacktestRecord:
@@ -164,29 +141,28 @@ def run_backtest_job(
         site, zone = stored.site, get_zone(stored.zone)
         days = delivery_days(date.fromisoformat(req["start"]), date.fromisoformat(req["end"]))
         with Session(engine) as session:
-            da = load_series(session, zone, DA_SERIES)
-            imbalance = _optional(session, zone, "IMBALANCE")
-            reserves = {
-                key: series
-                for key in site.reserve_products
-                if (series := _optional(session, zone, key)) is not None
-            }
-        data = MarketData(da, imbalance, reserves)
-        _check_coverage(da, days, zone)
-        check_history(req["strategy"], data, days[0], zone, f"stored DA prices of {zone.key}")
-        config = BacktestConfig(n_scenarios=int(req["n_scenarios"]), seed=int(req["seed"]))
+            data = from_database(session, zone, site.reserve_products)
         strategies = [req["strategy"]]
         if req.get("regret", True) and req["strategy"] != PERFECT_FORESIGHT:
             strategies.append(PERFECT_FORESIGHT)
+        check_market_data(
+            data,
+            days,
+            zone,
+            strategies,
+            f"stored DA prices of {zone.key}",
+            f"stored imbalance prices of {zone.key}",
+        )
+        config = StrategyConfig(n_scenarios=int(req["n_scenarios"]), seed=int(req["seed"]))
         runs = backtest_days(strategies, site, zone, days, data, config, executor, False)
         run = runs[req["strategy"]]
         inputs = {
             "site": {"name": site.name, "sha256": stored.sha256},
-            "prices": {"source": da.source},
+            "prices": {"source": data.da.source},
         }
-        if imbalance is not None:
-            inputs["imbalance_prices"] = {"source": imbalance.source}
-        for key, series in reserves.items():
+        if data.imbalance is not None:
+            inputs["imbalance_prices"] = {"source": data.imbalance.source}
+        for key, series in data.reserves.items():
             inputs[f"reserve_prices_{key}"] = {"source": series.source}
         summary = build_summary(
             strategy=req["strategy"],
@@ -198,7 +174,7 @@ def run_backtest_job(
             end=date.fromisoformat(req["end"]),
             config=config,
             inputs=inputs,
-            deviations_at="imbalance price" if imbalance is not None else "day-ahead price",
+            deviations_at="imbalance price" if data.imbalance is not None else "day-ahead price",
         )
         rows = []
         for o in run.outcomes:

@@ -28,16 +28,16 @@ import numpy as np
 from engine.backtest.executors import parse_executor
 from engine.backtest.runner import (
     PERFECT_FORESIGHT,
-    BacktestConfig,
     StrategyRun,
     backtest_runs,
-    get_strategy,
     load_inputs,
     write_outputs,
 )
 from engine.core.errors import PowerdeskError
+from engine.strategies.names import StrategyName
+from engine.strategies.registry import StrategyConfig, get_strategy
 
-FORECAST = "forecast"
+FORECAST = StrategyName.FORECAST.value
 PARTS = ("energy_cost", "reserve_revenue", "imbalance_cost", "degradation_cost", "total_cost")
 
 
@@ -105,11 +105,11 @@ def run_sweep(
     grid_seeds = sorted(set(seeds))
     spec = parse_executor(executor)
     loaded = load_inputs(site, prices, start, end, names, imbalance_prices, reserve_prices)
-    base = BacktestConfig()
+    base = StrategyConfig()
     fixed = [PERFECT_FORESIGHT] + [n for n in names if n not in (FORECAST, PERFECT_FORESIGHT)]
     grid = [(n, seed) for n in grid_n for seed in grid_seeds] if FORECAST in names else []
     settings = [(name, base) for name in fixed]
-    settings += [(FORECAST, BacktestConfig(n_scenarios=n, seed=seed)) for n, seed in grid]
+    settings += [(FORECAST, StrategyConfig(n_scenarios=n, seed=seed)) for n, seed in grid]
     # One executor session for every run: the workers start (and compile their models) once.
     done = backtest_runs(
         settings, loaded.site, loaded.zone, loaded.days, loaded.data, spec, progress

@@ -1,61 +1,38 @@
-"""Bids built through the API: one site and delivery day, inputs as of gate closure, persisted
-with their provenance (inputs-as-of, code version, solver, parameter hash, price sources).
+"""Bids as records: one site and delivery day decided by a strategy at a decision time, stored with
+their provenance (inputs-as-of, code version, solver, parameter hash, price sources), and submitted
+through the one submission path.
 
-Strategies (as in the backtest): ``forecast`` (scenario-based stochastic bid from prices
-published before the decision time), ``deterministic`` (one point forecast), ``price-taker``
-(flat schedule, no shifting) and ``perfect-foresight`` (the day's own final prices: hindsight,
-flagged ``perfect_information`` and never submittable).
+The decision is :func:`engine.strategies.registry.decide` over the market data stored in the
+database (:func:`engine.marketdata.view.from_database`): the function the backtest measures.
+A ``perfect-foresight`` bid (the day's own final prices) is flagged ``perfect_information`` and
+is never submittable.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import Engine, Select, Table, bindparam, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bidding import (
-    DayPlan,
-    ModelCache,
-    PriceScenarios,
-    Site,
-    SolveOptions,
-    flat_schedule,
-    make_scenarios,
-    solve_day,
-)
+from engine.bids.documents import plan_documents
 from engine.bids.submission import SubmissionAdapter
-from engine.core.errors import ConflictError, NotFoundError, PowerdeskError
-from engine.io.canonical import DA_SERIES
-from engine.marketdata.store import load_series
-from engine.models.api import ApiBid
+from engine.core.errors import ConflictError, NotFoundError
+from engine.core.jsonio import canonical_json, compact_json
+from engine.marketdata.view import from_database
+from engine.models.bids import BidRow
 from engine.sites.registry import get_site
-from market import (
-    KnownSeries,
-    Zone,
-    delivery_day_bounds,
-    delivery_intervals,
-    gate_closure_utc,
-    get_zone,
-    require_aware,
-    to_money,
-)
+from engine.strategies.names import DEFAULT_STRATEGY
+from engine.strategies.registry import StrategyConfig, decide, decision_time, get_strategy
+from market import gate_closure_utc, get_zone, to_money
 
-T_BID: Table = ApiBid.__table__  # type: ignore[attr-defined]
-STRATEGIES = ("forecast", "deterministic", "price-taker", "perfect-foresight")
-RESERVE_LOOKBACK_DAYS = 7
-
-# cvxpy problems are re-parameterised in place: one solve at a time per process.
-_SOLVE_LOCK = threading.Lock()
-_CACHE = ModelCache()
+T_BID: Table = BidRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +46,7 @@ class BidRequest:
     day
         Local delivery day.
     strategy
-        One of :data:`STRATEGIES`.
+        A :class:`~engine.strategies.names.StrategyName`.
     as_of
         Decision time [UTC]; default the zone's gate closure for ``day``. Only prices published
         strictly before it are used (not for ``perfect-foresight``).
@@ -85,7 +62,7 @@ class BidRequest:
 
     site: str
     day: date
-    strategy: str = "forecast"
+    strategy: str = DEFAULT_STRATEGY
     as_of: datetime | None = None
     n_scenarios: int = 5
     offer_reserves: bool = True
@@ -128,135 +105,8 @@ class BidRecord:
     created_at: datetime
 
 
-def _cut(series: KnownSeries, as_of: datetime) -> KnownSeries:
-    """The series as a decision at ``as_of`` may hold it (later publications dropped)."""
-    frame = series.frame[series.frame["published_at"] < pd.Timestamp(as_of)]
-    return KnownSeries(frame.reset_index(drop=True), series.resolution, series.unit, series.source)
-
-
-def _local_minutes(index: pd.DatetimeIndex, zone: Zone) -> list[int]:
-    local = index.tz_convert(zone.tz)
-    return [int(h) * 60 + int(m) for h, m in zip(local.hour, local.minute, strict=True)]
-
-
-def reserve_forecast(known: pd.Series, day: date, zone: Zone) -> pd.Series | None:
-    """Reserve prices for ``day``: the most recent past local day with prices, mapped onto the
-    day's intervals by local wall-clock time (DST days line up), or None without history.
-
-    ``known`` holds what is known at the decision time, indexed by UTC interval start
-    [currency/MW per product interval].
-    """
-    if known.empty:
-        return None
-    targets = delivery_intervals(day, zone)
-    wanted = _local_minutes(targets, zone)
-    for back in range(1, RESERVE_LOOKBACK_DAYS + 1):
-        past = date.fromordinal(day.toordinal() - back)
-        start, end = delivery_day_bounds(past, zone)
-        part = known[(known.index >= pd.Timestamp(start)) & (known.index < pd.Timestamp(end))]
-        if part.empty:
-            continue
-        lookup: dict[int, float] = {}
-        for minute, value in zip(
-            _local_minutes(pd.DatetimeIndex(part.index), zone), part.tolist(), strict=True
-        ):
-            lookup.setdefault(minute, float(value))
-        keys = sorted(lookup)
-        values = []
-        for minute in wanted:
-            earlier = [k for k in keys if k <= minute]
-            values.append(lookup[earlier[-1]] if earlier else lookup[keys[0]])
-        return pd.Series(values, index=targets, dtype=np.float64)
-    return None
-
-
-def _reserve_prices(
-    session: Session, site: Site, zone: Zone, day: date, as_of: datetime, hindsight: bool
-) -> tuple[dict[str, pd.Series], list[str]]:
-    prices: dict[str, pd.Series] = {}
-    sources: list[str] = []
-    for key in site.reserve_products:
-        for series_key in (key, f"{key}_MILEAGE"):
-            try:
-                series = load_series(session, zone, series_key)
-            except NotFoundError:
-                continue
-            if hindsight:
-                start, end = delivery_day_bounds(day, zone)
-                final = series.final()
-                got = final[
-                    (final.index >= pd.Timestamp(start)) & (final.index < pd.Timestamp(end))
-                ]
-                forecast = got if not got.empty else None
-            else:
-                forecast = reserve_forecast(series.as_of(as_of), day, zone)
-            if forecast is not None:
-                prices[series_key] = forecast
-                sources.append(f"{series_key}: {series.source}")
-    return prices, sources
-
-
-def _f(x: float, digits: int = 6) -> float:
-    return round(float(x), digits)
-
-
-def _iso(t: Any) -> str:
-    return pd.Timestamp(t).tz_convert("UTC").isoformat()
-
-
-def plan_documents(plan: DayPlan) -> dict[str, Any]:
-    """The JSON parts of a plan: curves, reserve bids, block bids, schedule, breaches."""
-    schedule = plan.schedule_frame()
-    rows = []
-    for start, values in zip(schedule.index, schedule.to_dict("records"), strict=True):
-        row: dict[str, Any] = {"interval_start": _iso(start)}
-        row.update({str(k): _f(v) for k, v in values.items()})
-        rows.append(row)
-    return {
-        "curves": [
-            {
-                "interval_start": _iso(c.interval_start),
-                "prices_per_mwh": [str(p) for p in c.prices_per_mwh],
-                "quantities_mw": [_f(q) for q in c.quantities_mw],
-            }
-            for c in plan.da_curves
-        ],
-        "reserve_bids": [
-            {
-                "product": r.product,
-                "start": _iso(r.start),
-                "end": _iso(r.end),
-                "capacity_mw": _f(r.capacity_mw),
-                "price_per_mw": str(r.price_per_mw),
-            }
-            for r in plan.reserve_bids
-        ],
-        "block_bids": [
-            {
-                "job": b.job,
-                "start": _iso(b.start),
-                "end": _iso(b.end),
-                "quantity_mw": _f(b.quantity_mw),
-                "limit_price_per_mwh": str(b.limit_price_per_mwh),
-            }
-            for b in plan.block_bids
-        ],
-        "schedule": rows,
-        "breaches": [
-            {
-                "group": b.group,
-                "name": b.name,
-                "amount_mwh": _f(b.amount),
-                "penalty_cost": _f(b.penalty_cost, 2),
-            }
-            for b in plan.breaches
-        ],
-        "objective": {k: _f(v, 2) for k, v in asdict(plan.objective).items()},
-    }
-
-
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return compact_json(value)
 
 
 def build_bid(
@@ -277,57 +127,29 @@ def build_bid(
     bidding.BiddingError
         No scenarios (no history before the decision time), an infeasible site, a solver failure.
     """
-    if request.strategy not in STRATEGIES:
-        raise PowerdeskError(
-            f"unknown strategy {request.strategy!r} (choose {', '.join(STRATEGIES)})"
-        )
     stored = get_site(engine, request.site)
     site, zone = stored.site, get_zone(stored.zone)
+    strategy = get_strategy(request.strategy)
     gate = gate_closure_utc(request.day, zone)
-    hindsight = request.strategy == "perfect-foresight"
+    hindsight = strategy.hindsight
     built_at = now or datetime.now(UTC)
-    if request.as_of is not None:
-        as_of = require_aware(request.as_of, "as_of")
-        if as_of > gate and not hindsight:
-            raise PowerdeskError(
-                f"as_of {as_of.isoformat()} is after gate closure {gate.isoformat()} of "
-                f"{request.day}: use strategy perfect-foresight for hindsight"
-            )
-    else:
+    if request.as_of is None:
         as_of = built_at if hindsight else gate
-    sources: list[str] = []
-    with Session(engine) as session:
-        if request.strategy == "price-taker":
-            reserves: dict[str, pd.Series] = {}
-            scenarios = None
-        else:
-            history = load_series(session, zone, DA_SERIES)
-            sources.append(f"{DA_SERIES}: {history.source}")
-            if hindsight:
-                scenarios = PriceScenarios.perfect_foresight(history, request.day, zone)
-            else:
-                known = _cut(history, as_of)
-                if request.strategy == "forecast":
-                    scenarios = make_scenarios(
-                        known, request.day, zone, request.n_scenarios, request.seed
-                    )
-                else:
-                    scenarios = PriceScenarios.deterministic(known, request.day, zone)
-            reserves, reserve_sources = (
-                _reserve_prices(session, site, zone, request.day, as_of, hindsight)
-                if request.offer_reserves
-                else ({}, [])
-            )
-            sources.extend(reserve_sources)
-    if scenarios is None:
-        plan = flat_schedule(site, zone, request.day)
     else:
-        options = SolveOptions(
-            offer_reserves=request.offer_reserves and bool(reserves),
-            strict=not request.allow_breaches,
-        )
-        with _SOLVE_LOCK:
-            plan = solve_day(site, zone, request.day, scenarios, reserves, options, _CACHE)
+        as_of = decision_time(request.day, zone, request.as_of, strategy)
+    config = StrategyConfig(
+        n_scenarios=request.n_scenarios,
+        seed=request.seed,
+        offer_reserves=request.offer_reserves,
+        strict=not request.allow_breaches,
+    )
+    data = None
+    if strategy.scenarios is not None:
+        with Session(engine) as session:
+            reserve_keys = site.reserve_products if request.offer_reserves else ()
+            data = from_database(session, zone, reserve_keys)
+    plan = decide(request.strategy, site, zone, request.day, data, config, as_of=as_of)
+    sources = [] if data is None else data.sources()
     docs = plan_documents(plan)
     prov = plan.provenance
     row = {
@@ -411,6 +233,11 @@ _SUMMARY_COLUMNS = [
 # Read statements are built once (per filter combination): building and keying a statement per
 # call costs more than the query itself on SQLite.
 _GET_BID = select(T_BID).where(T_BID.c.id == bindparam("id"))
+_SUBMITTED = select(T_BID).where(
+    T_BID.c.site == bindparam("site"),
+    T_BID.c.day == bindparam("day"),
+    T_BID.c.submission_status == "submitted",
+)
 _BID_VERSION = select(T_BID.c.submission_status, T_BID.c.submission_sha256).where(
     T_BID.c.id == bindparam("id")
 )
@@ -481,7 +308,12 @@ def list_bids(
 
 
 def exchange_document(bid: BidRecord) -> bytes:
-    """The bid set as handed to the exchange: canonical JSON (sorted keys), units in names."""
+    """The bid set as handed to the exchange: canonical JSON (sorted keys), units in names.
+
+    The DA curves carry every job's power, the non-preemptible jobs' included: they are the
+    quantities the market clears and settlement settles; ``block_bids`` name the blocks inside
+    them (``block_bids_in_curves``).
+    """
     doc = {
         "format": "powerdesk-bid/1",
         "bid_id": bid.id,
@@ -491,21 +323,56 @@ def exchange_document(bid: BidRecord) -> bytes:
         "currency": bid.currency,
         "da_curves": bid.curves,
         "block_bids": bid.block_bids,
+        "block_bids_in_curves": True,
         "reserve_bids": bid.reserve_bids,
         "parameter_hash": bid.parameter_hash,
         "code_version": bid.code_version,
     }
-    return (_dumps(doc) + "\n").encode()
+    return canonical_json(doc)
+
+
+def submission_key(zone: str, site: str, day: date) -> str:
+    """The business key of a site's submission for a delivery day (the scheduler's bid key)."""
+    return f"bid:{zone}:{site}:{day.isoformat()}"
+
+
+def exchange_file_name(site: str, day: date) -> str:
+    """The name of the exchange file of a site's bid for a delivery day."""
+    return f"bid-{site}-{day.isoformat()}.json"
+
+
+def submitted_bid(engine: Engine, site: str, day: date) -> BidRecord | None:
+    """The bid submitted for ``site`` on ``day``, if any (there is at most one)."""
+    with engine.connect() as conn:
+        row = conn.execute(_SUBMITTED, {"site": site, "day": day}).first()
+    return None if row is None else _record(row)
 
 
 def submit_bid(
-    engine: Engine, bid_id: int, adapter: SubmissionAdapter, *, now: datetime | None = None
+    engine: Engine,
+    bid_id: int,
+    adapter: SubmissionAdapter,
+    *,
+    now: datetime | None = None,
+    replace: bool = False,
 ) -> BidRecord:
     """Hand a built bid to the exchange through ``adapter`` before its gate closure.
 
-    Re-submitting the same bid is a no-op. A perfect-foresight bid (hindsight) and a bid whose
-    gate closure has passed are refused with :class:`ConflictError`; so is a second bid for a site
-    and day that already has a submitted one.
+    This is the only place a bid becomes ``submitted`` (API, scheduler and CLI alike), and a
+    site has at most one submitted bid per delivery day (a unique index guards it). Re-submitting
+    the submitted bid is a no-op.
+
+    Parameters
+    ----------
+    replace
+        Replace the site's submitted bid of the day (a forced re-run): the earlier one becomes
+        ``superseded`` and the exchange file is replaced.
+
+    Raises
+    ------
+    ConflictError
+        A perfect-foresight bid (hindsight), a passed gate closure, or another bid already
+        submitted for the site and day (without ``replace``).
     """
     at = now or datetime.now(UTC)
     bid = get_bid(engine, bid_id)
@@ -513,33 +380,45 @@ def submit_bid(
         return bid
     if bid.perfect_information:
         raise ConflictError(f"bid {bid_id} uses hindsight prices (perfect-foresight)")
+    if bid.submission_status != "built":
+        raise ConflictError(f"bid {bid_id} is {bid.submission_status}, not built")
     if at >= bid.gate_closure:
         raise ConflictError(f"gate closure {bid.gate_closure.isoformat()} of {bid.day} has passed")
-    with engine.connect() as conn:
-        other = conn.execute(
-            select(T_BID.c.id).where(
-                T_BID.c.site == bid.site,
-                T_BID.c.day == bid.day,
-                T_BID.c.submission_status == "submitted",
-            )
-        ).first()
-    if other is not None:
+    other = submitted_bid(engine, bid.site, bid.day)
+    if other is not None and not replace:
         raise ConflictError(f"bid {other.id} is already submitted for {bid.site} on {bid.day}")
     data = exchange_document(bid)
     adapter.submit(
-        f"api-bid:{bid.site}:{bid.day.isoformat()}",
+        submission_key(bid.zone, bid.site, bid.day),
         bid.zone,
         bid.day,
-        {f"bid-{bid.site}-{bid.day.isoformat()}.json": data},
+        {exchange_file_name(bid.site, bid.day): data},
+        replace=replace,
     )
-    with engine.begin() as conn:
-        conn.execute(
-            T_BID.update()
-            .where(T_BID.c.id == bid_id)
-            .values(
-                submission_status="submitted",
-                submitted_at=at,
-                submission_sha256=hashlib.sha256(data).hexdigest(),
-            )
+    try:
+        with engine.begin() as conn:
+            if other is not None:
+                conn.execute(
+                    T_BID.update()
+                    .where(T_BID.c.id == other.id, T_BID.c.submission_status == "submitted")
+                    .values(submission_status="superseded")
+                )
+            done = conn.execute(
+                T_BID.update()
+                .where(T_BID.c.id == bid_id, T_BID.c.submission_status == "built")
+                .values(
+                    submission_status="submitted",
+                    submitted_at=at,
+                    submission_sha256=hashlib.sha256(data).hexdigest(),
+                )
+            ).rowcount
+    except IntegrityError:
+        done = 0
+    if done != 1:
+        winner = submitted_bid(engine, bid.site, bid.day)
+        if winner is not None and winner.id == bid_id:
+            return winner
+        raise ConflictError(
+            f"another bid was submitted for {bid.site} on {bid.day} at the same time"
         )
     return get_bid(engine, bid_id)

@@ -63,7 +63,6 @@ def run_demo(
 
     from engine.audit.bundle import export_bundle, summary, verify_bundle
     from engine.audit.report_section import REPORT_SECTION
-    from engine.bids.service import submit_bid
     from engine.bids.submission import OutboxAdapter
     from engine.certificates.keyfiles import create_key, key_path, load_private_key, public_pem
     from engine.certificates.ppa_contracts import add_ppa, get_ppa
@@ -108,8 +107,10 @@ def run_demo(
 
     # 2. Bid, as the scheduler would: built at gate closure's knowledge, submitted before it.
     at = submission_time(day, zone.key)
-    built = bid_day(engine=engine, site=paths.site, day=day, as_of=at)
-    submitted = submit_bid(engine, built.bid.id, OutboxAdapter(engine, home), now=at)
+    built = bid_day(
+        engine=engine, site=paths.site, day=day, as_of=at, submitter=OutboxAdapter(engine, home)
+    )
+    submitted = built.bid
     echo(
         f"bid      {site.name} {day} (bid {built.bid.id}): {len(built.bid.curves)} DA curves, "
         f"{len(built.bid.reserve_bids)} reserve offers, {len(built.bid.block_bids)} block bids; "

@@ -4,7 +4,9 @@ Each area keeps its tables in a module of its own and its migrations on an Alemb
 its own (see engine/migrations/README.md).
 """
 
-from engine.models.api import ApiBacktest, ApiBid, ApiIdempotency, ApiKey, ApiSite
+from engine.models.api import ApiIdempotency, ApiKey
+from engine.models.backtests import BacktestRow
+from engine.models.bids import BidRow
 from engine.models.jobs import JobRun, Submission
 from engine.models.ledger import (
     LedgerBundle,
@@ -18,13 +20,13 @@ from engine.models.ledger import (
 )
 from engine.models.market import Dataset, PricePoint
 from engine.models.settlement import MeterReadingRow, SettlementRun
+from engine.models.sites import SiteRow
 
 __all__ = [
-    "ApiBacktest",
-    "ApiBid",
     "ApiIdempotency",
     "ApiKey",
-    "ApiSite",
+    "BacktestRow",
+    "BidRow",
     "Dataset",
     "JobRun",
     "LedgerBundle",
@@ -38,5 +40,6 @@ __all__ = [
     "MeterReadingRow",
     "PricePoint",
     "SettlementRun",
+    "SiteRow",
     "Submission",
 ]

@@ -1,15 +1,14 @@
-"""Tables of the trading-desk API: API keys, registered sites, built bids, backtest runs and
-stored responses of idempotent POSTs (Alembic branch ``api``)."""
+"""Tables of access to the trading-desk API: API keys and the stored responses of idempotent
+POSTs (Alembic branch ``api``)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 
-from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from engine.core.dbtypes import ExactDecimal, UTCDateTime
+from engine.core.dbtypes import UTCDateTime
 
 
 class ApiKey(SQLModel, table=True):
@@ -23,76 +22,6 @@ class ApiKey(SQLModel, table=True):
     name: str = Field(max_length=200)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-
-
-class ApiSite(SQLModel, table=True):
-    """A site registered through the API, kept as submitted (TOML or JSON text)."""
-
-    __tablename__ = "api_site"
-
-    name: str = Field(primary_key=True, max_length=200)
-    zone: str = Field(max_length=32)
-    content: str = Field(sa_column=Column(Text, nullable=False))
-    content_format: str = Field(max_length=8)
-    sha256: str = Field(max_length=64)
-    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    created_by: str = Field(max_length=32)
-
-
-class ApiBid(SQLModel, table=True):
-    """A bid set built for one site and delivery day, with its provenance."""
-
-    __tablename__ = "api_bid"
-    __table_args__ = (Index("ix_api_bid_site_day", "site", "day"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    site: str = Field(max_length=200)
-    site_sha256: str = Field(max_length=64)
-    zone: str = Field(max_length=32)
-    day: date
-    strategy: str = Field(max_length=32)
-    perfect_information: bool
-    inputs_as_of: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    gate_closure: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    price_sources: str = Field(sa_column=Column(Text, nullable=False))
-    code_version: str = Field(max_length=64)
-    solver: str = Field(max_length=32)
-    solver_version: str = Field(max_length=64)
-    solver_status: str = Field(max_length=32)
-    parameter_hash: str = Field(max_length=64)
-    scenario_method: str = Field(max_length=64)
-    n_scenarios: int
-    currency: str = Field(max_length=3)
-    expected_cost: Decimal = Field(sa_column=Column(ExactDecimal(), nullable=False))
-    objective_json: str = Field(sa_column=Column(Text, nullable=False))
-    curves_json: str = Field(sa_column=Column(Text, nullable=False))
-    reserve_bids_json: str = Field(sa_column=Column(Text, nullable=False))
-    block_bids_json: str = Field(sa_column=Column(Text, nullable=False))
-    schedule_json: str = Field(sa_column=Column(Text, nullable=False))
-    breaches_json: str = Field(sa_column=Column(Text, nullable=False))
-    submission_status: str = Field(max_length=16)
-    submitted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    submission_sha256: str | None = Field(default=None, max_length=64)
-    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    created_by: str = Field(max_length=32)
-
-
-class ApiBacktest(SQLModel, table=True):
-    """A backtest started through the API: its request, status and results."""
-
-    __tablename__ = "api_backtest"
-
-    id: int | None = Field(default=None, primary_key=True)
-    status: str = Field(max_length=16, index=True)
-    request_json: str = Field(sa_column=Column(Text, nullable=False))
-    summary_json: str | None = Field(default=None, sa_column=Column(Text))
-    days_json: str | None = Field(default=None, sa_column=Column(Text))
-    error: str | None = Field(default=None, sa_column=Column(Text))
-    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    started_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    created_by: str = Field(max_length=32)
 
 
 class ApiIdempotency(SQLModel, table=True):
@@ -114,4 +43,4 @@ class ApiIdempotency(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
-__all__ = ["ApiBacktest", "ApiBid", "ApiIdempotency", "ApiKey", "ApiSite"]
+__all__ = ["ApiIdempotency", "ApiKey"]

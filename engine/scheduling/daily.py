@@ -23,9 +23,11 @@ from engine.bids.service import (
     BidRequest,
     build_bid,
     exchange_document,
-    get_bid,
-    list_bids,
+    exchange_file_name,
+    submit_bid,
+    submitted_bid,
 )
+from engine.bids.submission import SubmissionAdapter
 from engine.certificates.ppa_delivery import (
     DeliveredHour,
     deliver_physical_ppa,
@@ -50,7 +52,7 @@ WH_PER_MW_HOUR = Decimal(1_000_000)
 
 @dataclass(frozen=True, slots=True)
 class BuiltBid:
-    """A built bid and the exchange files to submit."""
+    """A submitted bid and its exchange files."""
 
     bid: BidRecord
     files: dict[str, bytes]
@@ -65,19 +67,26 @@ def register_site_file(engine: Engine, path: Path) -> str:
 
 
 def bid_day(
-    *, engine: Engine, site: Path, day: date, as_of: datetime | None = None, n_scenarios: int = 5
+    *,
+    engine: Engine,
+    site: Path,
+    day: date,
+    submitter: SubmissionAdapter,
+    as_of: datetime | None = None,
+    n_scenarios: int = 5,
+    force: bool = False,
 ) -> BuiltBid:
-    """Build the forecast bid of ``site`` for delivery ``day`` from prices known at ``as_of``.
+    """Build the forecast bid of ``site`` for delivery ``day`` and submit it (the scheduler's job).
 
-    ``as_of`` defaults to the gate closure; it may not be later (no hindsight in a real bid).
+    The bid is decided from prices known at ``as_of`` (default: the gate closure; never later)
+    and handed over through :func:`engine.bids.service.submit_bid`, the one submission path.
+    Idempotent per (site, day): when a bid is already submitted it is returned, not rebuilt;
+    ``force`` builds a new one that replaces it.
     """
     name = register_site_file(engine, site)
-    submitted, _ = list_bids(engine, site=name, day=day, submission_status="submitted", limit=1)
-    if submitted:
-        # Idempotent: the day's bid was built and handed over already.
-        record = get_bid(engine, int(submitted[0]["id"]))
-    else:
-        record = build_bid(
+    record = None if force else submitted_bid(engine, name, day)
+    if record is None:
+        built = build_bid(
             engine,
             BidRequest(
                 site=name, day=day, strategy="forecast", as_of=as_of, n_scenarios=n_scenarios
@@ -85,6 +94,7 @@ def bid_day(
             created_by="scheduler",
             now=as_of,
         )
+        record = submit_bid(engine, built.id, submitter, now=as_of, replace=force)
     document = exchange_document(record)
     summary = {
         "bid_id": record.id,
@@ -95,8 +105,10 @@ def bid_day(
         "inputs_as_of": record.inputs_as_of.isoformat(),
         "solver": record.solver,
         "parameter_hash": record.parameter_hash,
+        "submission_status": record.submission_status,
+        "submission_sha256": record.submission_sha256,
     }
-    return BuiltBid(record, {f"bid-{record.site}-{day.isoformat()}.json": document}, summary)
+    return BuiltBid(record, {exchange_file_name(record.site, day): document}, summary)
 
 
 def settle_day(*, engine: Engine, site: Path, day: date) -> dict[str, Any]:

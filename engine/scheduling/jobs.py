@@ -31,18 +31,25 @@ def _require(value: Any, what: str, ctx: JobContext) -> Any:
 
 
 def bid_job(ctx: JobContext) -> Mapping[str, Any]:
-    """Build the day's bid (``daily.bid_day``) and submit its exchange files."""
+    """Build the day's bid and submit it through the one submission path."""
     day = _require(ctx.day, "delivery day", ctx)
-    built = daily.bid_day(engine=ctx.engine, site=ctx.site.path, day=day, as_of=ctx.due_at)
-    files, summary = built.files, built.summary
-    if not files:
-        raise PowerdeskError(f"{ctx.key}: bid_day returned no exchange files")
-    submitted = ctx.submitter.submit(ctx.key, ctx.site.zone, day, files, replace=ctx.forced)
+    built = daily.bid_day(
+        engine=ctx.engine,
+        site=ctx.site.path,
+        day=day,
+        as_of=ctx.due_at,
+        submitter=ctx.submitter,
+        force=ctx.forced,
+    )
     return {
-        "summary": dict(summary or {}),
+        "summary": dict(built.summary),
         "submitted": [
-            {"path": s.path, "sha256": s.sha256, "size_bytes": s.size_bytes, "new": s.new}
-            for s in submitted
+            {
+                "path": name,
+                "sha256": built.bid.submission_sha256,
+                "size_bytes": len(data),
+            }
+            for name, data in sorted(built.files.items())
         ],
     }
 

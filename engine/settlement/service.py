@@ -6,13 +6,15 @@ last one (append-only: every run stays in ``settlement_run``).
 
 Inputs, all read from the database:
 
-- the bid: the newest *submitted* bid of the site and day, else the newest bid built without
-  hindsight (a perfect-foresight bid is never settled);
+- the bid: the one *submitted* bid of the site and day (:func:`engine.bids.service.submit_bid`);
+  a bid that was only built is never settled;
 - DA prices (series ``DA``), final values; imbalance prices (series ``IMBALANCE``) when stored,
   else deviations settle at the DA price;
 - metered consumption (``powerdesk meter import``), summed exactly onto the DA intervals;
-- reserve clearing prices (series = product key): an offer is awarded when its price is at or below
-  the clearing price and paid the clearing price (no activation data: activation energy 0);
+- reserve clearing prices (series = product key).
+
+The bid is cleared and settled by :func:`market.clearing.settle_submitted_day`, the rule the
+backtest uses (no activation data: activation energy 0).
 - virtual PPAs of the site (buyer = site name) with their metered generation, settled through
   :func:`ledger.ppa.settle_ppa` as money lines (physical PPAs move certificates, see
   :mod:`engine.certificates.ppa_delivery`).
@@ -30,26 +32,22 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bidding.plan import DACurve, clear_curve
-from engine.core.errors import InputFileError, NotFoundError, PowerdeskError
+from engine.bids.documents import submitted_day
+from engine.core.errors import ConflictError, InputFileError, NotFoundError, PowerdeskError
 from engine.io.meter import MeterData, read_meter_csv
-from engine.marketdata.store import load_series
-from engine.models.api import ApiBid
+from engine.marketdata.view import IMBALANCE_SERIES, from_database
+from engine.models.bids import BidRow
 from engine.models.market import Dataset
 from engine.models.settlement import MeterReadingRow, SettlementRun
 from market import Zone, delivery_day_bounds, delivery_intervals, get_zone
-from market.settlement import (
-    Category,
-    DaySettlement,
-    IntervalInputs,
-    Line,
-    ReserveAward,
-    settle_day,
-)
+from market.clearing import price_decimal, settle_submitted_day
+from market.errors import MarketError
+from market.settlement import Category, DaySettlement, Line
 
-T_BID = ApiBid.__table__  # type: ignore[attr-defined]
+T_BID = BidRow.__table__  # type: ignore[attr-defined]
 T_RUN = SettlementRun.__table__  # type: ignore[attr-defined]
 T_METER = MeterReadingRow.__table__  # type: ignore[attr-defined]
 WH = Decimal(1_000_000)
@@ -159,119 +157,66 @@ def metered_energy(
     return out
 
 
-def _bid_row(engine: Engine, site: str, day: date) -> Any:
+def _submitted_bid_row(engine: Engine, site: str, day: date) -> Any:
     with engine.connect() as conn:
-        base = select(T_BID).where(
-            T_BID.c.site == site, T_BID.c.day == day, T_BID.c.perfect_information.is_(False)
-        )
         row = conn.execute(
-            base.where(T_BID.c.submission_status == "submitted").order_by(T_BID.c.id.desc())
+            select(T_BID).where(
+                T_BID.c.site == site,
+                T_BID.c.day == day,
+                T_BID.c.submission_status == "submitted",
+            )
         ).first()
-        if row is None:
-            row = conn.execute(base.order_by(T_BID.c.id.desc())).first()
     if row is None:
-        raise NotFoundError(f"no bid for site {site} on {day}: build one first")
+        raise NotFoundError(f"no submitted bid for site {site} on {day}: submit one first")
     return row
-
-
-def _decimal_price(value: float) -> Decimal:
-    return Decimal(repr(float(value)))
-
-
-def _final_on(
-    engine: Engine, zone: Zone, series: str, starts: pd.DatetimeIndex, required: bool
-) -> list[Decimal] | None:
-    with Session(engine) as session:
-        try:
-            final = load_series(session, zone, series).final()
-        except NotFoundError:
-            if required:
-                raise
-            return None
-    missing = starts.difference(pd.DatetimeIndex(final.index))
-    if len(missing):
-        if required:
-            raise PowerdeskError(
-                f"{series} prices of {zone.key} are missing for {missing[0].isoformat()}"
-            )
-        return None
-    return [_decimal_price(v) for v in final.loc[starts].to_numpy()]
-
-
-def _reserve_awards(
-    engine: Engine, zone: Zone, reserve_bids: Sequence[dict[str, Any]]
-) -> list[ReserveAward]:
-    awards: list[ReserveAward] = []
-    finals: dict[str, pd.Series | None] = {}
-    for rb in reserve_bids:
-        product = zone.product(rb["product"])
-        if product.key not in finals:
-            with Session(engine) as session:
-                try:
-                    finals[product.key] = load_series(session, zone, product.key).final()
-                except NotFoundError:
-                    finals[product.key] = None
-        clearing = finals[product.key]
-        start = pd.Timestamp(rb["start"])
-        capacity = Decimal(repr(float(rb["capacity_mw"])))
-        if clearing is None or start not in clearing.index or capacity <= 0:
-            continue
-        price = _decimal_price(float(clearing.loc[start]))
-        if Decimal(rb["price_per_mw"]) <= price:
-            awards.append(
-                ReserveAward(product.key, product.direction, start.to_pydatetime(), capacity, price)
-            )
-    return awards
-
-
-def _curve(doc: dict[str, Any]) -> DACurve:
-    return DACurve(
-        pd.Timestamp(doc["interval_start"]).to_pydatetime(),
-        tuple(Decimal(p) for p in doc["prices_per_mwh"]),
-        tuple(float(q) for q in doc["quantities_mw"]),
-    )
 
 
 def compute_settlement(
     engine: Engine, site: str, zone: Zone, day: date
 ) -> tuple[DaySettlement, dict[str, Any]]:
-    """Settle ``site`` on ``day`` from what is stored (nothing is written)."""
-    bid = _bid_row(engine, site, day)
-    curves = {pd.Timestamp(c["interval_start"]): _curve(c) for c in json.loads(bid.curves_json)}
+    """Settle ``site`` on ``day`` from what is stored (nothing is written).
+
+    The submitted bid is cleared with :func:`market.clearing.settle_submitted_day`, the rule the
+    backtest uses, against the final stored prices (``DA``; ``IMBALANCE`` when stored, else
+    deviations at the DA price; reserve clearing prices per product) and the meter.
+    """
+    bid = _submitted_bid_row(engine, site, day)
+    bids = submitted_day(json.loads(bid.curves_json), json.loads(bid.reserve_bids_json))
+    products = sorted({o.product for o in bids.reserve_offers})
+    with Session(engine) as session:
+        data = from_database(session, zone, products)
     starts = delivery_intervals(day, zone)
-    missing = [t for t in starts if t not in curves]
-    if missing:
-        raise PowerdeskError(f"bid {bid.id} has no curve for {missing[0].isoformat()}")
-    da = _final_on(engine, zone, "DA", starts, required=True)
-    assert da is not None
-    imbalance = _final_on(engine, zone, "IMBALANCE", starts, required=False)
-    resolution = zone.resolution_on(day)
-    metered = metered_energy(engine, site, zone, day, starts, resolution)
-    hours = Decimal(int(resolution.total_seconds())) / 3600
-    intervals = []
-    for i, t in enumerate(starts):
-        cleared_mw = clear_curve(curves[t], da[i])
-        # Energy rounded once to the Wh at the boundary between optimiser floats and money.
-        position = (Decimal(repr(cleared_mw)) * hours * WH).quantize(Decimal(1)) / WH
-        intervals.append(
-            IntervalInputs(
-                t.to_pydatetime(),
-                position,
-                da[i],
-                metered[i],
-                imbalance[i] if imbalance is not None else None,
-            )
-        )
-    awards = _reserve_awards(engine, zone, json.loads(bid.reserve_bids_json))
+    metered = metered_energy(engine, site, zone, day, starts, zone.resolution_on(day))
+    actuals = data.actuals()
+    da_on_day = actuals.da.reindex(starts)
+    if da_on_day.isna().any():
+        missing = starts[int(da_on_day.isna().to_numpy().argmax())]
+        raise PowerdeskError(f"DA prices of {zone.key} are missing for {missing.isoformat()}")
+    da = [price_decimal(float(v)) for v in da_on_day.to_numpy()]
     ppa_lines, ppa_notes = ppa_money_lines(engine, site, zone, day, starts, da)
-    settlement = settle_day(zone, day, intervals, awards, ppa_lines)
+    try:
+        settlement = settle_submitted_day(
+            zone,
+            day,
+            bids,
+            da_prices=actuals.da,
+            metered_mwh=metered,
+            imbalance_prices=actuals.imbalance,
+            imbalance_resolution=actuals.imbalance_resolution,
+            reserve_clearing=actuals.reserves,
+            extra_lines=ppa_lines,
+        )
+    except MarketError as exc:
+        raise PowerdeskError(f"bid {bid.id}: {exc}") from None
     provenance = {
         "bid_id": int(bid.id),
         "bid_parameter_hash": bid.parameter_hash,
         "bid_submission_status": bid.submission_status,
-        "imbalance_prices": "IMBALANCE" if imbalance is not None else "DA (no imbalance prices)",
+        "imbalance_prices": (
+            IMBALANCE_SERIES if data.imbalance is not None else "DA (no imbalance prices)"
+        ),
         "code_version": SETTLEMENT_VERSION,
-        "awards": len(awards),
+        "awards": sum(1 for ln in settlement.lines if ln.category is Category.RESERVE_CAPACITY),
         "ppas": ppa_notes,
     }
     return settlement, provenance
@@ -362,6 +307,10 @@ def _line_json(line: Line) -> dict[str, str]:
     }
 
 
+class _LostRaceError(Exception):
+    """Another run of the same site and day was stored first."""
+
+
 @dataclass(frozen=True, slots=True)
 class SettlementRecord:
     """A stored settlement run."""
@@ -435,28 +384,43 @@ def settle_site_day(
     settlement, provenance = compute_settlement(engine, site, z, day)
     lines = [_line_json(ln) for ln in settlement.lines]
     totals = {k: str(v) for k, v in settlement.totals.items()}
-    with engine.begin() as conn:
-        last = conn.execute(
-            select(func.max(T_RUN.c.run)).where(T_RUN.c.site == site, T_RUN.c.day == day)
-        ).scalar_one()
-        run = int(last or 0) + 1
-        conn.execute(
-            T_RUN.insert().values(
-                site=site,
-                zone=z.key,
-                day=day,
-                run=run,
-                supersedes_run=last,
-                reason=reason[:500],
-                currency=z.currency,
-                total_cost=settlement.total,
-                totals_json=json.dumps(totals, sort_keys=True),
-                lines_json=json.dumps(lines, sort_keys=True),
-                provenance_json=json.dumps(provenance, sort_keys=True),
-                certificates_json=json.dumps(certificates or {}, sort_keys=True),
-                created_at=now or datetime.now(UTC),
+    expected = previous.run if previous is not None else None
+    run = (expected or 0) + 1
+    try:
+        with engine.begin() as conn:
+            last = conn.execute(
+                select(func.max(T_RUN.c.run)).where(T_RUN.c.site == site, T_RUN.c.day == day)
+            ).scalar_one()
+            if last != expected:
+                raise _LostRaceError
+            conn.execute(
+                T_RUN.insert().values(
+                    site=site,
+                    zone=z.key,
+                    day=day,
+                    run=run,
+                    supersedes_run=expected,
+                    reason=reason[:500],
+                    currency=z.currency,
+                    total_cost=settlement.total,
+                    totals_json=json.dumps(totals, sort_keys=True),
+                    lines_json=json.dumps(lines, sort_keys=True),
+                    provenance_json=json.dumps(provenance, sort_keys=True),
+                    certificates_json=json.dumps(certificates or {}, sort_keys=True),
+                    created_at=now or datetime.now(UTC),
+                )
             )
-        )
+    except (IntegrityError, _LostRaceError):
+        # Another process settled (or corrected) this site and day first: a (site, day) is
+        # settled once; a correction that raced another correction is not silently stacked.
+        winner = latest_settlement(engine, site, day)
+        assert winner is not None
+        if not force:
+            return winner
+        raise ConflictError(
+            f"settlement of {site} on {day} was corrected at the same time (run {winner.run}); "
+            "look at it before forcing again"
+        ) from None
     stored = latest_settlement(engine, site, day)
     assert stored is not None
     return SettlementRecord(

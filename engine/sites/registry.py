@@ -19,10 +19,10 @@ from sqlalchemy import Engine, Select, Table, bindparam, func, select
 
 from bidding import BiddingError, Site
 from engine.core.errors import ConflictError, InputFileError, NotFoundError
-from engine.models.api import ApiSite
+from engine.models.sites import SiteRow
 from market.errors import MarketError
 
-T_SITE: Table = ApiSite.__table__  # type: ignore[attr-defined]
+T_SITE: Table = SiteRow.__table__  # type: ignore[attr-defined]
 SiteFormat = Literal["toml", "json"]
 MAX_NAME = 200
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from api.deps import utc_now
 from engine.settlement.service import import_meter
+from market import gate_closure_utc
 from tests.api.conftest import FIXTURES, SITE_TOML, Desk, TestClient, assert_error, row_counts
 
 DAY = "2025-03-20"
@@ -21,7 +24,32 @@ def _ready(client: TestClient, desk: Desk) -> int:
     )
     bid = client.post("/bids", json={"site": "example-dc", "day": DAY, "n_scenarios": 2}, headers=h)
     assert bid.status_code == 201
-    return int(bid.json()["id"])
+    bid_id = int(bid.json()["id"])
+    # Settlement settles the submitted bid only: submit it before its gate closure.
+    gate = gate_closure_utc(date.fromisoformat(DAY), "DE-LU")
+    client.app.dependency_overrides[utc_now] = lambda: gate - timedelta(hours=2)  # type: ignore[attr-defined]
+    try:
+        assert client.post(f"/bids/{bid_id}/submit", headers=h).status_code == 200
+    finally:
+        client.app.dependency_overrides.pop(utc_now)  # type: ignore[attr-defined]
+    return bid_id
+
+
+def test_a_built_bid_that_was_never_submitted_is_not_settled(
+    client: TestClient, desk: Desk
+) -> None:
+    h = desk.auth("trader")
+    assert client.post("/sites", json={"content": SITE_TOML}, headers=h).status_code == 201
+    import_meter(
+        desk.engine, FIXTURES / "carbon" / "example-dc_2025_03_meter.csv", "example-dc", "DE-LU"
+    )
+    body = {"site": "example-dc", "day": DAY, "n_scenarios": 2}
+    assert client.post("/bids", json=body, headers=h).status_code == 201
+    before = row_counts(desk.engine)
+    refused = client.post("/settlements", json={"site": "example-dc", "day": DAY}, headers=h)
+    assert_error(refused, 404, "not_found")
+    assert "no submitted bid" in refused.json()["error"]["message"]
+    assert row_counts(desk.engine) == before
 
 
 def test_settle_once_then_correct(client: TestClient, desk: Desk) -> None:

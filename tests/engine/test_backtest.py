@@ -19,7 +19,6 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from engine.backtest.runner import (
     DAY_COLUMNS,
     PERFECT_FORESIGHT,
-    STRATEGIES,
     BacktestResult,
     DayOutcome,
     chunk_days,
@@ -578,10 +577,3 @@ def test_chunks_are_contiguous_and_cover_every_day() -> None:
         assert [d for c in chunks for d in c] == days
         assert len(chunks) == min(n, 10)
         assert max(map(len, chunks)) - min(map(len, chunks)) <= 1
-
-
-def test_strategy_registry() -> None:
-    from cli.backtest import STRATEGY_NAMES
-
-    assert tuple(STRATEGIES) == STRATEGY_NAMES
-    assert all(s.description for s in STRATEGIES.values())

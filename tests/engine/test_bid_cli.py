@@ -82,7 +82,7 @@ def test_bid_strategies(tmp_path: Path, strategy: str) -> None:
     ("argv_extra", "message"),
     [
         (["--day", "2025-13-01"], "--day must be YYYY-MM-DD"),
-        (["--strategy", "magic"], "--strategy must be one of"),
+        (["--strategy", "magic"], "unknown strategy 'magic'"),
         (["--day", "2025-03-01"], "no complete day of prices"),
     ],
 )

@@ -1,0 +1,145 @@
+"""Market data with knowledge time, and the point-in-time views every decision reads.
+
+A :class:`MarketData` holds the DA, imbalance and reserve price series of one zone, each value
+with the instant it was published. :meth:`MarketData.as_of` is the only door a decision goes
+through: it keeps what was published strictly before the decision time, so a bid built live, a
+bid built by the API for a past day and a backtest's bid see the same values. :class:`Actuals` are
+the final (settled) values, for clearing and settlement only.
+
+Two sources fill it: canonical files (:func:`from_files`) and the database (:func:`from_database`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+from sqlmodel import Session
+
+from engine.core.errors import NotFoundError, PowerdeskError
+from engine.io.canonical import DA_SERIES, read_price_csv, read_reserve_price_csv
+from engine.marketdata.store import load_series
+from market import KnownSeries, Zone
+
+IMBALANCE_SERIES = "IMBALANCE"
+MILEAGE_SUFFIX = "_MILEAGE"
+
+
+@dataclass(frozen=True, slots=True)
+class MarketData:
+    """Market data of one zone with publication times.
+
+    Parameters
+    ----------
+    da
+        Day-ahead prices [currency/MWh].
+    imbalance
+        Imbalance (or real-time) prices [currency/MWh]; ``None``: deviations settle at the DA price.
+    reserves
+        Capacity clearing prices per reserve product key (and ``<KEY>_MILEAGE`` mileage prices)
+        [currency/MW per product interval].
+    """
+
+    da: KnownSeries
+    imbalance: KnownSeries | None = None
+    reserves: Mapping[str, KnownSeries] = field(default_factory=dict)
+
+    def as_of(self, t: datetime) -> MarketData:
+        """What a decision at ``t`` may know: every publication strictly before ``t``."""
+        return MarketData(
+            self.da.known_before(t),
+            None if self.imbalance is None else self.imbalance.known_before(t),
+            {k: s.known_before(t) for k, s in sorted(self.reserves.items())},
+        )
+
+    def actuals(self) -> Actuals:
+        """Final values of every series (hindsight: to clear and settle)."""
+        return Actuals(
+            self.da.final(),
+            None if self.imbalance is None else self.imbalance.final(),
+            self.imbalance.resolution if self.imbalance is not None else timedelta(0),
+            {k: s.final() for k, s in sorted(self.reserves.items())},
+        )
+
+    def sources(self) -> list[str]:
+        """Where each series came from, one ``SERIES: source`` line each."""
+        out = [f"{DA_SERIES}: {self.da.source}"]
+        if self.imbalance is not None:
+            out.append(f"{IMBALANCE_SERIES}: {self.imbalance.source}")
+        out += [f"{k}: {s.source}" for k, s in sorted(self.reserves.items())]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Actuals:
+    """Final (settled) values: what the market cleared at, for clearing and settlement."""
+
+    da: pd.Series
+    imbalance: pd.Series | None
+    imbalance_resolution: timedelta
+    reserves: dict[str, pd.Series]
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (one-line error when it cannot be read)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise PowerdeskError(f"{path}: cannot read file ({exc.strerror})") from None
+
+
+def from_files(
+    zone: Zone,
+    prices: Path,
+    imbalance_prices: Path | None = None,
+    reserve_prices: Path | None = None,
+) -> tuple[MarketData, dict[str, dict[str, str]]]:
+    """Market data from canonical files, and their provenance (file name and SHA-256 each)."""
+    inputs = {"prices": {"file": prices.name, "sha256": file_sha256(prices)}}
+    da = read_price_csv(prices, zone)
+    imbalance = None
+    if imbalance_prices is not None:
+        imbalance = read_price_csv(imbalance_prices, zone, series=IMBALANCE_SERIES)
+        inputs["imbalance_prices"] = {
+            "file": imbalance_prices.name,
+            "sha256": file_sha256(imbalance_prices),
+        }
+    reserves: dict[str, KnownSeries] = {}
+    if reserve_prices is not None:
+        reserves = read_reserve_price_csv(reserve_prices, zone)
+        inputs["reserve_prices"] = {
+            "file": reserve_prices.name,
+            "sha256": file_sha256(reserve_prices),
+        }
+    return MarketData(da, imbalance, reserves), inputs
+
+
+def _optional(session: Session, zone: Zone, series: str) -> KnownSeries | None:
+    try:
+        return load_series(session, zone, series)
+    except NotFoundError:
+        return None
+
+
+def from_database(session: Session, zone: Zone, reserve_products: Iterable[str] = ()) -> MarketData:
+    """Market data stored for ``zone``: DA (required), imbalance and the given reserve products
+    with their mileage prices (where stored).
+
+    Raises
+    ------
+    NotFoundError
+        No DA prices are stored for the zone.
+    """
+    da = load_series(session, zone, DA_SERIES)
+    imbalance = _optional(session, zone, IMBALANCE_SERIES)
+    reserves: dict[str, KnownSeries] = {}
+    for key in reserve_products:
+        for name in (key, f"{key}{MILEAGE_SUFFIX}"):
+            series = _optional(session, zone, name)
+            if series is not None:
+                reserves[name] = series
+    return MarketData(da, imbalance, reserves)

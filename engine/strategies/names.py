@@ -1,0 +1,52 @@
+"""Strategy names: the one list every shell, table and option refers to (no heavy imports)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class StrategyName(StrEnum):
+    """The bidding strategies of powerdesk."""
+
+    FORECAST = "forecast"
+    DETERMINISTIC = "deterministic"
+    PERFECT_FORESIGHT = "perfect-foresight"
+    PRICE_TAKER = "price-taker"
+
+
+DEFAULT_STRATEGY = StrategyName.FORECAST
+
+DESCRIPTIONS: dict[StrategyName, str] = {
+    StrategyName.FORECAST: (
+        "stochastic bid on similar-day price scenarios published before gate closure"
+    ),
+    StrategyName.DETERMINISTIC: (
+        "one point forecast: probability-weighted mean of the 7 most similar past days"
+    ),
+    StrategyName.PERFECT_FORESIGHT: (
+        "each day optimised on its own actual DA and reserve prices (hindsight benchmark)"
+    ),
+    StrategyName.PRICE_TAKER: (
+        "flat schedule, no shifting, no battery, buys its whole need at any price"
+    ),
+}
+
+# Strategies that see the day's own final prices: never submittable.
+HINDSIGHT = frozenset({StrategyName.PERFECT_FORESIGHT})
+# Strategies that need at least one complete past day published before gate closure.
+NEEDS_HISTORY = frozenset({StrategyName.FORECAST, StrategyName.DETERMINISTIC})
+
+
+def strategy_name(text: str) -> StrategyName:
+    """The strategy called ``text``.
+
+    Raises
+    ------
+    ValueError
+        Unknown name; the message lists the known ones.
+    """
+    try:
+        return StrategyName(text)
+    except ValueError:
+        known = ", ".join(s.value for s in StrategyName)
+        raise ValueError(f"unknown strategy {text!r} (known: {known})") from None

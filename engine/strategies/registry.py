@@ -1,0 +1,292 @@
+"""One decision function per strategy, called by the API, the scheduler, ``powerdesk bid`` and
+the backtest alike.
+
+:func:`decide` is the whole of it: it cuts the market data to what is known at the decision time
+(by default the zone's gate closure of the day; only a hindsight strategy sees the day's own
+final prices), builds the price scenarios and the reserve price forecast of the strategy, and
+solves the day with the configuration's solve options. A bid the desk submits and the bid a
+backtest measures for the same day, data and configuration are therefore the same plan.
+
+``forecast``
+    Stochastic bid on similar past days' prices (:func:`bidding.make_scenarios`); reserve offers
+    priced at :func:`~engine.strategies.reserves.forecast_reserve_prices`.
+``deterministic``
+    One point forecast, the probability-weighted mean of the most similar past days; reserves
+    as above.
+``perfect-foresight``
+    The day's own final DA and reserve prices (hindsight): the benchmark, never submitted.
+``price-taker``
+    Every job flat over its window, battery idle, the whole need bought at any price.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+
+from bidding import (
+    DEFAULT_HIGHS_OPTIONS,
+    RECOURSE_HIGHS_OPTIONS,
+    DayPlan,
+    ModelCache,
+    PriceScenarios,
+    Site,
+    SolveOptions,
+    flat_schedule,
+    make_scenarios,
+    solve_day,
+)
+from engine.core.errors import PowerdeskError
+from engine.marketdata.view import MarketData
+from engine.strategies.names import (
+    DESCRIPTIONS,
+    HINDSIGHT,
+    NEEDS_HISTORY,
+    StrategyName,
+    strategy_name,
+)
+from engine.strategies.reserves import actual_reserve_prices, forecast_reserve_prices
+from market import Zone, gate_closure_utc, require_aware
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyConfig:
+    """How a strategy decides (the same for a live bid and a backtest).
+
+    Parameters
+    ----------
+    n_scenarios
+        Price scenarios of the ``forecast`` strategy.
+    seed
+        Seed of the scenario perturbation, mixed with each day (:func:`day_seed`).
+    solver
+        ``HIGHS`` (default), ``CLARABEL`` or ``ECOS`` (the last two relax non-preemptible starts).
+    point_forecast_days
+        Similar past days averaged by the ``deterministic`` strategy.
+    reserve_forecast_days
+        Past days averaged for the reserve price forecast.
+    mip_rel_gap
+        Relative MIP gap for sites with non-preemptible jobs [-].
+    cvar_weight
+        CVaR weight in ``[0, 1)`` (0: risk neutral).
+    job_recourse
+        A job schedule per scenario (slower; see :class:`bidding.SolveOptions`).
+    offer_reserves
+        Offer the site's reserve products where reserve prices are known.
+    strict
+        Refuse a plan in which a soft constraint gave way (else keep it, reported).
+
+    Notes
+    -----
+    Every solve is cold (no basis carried over from an earlier solve), so a day's plan does not
+    depend on which days the same process solved before.
+    """
+
+    n_scenarios: int = 5
+    seed: int = 0
+    solver: str = "HIGHS"
+    point_forecast_days: int = 7
+    reserve_forecast_days: int = 7
+    mip_rel_gap: float = 1e-7
+    cvar_weight: float = 0.0
+    job_recourse: bool = False
+    offer_reserves: bool = True
+    strict: bool = True
+
+    def __post_init__(self) -> None:
+        if self.n_scenarios < 1:
+            raise PowerdeskError(f"scenarios must be at least 1, got {self.n_scenarios}")
+        if not 0.0 <= self.cvar_weight < 1.0:
+            raise PowerdeskError(f"cvar weight must lie in [0, 1), got {self.cvar_weight}")
+
+    def solve_options(self, offer_reserves: bool = True) -> SolveOptions:
+        """The solve options of this configuration."""
+        solver = self.solver.upper()
+        base = RECOURSE_HIGHS_OPTIONS if self.job_recourse else DEFAULT_HIGHS_OPTIONS
+        return SolveOptions(
+            solver=solver,
+            highs_options=(*base, ("mip_rel_gap", self.mip_rel_gap)),
+            cvar_weight=self.cvar_weight,
+            strict=self.strict,
+            offer_reserves=offer_reserves,
+            integer_blocks=solver.startswith("HIGHS"),
+            warm_start=False,
+            job_recourse=self.job_recourse,
+        )
+
+
+def day_seed(seed: int, day: date) -> int:
+    """The scenario seed of one day: independent of the days around it and of chunking."""
+    state = np.random.SeedSequence([seed, day.toordinal()]).generate_state(1)
+    return int(state[0])
+
+
+Scenarios = Callable[[MarketData, date, Zone, StrategyConfig], PriceScenarios]
+
+
+def _perfect_foresight(
+    data: MarketData, day: date, zone: Zone, cfg: StrategyConfig
+) -> PriceScenarios:
+    return PriceScenarios.perfect_foresight(data.da, day, zone)
+
+
+def _forecast(data: MarketData, day: date, zone: Zone, cfg: StrategyConfig) -> PriceScenarios:
+    return make_scenarios(data.da, day, zone, cfg.n_scenarios, seed=day_seed(cfg.seed, day))
+
+
+def _deterministic(data: MarketData, day: date, zone: Zone, cfg: StrategyConfig) -> PriceScenarios:
+    return PriceScenarios.deterministic(data.da, day, zone, cfg.point_forecast_days)
+
+
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    """A strategy: its name, what it does, and how it makes its price scenarios.
+
+    ``scenarios`` is ``None`` for the price taker (no optimisation).
+    """
+
+    name: StrategyName
+    scenarios: Scenarios | None
+
+    @property
+    def description(self) -> str:
+        """One line on what the strategy does."""
+        return DESCRIPTIONS[self.name]
+
+    @property
+    def hindsight(self) -> bool:
+        """Whether the strategy sees the day's own final prices (never submittable)."""
+        return self.name in HINDSIGHT
+
+    @property
+    def needs_history(self) -> bool:
+        """Whether the strategy needs past prices published before the decision time."""
+        return self.name in NEEDS_HISTORY
+
+
+STRATEGIES: dict[StrategyName, Strategy] = {
+    StrategyName.PERFECT_FORESIGHT: Strategy(StrategyName.PERFECT_FORESIGHT, _perfect_foresight),
+    StrategyName.FORECAST: Strategy(StrategyName.FORECAST, _forecast),
+    StrategyName.DETERMINISTIC: Strategy(StrategyName.DETERMINISTIC, _deterministic),
+    StrategyName.PRICE_TAKER: Strategy(StrategyName.PRICE_TAKER, None),
+}
+
+
+def get_strategy(name: str) -> Strategy:
+    """The strategy called ``name``.
+
+    Raises
+    ------
+    PowerdeskError
+        Unknown name (the message lists the known ones).
+    """
+    try:
+        return STRATEGIES[strategy_name(name)]
+    except ValueError as exc:
+        raise PowerdeskError(str(exc)) from None
+
+
+_local = threading.local()
+
+
+def thread_cache() -> ModelCache:
+    """This thread's model cache (cvxpy problems are re-parameterised in place: one per thread)."""
+    cache: ModelCache | None = getattr(_local, "cache", None)
+    if cache is None:
+        cache = ModelCache()
+        _local.cache = cache
+    return cache
+
+
+def decision_time(day: date, zone: Zone, as_of: datetime | None, strategy: Strategy) -> datetime:
+    """When a decision for ``day`` is made: ``as_of`` or the gate closure of ``day``.
+
+    Raises
+    ------
+    PowerdeskError
+        A time after gate closure for a strategy without hindsight.
+    """
+    gate = gate_closure_utc(day, zone)
+    if as_of is None:
+        return gate
+    t = require_aware(as_of, "as_of")
+    if t > gate and not strategy.hindsight:
+        raise PowerdeskError(
+            f"as_of {t.isoformat()} is after gate closure {gate.isoformat()} of {day}: "
+            "use strategy perfect-foresight for hindsight"
+        )
+    return t
+
+
+def reserve_prices_for(
+    strategy: Strategy,
+    data: MarketData,
+    day: date,
+    zone: Zone,
+    as_of: datetime,
+    config: StrategyConfig,
+) -> dict[str, pd.Series]:
+    """The reserve prices ``strategy`` prices its offers at for ``day``."""
+    if not config.offer_reserves or strategy.scenarios is None:
+        return {}
+    if strategy.hindsight:
+        prices = actual_reserve_prices(data.reserves, day, zone)
+    else:
+        prices = forecast_reserve_prices(
+            data.reserves, day, zone, as_of, config.reserve_forecast_days
+        )
+    return {k: v for k, v in prices.items() if not v.empty}
+
+
+def decide(
+    name: str,
+    site: Site,
+    zone: Zone,
+    day: date,
+    data: MarketData | None,
+    config: StrategyConfig,
+    *,
+    as_of: datetime | None = None,
+    cache: ModelCache | None = None,
+) -> DayPlan:
+    """The plan of strategy ``name`` for ``site`` on delivery ``day``.
+
+    Parameters
+    ----------
+    name
+        A :class:`~engine.strategies.names.StrategyName`.
+    site, zone, day
+        The site, its zone and the local delivery day.
+    data
+        Market data; only what was published before the decision time is used, except by a
+        hindsight strategy (``None`` only for the price taker, which reads no prices).
+    config
+        How to decide.
+    as_of
+        Decision time [UTC]; default the gate closure of ``day``.
+    cache
+        Model cache; default this thread's.
+
+    Raises
+    ------
+    PowerdeskError
+        Unknown strategy, or a decision time after gate closure.
+    bidding.BiddingError, market.MarketError
+        No history before the decision time, an infeasible site, a solver failure.
+    """
+    strategy = get_strategy(name)
+    t = decision_time(day, zone, as_of, strategy)
+    if strategy.scenarios is None:
+        return flat_schedule(site, zone, day)
+    if data is None:
+        raise PowerdeskError(f"strategy {strategy.name} needs market data")
+    view = data if strategy.hindsight else data.as_of(t)
+    scenarios = strategy.scenarios(view, day, zone, config)
+    reserves = reserve_prices_for(strategy, view, day, zone, t, config)
+    options = config.solve_options(offer_reserves=bool(reserves))
+    return solve_day(site, zone, day, scenarios, reserves, options, cache or thread_cache())
