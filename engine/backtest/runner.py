@@ -30,11 +30,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import io
-import json
-import os
-import shutil
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -50,6 +46,8 @@ from bidding.solve import solver_version
 from engine.backtest.executors import ExecutorSpec, parse_executor, progress_bar, run_tasks
 from engine.bids.documents import decision_sha256, plan_documents, submitted_day
 from engine.core.errors import PowerdeskError
+from engine.core.files import replace_dir_atomic
+from engine.core.jsonio import pretty_json
 from engine.marketdata.view import Actuals, MarketData, file_sha256, from_files
 from engine.strategies.names import DEFAULT_STRATEGY, StrategyName
 from engine.strategies.registry import StrategyConfig, decide, get_strategy, thread_cache
@@ -529,37 +527,17 @@ def plot_png(run: StrategyRun, perfect: StrategyRun | None, zone: Zone, site: st
 
 
 def write_outputs(files: Mapping[str, bytes], out_dir: Path) -> None:
-    """Write ``files`` into ``out_dir`` atomically: a temp directory renamed into place.
+    """Write ``files`` into ``out_dir`` atomically (:func:`engine.core.files.replace_dir_atomic`).
 
     An existing ``out_dir`` is replaced only when it is empty or holds a previous backtest
     (``summary.json``); a failed run leaves nothing behind.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise PowerdeskError(f"{out_dir}: exists and is not a directory")
-        if any(out_dir.iterdir()) and not (out_dir / "summary.json").is_file():
-            raise PowerdeskError(f"{out_dir}: not empty and not a backtest output directory")
-    parent = out_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    old = parent / f".{out_dir.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        tmp.mkdir()
-        for name, content in sorted(files.items()):
-            with open(tmp / name, "wb") as fh:
-                fh.write(content)
-                fh.flush()
-                os.fsync(fh.fileno())
-        if out_dir.exists():
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not out_dir.exists():
-            old.rename(out_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir_atomic(
+        files,
+        Path(out_dir),
+        may_replace=lambda d: not any(d.iterdir()) or (d / "summary.json").is_file(),
+        what="a backtest output directory",
+    )
 
 
 def _as_date(value: date | str, what: str) -> date:
@@ -722,7 +700,7 @@ def run_backtest(
         deviations_at="imbalance price" if imbalance is not None else "day-ahead price",
     )
     files = {
-        "summary.json": (json.dumps(summary, sort_keys=True, indent=2) + "\n").encode(),
+        "summary.json": pretty_json(summary),
         "days.csv": days_csv(run, zone),
         "cumulative_cost.png": plot_png(run, perfect, zone, the_site.name),
     }
@@ -739,7 +717,7 @@ def run_backtest(
             "strategies_run": strategies,
         }
         write_outputs(
-            {**files, "run.json": (json.dumps(run_info, sort_keys=True, indent=2) + "\n").encode()},
+            {**files, "run.json": pretty_json(run_info)},
             out_dir,
         )
     return BacktestResult(summary, run, perfect, files, out_dir, elapsed, str(spec))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -34,6 +33,7 @@ from engine.backtest.runner import (
     write_outputs,
 )
 from engine.core.errors import PowerdeskError
+from engine.core.jsonio import pretty_json
 from engine.strategies.names import StrategyName
 from engine.strategies.registry import StrategyConfig, get_strategy
 
@@ -147,7 +147,7 @@ def run_sweep(
     }
     files = {
         "sweep.csv": sweep_csv(rows),
-        "summary.json": (json.dumps(summary, sort_keys=True, indent=2) + "\n").encode(),
+        "summary.json": pretty_json(summary),
         "sweep.png": sweep_png(rows, loaded.site.name, loaded.zone.currency),
     }
     out_dir = None

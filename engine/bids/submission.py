@@ -9,7 +9,6 @@ transport (SFTP upload, an exchange API) picks the files up from there, or repla
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from engine.core.errors import ConflictError, PowerdeskError
+from engine.core.files import write_file_atomic
 from engine.models.jobs import Submission
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -60,15 +60,6 @@ class SubmissionAdapter(Protocol):
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class OutboxAdapter:
@@ -120,7 +111,7 @@ class OutboxAdapter:
         out: list[SubmittedFile] = []
         for rel, target, data, digest in planned:
             if not (target.exists() and _sha256(target.read_bytes()) == digest):
-                _write_atomic(target, data)
+                write_file_atomic(target, data)
             out.append(self._record(key, zone, rel, digest, len(data)))
         return out
 

@@ -7,7 +7,6 @@ signs checkpoints; :func:`rotate_ledger_key` replaces it (the old one is kept un
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from engine.core.errors import ConflictError, InputFileError, NotFoundError, PowerdeskError
+from engine.core.files import write_file_atomic
 
 if TYPE_CHECKING:
     from engine.certificates.store import LedgerStore
@@ -50,15 +50,8 @@ def create_key(home: Path, name: str = LEDGER_KEY, *, force: bool = False) -> Pa
 
 def _write_private(path: Path, key: Ed25519PrivateKey) -> None:
     # Written whole to a private temporary file, then renamed: never a half-written key.
-    path.parent.mkdir(parents=True, exist_ok=True)
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    tmp = path.with_suffix(".pem.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    write_file_atomic(path, pem, mode=0o600)
 
 
 def rotate_ledger_key(home: Path, store: LedgerStore, at: datetime) -> tuple[str, str]:

@@ -19,3 +19,11 @@ def canonical_json(data: Any) -> bytes:
 def compact_json(data: Any) -> str:
     """``data`` as compact JSON text with sorted keys (for database columns)."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def pretty_json(data: Any) -> bytes:
+    """``data`` as a JSON file people read: sorted keys, indented, UTF-8, trailing newline.
+
+    Same data, same bytes (outputs are compared byte for byte across runs).
+    """
+    return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -34,9 +34,7 @@ instants as ``2025-03-01T00:00:00+00:00`` and floats in their shortest round-tri
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -47,6 +45,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from engine.core.errors import InputFileError, PowerdeskError
+from engine.core.files import write_file_atomic
 from engine.io.meter import read_csv_table
 from market import (
     KnownSeries,
@@ -501,21 +500,8 @@ def read_ef_csv(path: Path) -> pd.DataFrame:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
-
-    A crash or error leaves either the old file or none, never a half-written one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary shared data files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` (UTF-8) to ``path`` atomically: the old file or the new, never half."""
+    write_file_atomic(Path(path), text.encode("utf-8"))
 
 
 def format_instant(ts: pd.Timestamp) -> str:

@@ -52,7 +52,7 @@ def test_bid_writes_the_bid_set(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert doc["provenance"]["inputs"]["prices"]["sha256"]
     assert doc["provenance"]["inputs_as_of"] == "2020-03-07T18:00:00+00:00"  # 10:00 PST on D-1
     for c in doc["da_curves"]:
-        qty = [s["quantity_mw"] for s in c["steps"]]
+        qty = c["quantities_mw"]
         assert qty == sorted(qty, reverse=True)
     with (out / "reserve_bids.csv").open() as fh:
         rows = list(csv.DictReader(fh))
