@@ -46,6 +46,7 @@ import pandas as pd
 
 from engine.core.errors import InputFileError, PowerdeskError
 from engine.core.files import write_file_atomic
+from engine.io.emission_factors import EF_COLUMNS
 from engine.io.meter import read_csv_table
 from market import (
     KnownSeries,
@@ -61,9 +62,7 @@ from market.errors import UnknownProductError
 
 PRICE_COLUMNS = ("interval_start", "price")
 RESERVE_COLUMNS = ("interval_start", "product", "price")
-EF_COLUMNS = ("interval_start", "ef_tco2e_per_mwh", "carbon_free_share")
 DA_SERIES = "DA"
-EF_RESOLUTION = timedelta(hours=1)
 
 _AWARE = re.compile(
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
@@ -443,56 +442,6 @@ def _block_grid(
     grid = grid.as_unit("us")
     last_end = pd.Timestamp(delivery_day_bounds(days[-1], zone)[1]).as_unit("us")
     return grid, pd.DatetimeIndex(grid[1:].append(pd.DatetimeIndex([last_end]))).as_unit("us")
-
-
-def read_ef_csv(path: Path) -> pd.DataFrame:
-    """Read and validate a canonical emission-factor file.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by UTC ``interval_start`` (sorted), columns ``interval_end``,
-        ``ef_tco2e_per_mwh`` [tCO2e/MWh] and ``carbon_free_share`` [0..1]; the attribute
-        ``attrs["source"]`` names the file and its SHA-256.
-
-    Raises
-    ------
-    engine.core.errors.InputFileError
-        Missing column, naive timestamp, text in a number column, a share outside [0, 1], a
-        negative factor, a duplicate or missing hour.
-    """
-    table = _read_table(Path(path), EF_COLUMNS)
-    starts = _instants(table, "interval_start")
-    ef = _numbers(table, "ef_tco2e_per_mwh")
-    share = _numbers(table, "carbon_free_share")
-    neg = np.flatnonzero(ef < 0)
-    if neg.size:
-        raise table.fail("ef_tco2e_per_mwh is negative", int(neg[0]))
-    out_of_range = np.flatnonzero((share < 0) | (share > 1))
-    if out_of_range.size:
-        raise table.fail("carbon_free_share is outside [0, 1]", int(out_of_range[0]))
-    _check_duplicates(table, starts, "")
-    if table.has("interval_end"):
-        ends = _explicit_ends(table, starts, "UTC")
-    else:
-        ends = starts + EF_RESOLUTION
-        order = np.argsort(starts.asi8)
-        gap = np.flatnonzero(ends[order][:-1] != starts[order][1:])
-        if gap.size:
-            k = int(gap[0])
-            e, s = ends[order][k], starts[order][k + 1]
-            problem = (
-                f"missing interval {e.isoformat()} (the gap ends at this row)"
-                if e < s
-                else f"interval_start {s.isoformat()} is not on the hourly grid"
-            )
-            raise table.fail(problem, int(order[k + 1]))
-    frame = pd.DataFrame(
-        {"interval_end": ends, "ef_tco2e_per_mwh": ef, "carbon_free_share": share},
-        index=pd.DatetimeIndex(starts, name="interval_start"),
-    ).sort_index()
-    frame.attrs["source"] = table.source
-    return frame
 
 
 # --------------------------------------------------------------------------------------------

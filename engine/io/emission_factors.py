@@ -66,8 +66,12 @@ class EfDataset:
     ef_residual_tco2e_per_mwh: dict[datetime, Decimal] = field(default_factory=dict)
     annual_ef_residual_tco2e_per_mwh: dict[int, Decimal] = field(default_factory=dict)
 
+    def hours(self) -> list[datetime]:
+        """The UTC hour starts of the grid factors, in order."""
+        return sorted(self.ef_tco2e_per_mwh)
 
-def _hour_starts(table: CsvTable, column: str) -> list[datetime]:
+
+def _hour_starts(table: CsvTable, column: str, contiguous: bool = False) -> list[datetime]:
     starts = [parse_instant(table, v, column, i) for i, v in enumerate(table.column(column))]
     for i, s in enumerate(starts):
         if s.minute or s.second or s.microsecond:
@@ -75,6 +79,9 @@ def _hour_starts(table: CsvTable, column: str) -> list[datetime]:
         if i and s <= starts[i - 1]:
             kind = "duplicate" if s == starts[i - 1] else "out-of-order"
             raise table.fail(f"{kind} {column} {s.isoformat()}", i)
+        if contiguous and i and s != starts[i - 1] + HOUR:
+            gap = (starts[i - 1] + HOUR).isoformat()
+            raise table.fail(f"missing interval {gap} (the gap ends at this row)", i)
     if "interval_end" in table.header:
         for i, v in enumerate(table.column("interval_end")):
             if parse_instant(table, v, "interval_end", i) != starts[i] + HOUR:
@@ -91,10 +98,21 @@ def _pin(table: CsvTable, role: str, source: str | None) -> DatasetPin:
     )
 
 
-def read_ef_csv(path: Path | str, source: str | None = None) -> EfDataset:
-    """Read a canonical hourly emission-factor file (see module docstring)."""
+def read_ef_csv(
+    path: Path | str, source: str | None = None, *, contiguous: bool = False
+) -> EfDataset:
+    """Read a canonical hourly emission-factor file (see module docstring), exactly.
+
+    ``contiguous`` also refuses a missing hour (the importer writes gap-free files).
+
+    Raises
+    ------
+    engine.core.errors.InputFileError
+        Missing column, naive timestamp, text in a number column, a share above 1, a negative
+        factor, a duplicate, out-of-order or (``contiguous``) missing hour; names the row.
+    """
     table = read_csv_table(path, EF_COLUMNS)
-    starts = _hour_starts(table, "interval_start")
+    starts = _hour_starts(table, "interval_start", contiguous)
     ef: dict[datetime, Decimal] = {}
     share: dict[datetime, Decimal] = {}
     residual: dict[datetime, Decimal] = {}

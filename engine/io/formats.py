@@ -80,7 +80,7 @@ import io
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -91,13 +91,13 @@ import pandas as pd
 from engine.core.errors import InputFileError, PowerdeskError
 from engine.io.canonical import (
     DA_SERIES,
-    read_ef_csv,
     read_price_frame,
     read_reserve_price_frame,
     write_ef_csv,
     write_price_csv,
     write_reserve_price_csv,
 )
+from engine.io.emission_factors import read_ef_csv
 from market import Zone, get_zone
 
 Q15 = timedelta(minutes=15)
@@ -839,6 +839,12 @@ def _needs_interval_end(prices: pd.Series, resolution: timedelta, zone: Zone) ->
     return any(zone.resolution_on(d) != resolution for d in days)
 
 
+def _ef_hours(hours: list[datetime]) -> pd.DataFrame:
+    """The intervals of an emission-factor file (what the import reports on)."""
+    starts = pd.DatetimeIndex(hours)
+    return pd.DataFrame({"interval_start": starts, "interval_end": starts + pd.Timedelta(hours=1)})
+
+
 def write_import(
     imported: Imported, out: Path, *, reserve_out: Path | None = None
 ) -> list[Written]:
@@ -859,7 +865,7 @@ def write_import(
                 out,
                 "emission_factor",
                 lambda p: write_ef_csv(frame, p),
-                lambda p: read_ef_csv(p).reset_index(),
+                lambda p: _ef_hours(read_ef_csv(p, contiguous=True).hours()),
             )
         )
     else:

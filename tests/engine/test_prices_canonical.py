@@ -11,13 +11,13 @@ import pytest
 
 from engine.core.errors import InputFileError, PowerdeskError
 from engine.io.canonical import (
-    read_ef_csv,
     read_price_csv,
     read_reserve_price_csv,
     write_ef_csv,
     write_price_csv,
     write_reserve_price_csv,
 )
+from engine.io.emission_factors import read_ef_csv
 from market import da_publication_utc, delivery_intervals, get_zone
 
 
@@ -145,10 +145,11 @@ def test_ef_round_trip(tmp_path: Path) -> None:
     )
     path = tmp_path / "ef.csv"
     assert write_ef_csv(frame, path) == 48
-    back = read_ef_csv(path)
-    assert back.index.equals(pd.DatetimeIndex(index, name="interval_start").as_unit("us"))
-    assert np.allclose(back["ef_tco2e_per_mwh"], frame["ef_tco2e_per_mwh"])
-    assert "sha256" in back.attrs["source"]
+    back = read_ef_csv(path, contiguous=True)
+    assert back.hours() == [t.to_pydatetime() for t in index]
+    got = [float(back.ef_tco2e_per_mwh[h]) for h in back.hours()]
+    assert np.allclose(got, frame["ef_tco2e_per_mwh"])
+    assert len(back.pin.sha256) == 64
 
 
 GOOD = "interval_start,price\n2024-03-05T00:00:00+01:00,10.5\n2024-03-05T01:00:00+01:00,11\n"
@@ -227,14 +228,14 @@ def test_bad_ef_files(tmp_path: Path) -> None:
         "interval_start,ef_tco2e_per_mwh,carbon_free_share\n"
         "2023-03-01T00:00:00+00:00,0.3,0.5\n2023-03-01T01:00:00+00:00,0.3,1.5\n"
     )
-    with pytest.raises(InputFileError, match=r"row 3: carbon_free_share is outside"):
-        read_ef_csv(path)
+    with pytest.raises(InputFileError, match=r"row 3: carbon_free_share 1.5 is above 1"):
+        read_ef_csv(path, contiguous=True)
     path.write_text(
         "interval_start,ef_tco2e_per_mwh,carbon_free_share\n"
         "2023-03-01T00:00:00+00:00,0.3,0.5\n2023-03-01T02:00:00+00:00,0.3,0.5\n"
     )
     with pytest.raises(InputFileError, match=r"row 3: missing interval 2023-03-01T01:00"):
-        read_ef_csv(path)
+        read_ef_csv(path, contiguous=True)
 
 
 def test_writer_refuses_naive_and_leaves_no_file(tmp_path: Path) -> None:
