@@ -59,9 +59,10 @@ def settle(
     now: ClockDep,
     idempotency_key: IdempotencyKey = None,
 ) -> SettlementOut:
-    """Settle a registered site's delivery day: its submitted (else newest non-hindsight) bid
-    cleared at the day's DA prices, metered deviations, reserve awards. Once per site and day
-    (200 with the stored run); ``force`` records a correction (201)."""
+    """Settle a registered site's delivery day: its submitted bid cleared at the day's prices
+    with the rule the backtest uses, metered deviations, reserve awards. Once per site and day,
+    also under concurrent requests (200 with the stored run); ``force`` records a correction
+    (201). A day without a submitted bid is 404."""
     stored = get_site(engine, body.site)
     record = settle_site_day(
         engine, stored.name, stored.zone, body.day, force=body.force, reason=body.reason, now=now
