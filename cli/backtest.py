@@ -143,12 +143,16 @@ def sweep(
         out=out,
     )
     cur = result.summary["currency"]
-    typer.echo(f"{'strategy':<20} {'scenarios':>9} {'seed':>5} {'total_cost':>16} {'regret':>14}")
+    typer.echo(
+        f"{'strategy':<20} {'scenarios':>9} {'seed':>5} {'total_cost':>16} {'regret':>14} "
+        f"{'capture':>8}"
+    )
     for r in result.rows:
         n = "" if r.n_scenarios is None else str(r.n_scenarios)
         seed = "" if r.seed is None else str(r.seed)
         typer.echo(
-            f"{r.strategy:<20} {n:>9} {seed:>5} {r.totals['total_cost']:>16} {r.regret:>14} {cur}"
+            f"{r.strategy:<20} {n:>9} {seed:>5} {r.totals['total_cost']:>16} {r.regret:>14} "
+            f"{'' if r.capture is None else r.capture:>8} {cur}"
         )
     typer.echo(f"perfect foresight total_cost {result.perfect_total} {cur}; written to {out}")
 

@@ -57,6 +57,7 @@ from market.clearing import energy_to_wh, imbalance_prices_on, price_decimal, se
 FloatArray = npt.NDArray[np.float64]
 
 PERFECT_FORESIGHT = StrategyName.PERFECT_FORESIGHT.value
+PRICE_TAKER = StrategyName.PRICE_TAKER.value
 
 MONEY_FIELDS = (
     "energy_cost",
@@ -459,8 +460,13 @@ def build_summary(
     config: StrategyConfig,
     inputs: Mapping[str, Mapping[str, str]],
     deviations_at: str,
+    price_taker: StrategyRun | None = None,
 ) -> dict[str, Any]:
-    """The ``summary.json`` document (no timestamps, no paths: same inputs give same bytes)."""
+    """The ``summary.json`` document (no timestamps, no paths: same inputs give same bytes).
+
+    With perfect foresight and the price taker run over the same days, ``capture`` is the share
+    of the value of flexibility the strategy earns (:func:`capture`).
+    """
     summary: dict[str, Any] = {
         "strategy": strategy,
         "strategy_description": get_strategy(strategy).description,
@@ -488,7 +494,28 @@ def build_summary(
     else:
         summary["perfect_foresight_total_cost"] = None
         summary["regret_vs_perfect_foresight"] = None
+    summary["price_taker_total_cost"] = None
+    summary["value_of_flexibility"] = None
+    summary["capture"] = None
+    if perfect is not None and price_taker is not None:
+        pt_total = price_taker.total("total_cost")
+        summary["price_taker_total_cost"] = money(pt_total, zone)
+        summary["value_of_flexibility"] = money(pt_total - perfect.total("total_cost"), zone)
+        share = capture(run.total("total_cost"), pt_total, perfect.total("total_cost"))
+        summary["capture"] = None if share is None else str(share)
     return summary
+
+
+def capture(total: Decimal, price_taker: Decimal, perfect: Decimal) -> Decimal | None:
+    """The share of the value of flexibility a strategy captures [-], to 4 decimals.
+
+    ``(price_taker - total) / (price_taker - perfect)``: 1 is perfect foresight, 0 the price
+    taker's flat schedule; ``None`` when flexibility is worth nothing over the period.
+    """
+    value = price_taker - perfect
+    if value <= 0:
+        return None
+    return ((price_taker - total) / value).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN)
 
 
 def plot_png(run: StrategyRun, perfect: StrategyRun | None, zone: Zone, site: str) -> bytes:
@@ -678,27 +705,24 @@ def run_backtest(
         raise PowerdeskError(f"scenarios must be at least 1, got {n_scenarios}")
     loaded = load_inputs(site, prices, start, end, [strategy], imbalance_prices, reserve_prices)
     the_site, zone, data, days = loaded.site, loaded.zone, loaded.data, loaded.days
-    first, stop, inputs, imbalance = loaded.start, loaded.end, loaded.inputs, data.imbalance
+    stop, inputs = loaded.end, loaded.inputs
 
     config = StrategyConfig(n_scenarios=n_scenarios, seed=seed, solver=solver)
-    strategies = [strategy]
-    if regret and strategy != PERFECT_FORESIGHT:
-        strategies.append(PERFECT_FORESIGHT)
-    runs = backtest_days(strategies, the_site, zone, days, data, config, spec, progress)
-    run = runs[strategy]
-    perfect = runs.get(PERFECT_FORESIGHT) if regret else None
-    summary = build_summary(
-        strategy=strategy,
-        run=run,
-        perfect=perfect,
-        zone=zone,
-        site=the_site,
-        start=first,
-        end=stop,
-        config=config,
+    outcome = run_strategies(
+        strategy,
+        the_site,
+        zone,
+        days,
+        data,
+        config,
         inputs=inputs,
-        deviations_at="imbalance price" if imbalance is not None else "day-ahead price",
+        end=stop,
+        regret=regret,
+        executor=spec,
+        progress=progress,
     )
+    summary, run, perfect = outcome.summary, outcome.run, outcome.perfect
+    strategies = outcome.strategies_run
     files = {
         "summary.json": pretty_json(summary),
         "days.csv": days_csv(run, zone),
@@ -723,6 +747,55 @@ def run_backtest(
     return BacktestResult(summary, run, perfect, files, out_dir, elapsed, str(spec))
 
 
+@dataclass(frozen=True, slots=True)
+class StrategiesOutcome:
+    """What :func:`run_strategies` produced: the summary document and the runs behind it."""
+
+    summary: dict[str, Any]
+    run: StrategyRun
+    perfect: StrategyRun | None
+    strategies_run: list[str]
+
+
+def run_strategies(
+    strategy: str,
+    site: Site,
+    zone: Zone,
+    days: Sequence[date],
+    data: MarketData,
+    config: StrategyConfig,
+    *,
+    inputs: Mapping[str, Mapping[str, str]],
+    end: date,
+    regret: bool = True,
+    executor: ExecutorSpec | str = "inline",
+    progress: bool | None = False,
+) -> StrategiesOutcome:
+    """The backtest's orchestration, shared by ``powerdesk backtest`` and the API's backtests:
+    ``strategy`` over ``days`` and, with ``regret``, perfect foresight and the price taker as
+    benchmarks, summarised (regret, capture)."""
+    strategies = [strategy]
+    if regret:
+        strategies += [s for s in (PERFECT_FORESIGHT, PRICE_TAKER) if s != strategy]
+    runs = backtest_days(strategies, site, zone, days, data, config, executor, progress)
+    run = runs[strategy]
+    perfect = runs.get(PERFECT_FORESIGHT) if regret else None
+    summary = build_summary(
+        strategy=strategy,
+        run=run,
+        perfect=perfect,
+        zone=zone,
+        site=site,
+        start=days[0],
+        end=end,
+        config=config,
+        inputs=inputs,
+        deviations_at="imbalance price" if data.imbalance is not None else "day-ahead price",
+        price_taker=runs.get(PRICE_TAKER) if regret else None,
+    )
+    return StrategiesOutcome(summary, run, perfect, strategies)
+
+
 def format_summary(summary: Mapping[str, Any]) -> str:
     """The summary as aligned ``key  value`` lines for the terminal."""
     keys = [
@@ -740,6 +813,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         "grid_energy_mwh",
         "perfect_foresight_total_cost",
         "regret_vs_perfect_foresight",
+        "price_taker_total_cost",
+        "capture",
     ]
     cur = summary.get("currency", "")
     lines = []
@@ -747,6 +822,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         v = summary.get(k)
         if v is None:
             continue
-        suffix = f" {cur}" if k in MONEY_FIELDS or k.startswith(("regret", "perfect")) else ""
+        money_key = k in MONEY_FIELDS or k.startswith(("regret", "perfect", "price_taker"))
+        suffix = f" {cur}" if money_key else ""
         lines.append(f"{k:<30} {v}{suffix}")
     return "\n".join(lines)

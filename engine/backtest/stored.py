@@ -22,12 +22,12 @@ from engine.backtest.runner import (
     DAY_COLUMNS,
     MONEY_FIELDS,
     PERFECT_FORESIGHT,
-    backtest_days,
-    build_summary,
+    PRICE_TAKER,
     check_market_data,
     delivery_days,
     energy,
     money,
+    run_strategies,
 )
 from engine.core.errors import NotFoundError, PowerdeskError
 from engine.marketdata.view import from_database
@@ -142,20 +142,15 @@ def run_backtest_job(
         days = delivery_days(date.fromisoformat(req["start"]), date.fromisoformat(req["end"]))
         with Session(engine) as session:
             data = from_database(session, zone, site.reserve_products)
-        strategies = [req["strategy"]]
-        if req.get("regret", True) and req["strategy"] != PERFECT_FORESIGHT:
-            strategies.append(PERFECT_FORESIGHT)
         check_market_data(
             data,
             days,
             zone,
-            strategies,
+            [req["strategy"], PERFECT_FORESIGHT, PRICE_TAKER],
             f"stored DA prices of {zone.key}",
             f"stored imbalance prices of {zone.key}",
         )
         config = StrategyConfig(n_scenarios=int(req["n_scenarios"]), seed=int(req["seed"]))
-        runs = backtest_days(strategies, site, zone, days, data, config, executor, False)
-        run = runs[req["strategy"]]
         inputs = {
             "site": {"name": site.name, "sha256": stored.sha256},
             "prices": {"source": data.da.source},
@@ -164,18 +159,19 @@ def run_backtest_job(
             inputs["imbalance_prices"] = {"source": data.imbalance.source}
         for key, series in data.reserves.items():
             inputs[f"reserve_prices_{key}"] = {"source": series.source}
-        summary = build_summary(
-            strategy=req["strategy"],
-            run=run,
-            perfect=runs.get(PERFECT_FORESIGHT),
-            zone=zone,
-            site=site,
-            start=days[0],
-            end=date.fromisoformat(req["end"]),
-            config=config,
+        outcome = run_strategies(
+            req["strategy"],
+            site,
+            zone,
+            days,
+            data,
+            config,
             inputs=inputs,
-            deviations_at="imbalance price" if data.imbalance is not None else "day-ahead price",
+            end=date.fromisoformat(req["end"]),
+            regret=bool(req.get("regret", True)),
+            executor=executor,
         )
+        summary, run = outcome.summary, outcome.run
         rows = []
         for o in run.outcomes:
             row: dict[str, Any] = {"day": o.day.isoformat()}

@@ -1,13 +1,16 @@
 """Scenario sweeps: the same period backtested under many strategy settings, one table out.
 
-``powerdesk sweep`` runs perfect foresight once (the benchmark), every strategy that takes no
-setting once, and the ``forecast`` strategy once per (scenario count, seed) of the grid; each
-run goes through the backtest executor (local processes or a Dask cluster), so the days of one
-setting are spread over the workers. Outputs, written atomically (same inputs, same bytes):
+``powerdesk sweep`` runs perfect foresight and the price taker once (the benchmarks), every
+strategy that takes no setting once, and the ``forecast`` strategy once per (scenario count,
+seed) of the grid; each run goes through the backtest executor (local processes or a Dask
+cluster), so the days of one setting are spread over the workers. Outputs, written
+atomically (same inputs, same bytes):
 
 - ``sweep.csv``: one row per run: ``strategy, n_scenarios, seed`` (empty where the strategy
-  takes none), the cost parts, ``total_cost`` and ``regret_vs_perfect_foresight`` [currency];
-- ``summary.json``: inputs with SHA-256, period, perfect foresight's total, the best row;
+  takes none), the cost parts, ``total_cost`` and ``regret_vs_perfect_foresight`` [currency],
+  and ``capture``, the share of the value of flexibility earned:
+  ``(price_taker - total) / (price_taker - perfect_foresight)`` [-];
+- ``summary.json``: inputs with SHA-256, period, the benchmarks' totals, the best row;
 - ``sweep.png``: regret of each run (forecast by scenario count, one point per seed).
 """
 
@@ -27,8 +30,10 @@ import numpy as np
 from engine.backtest.executors import parse_executor
 from engine.backtest.runner import (
     PERFECT_FORESIGHT,
+    PRICE_TAKER,
     StrategyRun,
     backtest_runs,
+    capture,
     load_inputs,
     write_outputs,
 )
@@ -50,6 +55,7 @@ class SweepRow:
     seed: int | None
     totals: dict[str, Decimal]
     regret: Decimal
+    capture: Decimal | None
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,8 @@ def run_sweep(
     spec = parse_executor(executor)
     loaded = load_inputs(site, prices, start, end, names, imbalance_prices, reserve_prices)
     base = StrategyConfig()
-    fixed = [PERFECT_FORESIGHT] + [n for n in names if n not in (FORECAST, PERFECT_FORESIGHT)]
+    benchmarks = (PERFECT_FORESIGHT, PRICE_TAKER)
+    fixed = [*benchmarks, *(n for n in names if n not in (FORECAST, *benchmarks))]
     grid = [(n, seed) for n in grid_n for seed in grid_seeds] if FORECAST in names else []
     settings = [(name, base) for name in fixed]
     settings += [(FORECAST, StrategyConfig(n_scenarios=n, seed=seed)) for n, seed in grid]
@@ -117,17 +124,20 @@ def run_sweep(
     fixed_runs = dict(zip(fixed, done[: len(fixed)], strict=True))
     forecast_runs = dict(zip(grid, done[len(fixed) :], strict=True))
     perfect_total = fixed_runs[PERFECT_FORESIGHT].total("total_cost")
+    taker_total = fixed_runs[PRICE_TAKER].total("total_cost")
+
+    def row(name: str, n: int | None, seed: int | None, run: StrategyRun) -> SweepRow:
+        totals = _totals(run)
+        total = totals["total_cost"]
+        share = capture(total, taker_total, perfect_total)
+        return SweepRow(name, n, seed, totals, total - perfect_total, share)
+
     rows: list[SweepRow] = []
     for name in names:
         if name == FORECAST:
-            for (n, seed), run in forecast_runs.items():
-                totals = _totals(run)
-                rows.append(
-                    SweepRow(FORECAST, n, seed, totals, totals["total_cost"] - perfect_total)
-                )
+            rows += [row(FORECAST, n, seed, run) for (n, seed), run in forecast_runs.items()]
         else:
-            totals = _totals(fixed_runs[name])
-            rows.append(SweepRow(name, None, None, totals, totals["total_cost"] - perfect_total))
+            rows.append(row(name, None, None, fixed_runs[name]))
     best = min(rows, key=lambda r: (r.totals["total_cost"], r.strategy, r.n_scenarios or 0))
     summary: dict[str, Any] = {
         "site": loaded.site.name,
@@ -142,6 +152,8 @@ def run_sweep(
         "seeds": grid_seeds if FORECAST in names else [],
         "runs": len(rows),
         "perfect_foresight_total_cost": str(perfect_total),
+        "price_taker_total_cost": str(taker_total),
+        "value_of_flexibility": str(taker_total - perfect_total),
         "best": _row_json(best),
         "inputs": loaded.inputs,
     }
@@ -164,6 +176,7 @@ def _row_json(r: SweepRow) -> dict[str, Any]:
         "seed": r.seed,
         **{k: str(v) for k, v in r.totals.items()},
         "regret_vs_perfect_foresight": str(r.regret),
+        "capture": None if r.capture is None else str(r.capture),
     }
 
 
@@ -171,7 +184,8 @@ def sweep_csv(rows: Sequence[SweepRow]) -> bytes:
     """``sweep.csv``: one row per run, money as exact decimals."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["strategy", "n_scenarios", "seed", *PARTS, "regret_vs_perfect_foresight"])
+    header = ["strategy", "n_scenarios", "seed", *PARTS, "regret_vs_perfect_foresight", "capture"]
+    writer.writerow(header)
     for r in rows:
         writer.writerow(
             [
@@ -180,6 +194,7 @@ def sweep_csv(rows: Sequence[SweepRow]) -> bytes:
                 "" if r.seed is None else r.seed,
                 *(r.totals[k] for k in PARTS),
                 r.regret,
+                "" if r.capture is None else r.capture,
             ]
         )
     return buf.getvalue().encode()

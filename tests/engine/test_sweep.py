@@ -49,10 +49,21 @@ def test_sweep_rows_equal_single_backtests_and_regret_is_against_perfect_foresig
         assert r.regret == r.totals["total_cost"] - result.perfect_total
         assert r.regret >= Decimal("-0.05")  # nothing beats perfect foresight, reserves included
     assert result.rows[-1].regret > 0  # the flat schedule pays for not shifting
+    # capture: the share of the value of flexibility (price taker -> perfect foresight) earned
+    taker = result.rows[-1].totals["total_cost"]
+    assert result.rows[-1].capture == 0
+    for r in result.rows[:2]:
+        share = (taker - r.totals["total_cost"]) / (taker - result.perfect_total)
+        assert r.capture is not None
+        assert abs(r.capture - share) <= Decimal("0.00005")
+        assert Decimal(0) < r.capture <= 1
+    assert single.summary["capture"] == str(result.rows[1].capture)
+    assert Decimal(single.summary["price_taker_total_cost"]) == taker
     table = list(csv.DictReader(io.StringIO((tmp_path / "sweep" / "sweep.csv").read_text())))
     assert [row["strategy"] for row in table] == ["forecast", "forecast", "price-taker"]
     assert table[2]["n_scenarios"] == ""
     assert Decimal(table[0]["regret_vs_perfect_foresight"]) == result.rows[0].regret
+    assert Decimal(table[0]["capture"]) == result.rows[0].capture
     summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
     best = min(result.rows, key=lambda r: r.totals["total_cost"])
     assert Decimal(summary["best"]["total_cost"]) == best.totals["total_cost"]
