@@ -12,7 +12,8 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine.core.errors import PowerdeskError
@@ -68,6 +69,23 @@ def write_files_atomic(files: Mapping[str, bytes], folder: Path, *, mode: int = 
             os.replace(tmp, target)
     finally:
         for tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def staged_files(targets: Sequence[Path]) -> Iterator[list[Path]]:
+    """Temporary paths beside ``targets``, renamed onto them when the block ends without error.
+
+    The caller writes (and may read back and check) each temporary file; an error anywhere in
+    the block leaves every target as it was and removes the temporary files.
+    """
+    temps = [Path(t).with_name(f".{Path(t).name}.{os.getpid()}.partial") for t in targets]
+    try:
+        yield temps
+        for tmp, target in zip(temps, targets, strict=True):
+            os.replace(tmp, target)
+    finally:
+        for tmp in temps:
             tmp.unlink(missing_ok=True)
 
 

@@ -77,7 +77,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -89,6 +88,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from engine.core.errors import InputFileError, PowerdeskError
+from engine.core.files import staged_files
 from engine.io.canonical import (
     DA_SERIES,
     read_price_frame,
@@ -901,12 +901,9 @@ def write_import(
             )
     if not plan:
         raise PowerdeskError("the import produced no data")
-    temps: list[Path] = []
     written: list[Written] = []
-    try:
-        for path, kind, write, check in plan:
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-            temps.append(tmp)
+    with staged_files([path for path, *_ in plan]) as temps:
+        for (path, kind, write, check), tmp in zip(plan, temps, strict=True):
             write(tmp)
             try:
                 table = check(tmp)
@@ -925,9 +922,4 @@ def write_import(
                     pd.Timestamp(table["interval_end"].max()),
                 )
             )
-        for (path, *_), tmp in zip(plan, temps, strict=True):
-            os.replace(tmp, path)
-    finally:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
     return written
