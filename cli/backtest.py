@@ -1,4 +1,4 @@
-"""``powerdesk backtest`` (CONTRACTS.md "Backtest") and ``powerdesk bench backtest``."""
+"""``powerdesk backtest``, ``powerdesk sweep`` and ``powerdesk bench backtest`` (docs/settlement.md)."""
 
 from __future__ import annotations
 
