@@ -1,4 +1,4 @@
-"""``powerdesk backtest``, ``powerdesk sweep`` and ``powerdesk bench backtest`` (docs/settlement.md)."""
+"""``powerdesk backtest``, ``sweep`` and ``bench backtest`` (see docs/settlement.md)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ ReservePricesOpt = Annotated[
     Path | None,
     typer.Option("--reserve-prices", help="Canonical reserve capacity price CSV."),
 ]
+FeaturesOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--features",
+        help="Canonical feature CSV (exogenous day-ahead inputs; repeatable).",
+    ),
+]
 ExecutorOpt = Annotated[
     str,
     typer.Option("--executor", help="local (2 processes), local:N, inline or dask://HOST:PORT."),
@@ -48,6 +55,7 @@ def backtest(
         ),
     ] = None,
     reserve_prices: ReservePricesOpt = None,
+    features: FeaturesOpt = None,
     scenarios: Annotated[
         int, typer.Option("--scenarios", help="Price scenarios of the forecast strategy.")
     ] = 5,
@@ -73,6 +81,7 @@ def backtest(
         strategy,
         imbalance_prices=imbalance_prices,
         reserve_prices=reserve_prices,
+        features=features or [],
         n_scenarios=scenarios,
         seed=seed,
         executor=executor,
@@ -122,6 +131,7 @@ def sweep(
         typer.Option("--imbalance-prices", help="Canonical imbalance price CSV."),
     ] = None,
     reserve_prices: ReservePricesOpt = None,
+    features: FeaturesOpt = None,
     executor: ExecutorOpt = "local",
 ) -> None:
     """Backtest several strategies, and the forecast strategy over a grid of scenario counts and
@@ -139,6 +149,7 @@ def sweep(
         seeds=_ints(seeds, "--seeds"),
         imbalance_prices=imbalance_prices,
         reserve_prices=reserve_prices,
+        features=features or [],
         executor=executor,
         out=out,
     )

@@ -31,6 +31,10 @@ def bid(
     reserve_prices: Annotated[
         Path | None, typer.Option("--reserve-prices", help="Reserve price CSV.")
     ] = None,
+    features: Annotated[
+        list[Path] | None,
+        typer.Option("--features", help="Canonical feature CSV (repeatable)."),
+    ] = None,
     scenarios: Annotated[int, typer.Option("--scenarios", help="Price scenarios.")] = 10,
     strategy: Annotated[
         str,
@@ -64,6 +68,7 @@ def bid(
             prices,
             out,
             reserve_prices,
+            features or [],
             scenarios,
             strategy,
             seed,
@@ -82,6 +87,7 @@ def _bid(
     prices: Path,
     out: Path,
     reserve_prices: Path | None,
+    features: list[Path],
     scenarios: int,
     strategy: str,
     seed: int,
@@ -108,7 +114,7 @@ def _bid(
     the_day = _day(day)
     the_site = load_site(site)
     zone = get_zone(the_site.zone)
-    data, file_inputs = from_files(zone, prices, reserve_prices=reserve_prices)
+    data, file_inputs = from_files(zone, prices, reserve_prices=reserve_prices, features=features)
     inputs: dict[str, Any] = {"site": {"file": str(site), "sha256": file_sha256(site)}}
     inputs.update(file_inputs)
     inputs["strategy"] = {"name": strategy, "scenarios": str(scenarios), "seed": str(seed)}

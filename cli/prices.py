@@ -84,6 +84,14 @@ def import_(
     end: Annotated[
         str | None, typer.Option("--end", help="Local delivery day after the last one kept.")
     ] = None,
+    features_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--features-out",
+            help="Also write the day-ahead forecasts the source publishes (gansu) as a "
+            "canonical feature CSV.",
+        ),
+    ] = None,
 ) -> None:
     """Convert FILE to the canonical CSV form; print rows written and the UTC span covered."""
     from engine.io.formats import import_file, write_import
@@ -97,7 +105,7 @@ def import_(
         start=_day(start, "--start"),
         end=_day(end, "--end"),
     )
-    for w in write_import(imported, out, reserve_out=reserve_out):
+    for w in write_import(imported, out, reserve_out=reserve_out, features_out=features_out):
         typer.echo(
             f"{w.path}: {w.rows} rows ({w.kind}, {imported.zone}"
             f"{' ' + imported.series if w.kind == 'price' else ''}), "

@@ -405,6 +405,17 @@ def check_market_data(
                     f"{imbalance_label} do not cover delivery day {day} "
                     f"(no imbalance price at {missing.isoformat()})"
                 )
+    for name, series in sorted(data.features.items()):
+        for day in days:
+            known = series.as_of(gate_closure_utc(day, zone))
+            intervals = delivery_intervals(day, zone)
+            have = set(known.index)
+            absent = [t for t in intervals if t not in have]
+            if absent:
+                raise PowerdeskError(
+                    f"feature {name} is not known before gate closure of delivery day {day} "
+                    f"(no value for {absent[0].isoformat()})"
+                )
     if not days:
         return
     for name in strategies:
@@ -602,6 +613,7 @@ def load_inputs(
     strategies: Sequence[str],
     imbalance_prices: str | Path | None = None,
     reserve_prices: str | Path | None = None,
+    features: Sequence[str | Path] = (),
 ) -> LoadedInputs:
     """Read and check the inputs of a backtest of ``strategies`` over ``[start, end)``.
 
@@ -628,6 +640,7 @@ def load_inputs(
         prices_path,
         None if imbalance_prices is None else Path(imbalance_prices),
         None if reserve_prices is None else Path(reserve_prices),
+        [Path(f) for f in features],
     )
     inputs.update(file_inputs)
     days = delivery_days(first, stop)
@@ -651,6 +664,7 @@ def run_backtest(
     *,
     imbalance_prices: str | Path | None = None,
     reserve_prices: str | Path | None = None,
+    features: Sequence[str | Path] = (),
     n_scenarios: int = 5,
     seed: int = 0,
     executor: str = "local",
@@ -675,6 +689,8 @@ def run_backtest(
         Canonical imbalance price file; without it deviations settle at the DA price.
     reserve_prices
         Canonical reserve price file (capacity clearing prices per product and block).
+    features
+        Canonical feature files (exogenous day-ahead inputs with knowledge times).
     n_scenarios
         Scenarios of the ``forecast`` strategy.
     seed
@@ -703,7 +719,9 @@ def run_backtest(
     spec = parse_executor(executor)
     if n_scenarios < 1:
         raise PowerdeskError(f"scenarios must be at least 1, got {n_scenarios}")
-    loaded = load_inputs(site, prices, start, end, [strategy], imbalance_prices, reserve_prices)
+    loaded = load_inputs(
+        site, prices, start, end, [strategy], imbalance_prices, reserve_prices, features
+    )
     the_site, zone, data, days = loaded.site, loaded.zone, loaded.data, loaded.days
     stop, inputs = loaded.end, loaded.inputs
 

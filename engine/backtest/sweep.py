@@ -84,6 +84,7 @@ def run_sweep(
     seeds: Sequence[int] = (0,),
     imbalance_prices: str | Path | None = None,
     reserve_prices: str | Path | None = None,
+    features: Sequence[str | Path] = (),
     executor: str = "local",
     out: str | Path | None = None,
     progress: bool | None = None,
@@ -110,7 +111,9 @@ def run_sweep(
     grid_n = sorted(set(n_scenarios))
     grid_seeds = sorted(set(seeds))
     spec = parse_executor(executor)
-    loaded = load_inputs(site, prices, start, end, names, imbalance_prices, reserve_prices)
+    loaded = load_inputs(
+        site, prices, start, end, names, imbalance_prices, reserve_prices, features
+    )
     base = StrategyConfig()
     benchmarks = (PERFECT_FORESIGHT, PRICE_TAKER)
     fixed = [*benchmarks, *(n for n in names if n not in (FORECAST, *benchmarks))]

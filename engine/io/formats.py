@@ -98,6 +98,7 @@ from engine.io.canonical import (
     write_reserve_price_csv,
 )
 from engine.io.emission_factors import read_ef_csv
+from engine.io.features import FeatureSet, feature_csv, read_feature_csv
 from market import Zone, get_zone
 
 Q15 = timedelta(minutes=15)
@@ -123,6 +124,9 @@ class Imported:
         Capacity prices per product key [currency/MW per product interval], or empty.
     emission_factors
         ``ef_tco2e_per_mwh`` and ``carbon_free_share`` per UTC hour, or None.
+    features
+        Exogenous day-ahead forecasts the source publishes (named columns, indexed by UTC
+        interval start), or None; written with ``--features-out`` (:mod:`engine.io.features`).
     """
 
     zone: str
@@ -132,6 +136,7 @@ class Imported:
     reserves: Mapping[str, pd.Series] = field(default_factory=dict)
     emission_factors: pd.DataFrame | None = None
     source: Path | None = None
+    features: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -663,6 +668,19 @@ def _ercot_rtm(path: Path, o: _Options) -> Imported:
     return Imported(z.key, o.series or "RT", _series(raw, starts, values, (Q15, z.tz)), Q15)
 
 
+# The day-ahead forecasts Gansu's trading centre publishes with its prices [MW].
+GANSU_FEATURES = (
+    "provincial_load_forecast",
+    "tie_line_load_forecast",
+    "total_power_forecast",
+    "new_energy_power_forecast",
+    "wind_power_forecast",
+    "photovoltaic_power_forecast",
+    "hydraulic_power_forecast",
+    "non_market_power_forecast",
+)
+
+
 def _gansu(path: Path, o: _Options) -> Imported:
     raw = _read_raw(path, ",", ["date", "time_order"])
     z = _zone(o.zone, "CN-GS", "gansu")
@@ -683,7 +701,17 @@ def _gansu(path: Path, o: _Options) -> Imported:
     starts = _wall_to_utc(raw, wall, z.tz)
     values = _numbers(raw, raw.col(name), name)
     series = o.series or ("RT" if name.startswith("realtime") else DA_SERIES)
-    return Imported(z.key, series, _series(raw, starts, values), Q15)
+    features = pd.DataFrame(
+        {f"{c}_mw": _numbers(raw, raw.col(c), c) for c in GANSU_FEATURES if c in raw.header},
+        index=pd.DatetimeIndex(starts),
+    )
+    return Imported(
+        z.key,
+        series,
+        _series(raw, starts, values),
+        Q15,
+        features=features.sort_index() if len(features.columns) else None,
+    )
 
 
 def _end_label_minutes(raw: _Raw, label: str, pos: int | None) -> int:
@@ -830,13 +858,30 @@ def _sliced(imported: Imported, start: date | None, end: date | None) -> Importe
         ef = ef[keep(ef.index)]
     if (prices is None or prices.empty) and not reserves and (ef is None or ef.empty):
         raise PowerdeskError(f"no data between {start} and {end}")
-    return replace(imported, prices=prices, reserves=reserves, emission_factors=ef)
+    features = imported.features
+    if features is not None:
+        features = features[keep(features.index)]
+    return replace(
+        imported, prices=prices, reserves=reserves, emission_factors=ef, features=features
+    )
 
 
 def _needs_interval_end(prices: pd.Series, resolution: timedelta, zone: Zone) -> bool:
     local = pd.DatetimeIndex(prices.index).tz_convert(zone.tz)
     days = {local[0].date(), local[-1].date()}
     return any(zone.resolution_on(d) != resolution for d in days)
+
+
+def _write_text(path: Path, text: str) -> int:
+    path.write_text(text, encoding="utf-8")
+    return text.count("\n") - 1
+
+
+def _feature_intervals(features: FeatureSet) -> pd.DataFrame:
+    """The intervals of a feature file (what the import reports on)."""
+    first = next(iter(features.columns.values()))
+    starts = pd.DatetimeIndex(first.frame["interval_start"]).unique()
+    return pd.DataFrame({"interval_start": starts, "interval_end": starts + first.resolution})
 
 
 def _ef_hours(hours: list[datetime]) -> pd.DataFrame:
@@ -846,7 +891,11 @@ def _ef_hours(hours: list[datetime]) -> pd.DataFrame:
 
 
 def write_import(
-    imported: Imported, out: Path, *, reserve_out: Path | None = None
+    imported: Imported,
+    out: Path,
+    *,
+    reserve_out: Path | None = None,
+    features_out: Path | None = None,
 ) -> list[Written]:
     """Write an import in canonical form, validated by the canonical readers first.
 
@@ -899,6 +948,21 @@ def write_import(
                     lambda p: read_reserve_price_frame(p, zone),
                 )
             )
+    if features_out is not None:
+        feats = imported.features
+        if feats is None or feats.empty:
+            raise PowerdeskError(
+                f"{imported.source or out}: this format carries no features for --features-out"
+            )
+        fzone = get_zone(imported.zone)
+        plan.append(
+            (
+                Path(features_out),
+                "features",
+                lambda p: _write_text(p, feature_csv(feats)),
+                lambda p: _feature_intervals(read_feature_csv([p], fzone)),
+            )
+        )
     if not plan:
         raise PowerdeskError("the import produced no data")
     written: list[Written] = []

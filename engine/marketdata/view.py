@@ -12,7 +12,7 @@ Two sources fill it: canonical files (:func:`from_files`) and the database (:fun
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from engine.core.errors import NotFoundError, PowerdeskError
 from engine.io.canonical import DA_SERIES, read_price_csv, read_reserve_price_csv
+from engine.io.features import read_feature_csv
 from engine.marketdata.store import load_series
 from market import KnownSeries, Zone
 
@@ -42,11 +43,15 @@ class MarketData:
     reserves
         Capacity clearing prices per reserve product key (and ``<KEY>_MILEAGE`` mileage prices)
         [currency/MW per product interval].
+    features
+        Exogenous day-ahead inputs by name (load, wind, solar forecasts, ...), each value with
+        its knowledge time (:mod:`engine.io.features`).
     """
 
     da: KnownSeries
     imbalance: KnownSeries | None = None
     reserves: Mapping[str, KnownSeries] = field(default_factory=dict)
+    features: Mapping[str, KnownSeries] = field(default_factory=dict)
 
     def as_of(self, t: datetime) -> MarketData:
         """What a decision at ``t`` may know: every publication strictly before ``t``."""
@@ -54,6 +59,7 @@ class MarketData:
             self.da.known_before(t),
             None if self.imbalance is None else self.imbalance.known_before(t),
             {k: s.known_before(t) for k, s in sorted(self.reserves.items())},
+            {k: s.known_before(t) for k, s in sorted(self.features.items())},
         )
 
     def actuals(self) -> Actuals:
@@ -71,6 +77,9 @@ class MarketData:
         if self.imbalance is not None:
             out.append(f"{IMBALANCE_SERIES}: {self.imbalance.source}")
         out += [f"{k}: {s.source}" for k, s in sorted(self.reserves.items())]
+        if self.features:
+            first = next(iter(sorted(self.features.items())))[1]
+            out.append(f"features {', '.join(sorted(self.features))}: {first.source}")
         return out
 
 
@@ -97,6 +106,7 @@ def from_files(
     prices: Path,
     imbalance_prices: Path | None = None,
     reserve_prices: Path | None = None,
+    features: Sequence[Path] = (),
 ) -> tuple[MarketData, dict[str, dict[str, str]]]:
     """Market data from canonical files, and their provenance (file name and SHA-256 each)."""
     inputs = {"prices": {"file": prices.name, "sha256": file_sha256(prices)}}
@@ -115,7 +125,13 @@ def from_files(
             "file": reserve_prices.name,
             "sha256": file_sha256(reserve_prices),
         }
-    return MarketData(da, imbalance, reserves), inputs
+    feature_set: dict[str, KnownSeries] = {}
+    if features:
+        feature_set = read_feature_csv(features, zone).columns
+        for k, path in enumerate(features):
+            name = "features" if k == 0 else f"features_{k + 1}"
+            inputs[name] = {"file": Path(path).name, "sha256": file_sha256(Path(path))}
+    return MarketData(da, imbalance, reserves, feature_set), inputs
 
 
 def _optional(session: Session, zone: Zone, series: str) -> KnownSeries | None:
