@@ -28,6 +28,7 @@ from engine.io.canonical import (
     read_reserve_price_frame,
     reserve_series,
 )
+from engine.io.features import read_feature_csv
 from engine.models.market import Dataset, PricePoint
 from market import KnownSeries, Zone, get_zone
 
@@ -45,13 +46,27 @@ class LoadResult:
     created: bool  # False when the same bytes were loaded before (nothing changed)
 
 
-def _is_reserve_file(path: Path) -> bool:
+FEATURE_PREFIX = "feature:"
+FEATURES_LABEL = "FEATURES"
+
+
+def _header(path: Path) -> list[str]:
     try:
         with path.open(encoding="utf-8-sig") as f:
             header = f.readline()
-    except OSError as exc:
-        raise InputFileError(str(path), f"cannot read file ({exc.strerror})") from None
-    return "product" in [c.strip() for c in header.split(",")]
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InputFileError(str(path), f"cannot read file ({problem})") from None
+    return [c.strip() for c in header.split(",")]
+
+
+def _is_reserve_file(path: Path) -> bool:
+    return "product" in _header(path)
+
+
+def _is_feature_file(path: Path) -> bool:
+    header = _header(path)
+    return "interval_start" in header and "price" not in header and "product" not in header
 
 
 def load_price_file(
@@ -69,8 +84,9 @@ def load_price_file(
     session
         Open session; the caller commits.
     path
-        Canonical price file, or a reserve price file (recognised by its ``product`` column;
-        its points are stored with the product key as series).
+        Canonical price file, a reserve price file (recognised by its ``product`` column; its
+        points are stored with the product key as series) or a feature file (no ``price``
+        column; each feature stored as series ``feature:<name>`` with its knowledge times).
     zone
         Zone of the prices.
     series
@@ -99,8 +115,9 @@ def load_price_file(
         raise InputFileError(str(path), f"cannot read file ({exc.strerror})") from None
     sha = hashlib.sha256(data).hexdigest()
     reserve = _is_reserve_file(path)
-    kind = "reserve_price" if reserve else "price"
-    label = RESERVE_SERIES if reserve else series
+    feature = not reserve and _is_feature_file(path)
+    kind = "reserve_price" if reserve else "feature" if feature else "price"
+    label = RESERVE_SERIES if reserve else FEATURES_LABEL if feature else series
     ds = session.exec(sqlmodel.select(Dataset).where(Dataset.sha256 == sha)).first()
     if ds is not None:
         if (ds.zone, ds.series, ds.kind) != (z.key, label, kind):
@@ -111,7 +128,22 @@ def load_price_file(
         assert ds.id is not None
         return LoadResult(ds.id, sha, ds.rows, created=False)
 
-    if reserve:
+    if feature:
+        columns = read_feature_csv([path], z).columns
+        frame = pd.concat(
+            [
+                s.frame.assign(
+                    interval_end=s.frame["interval_start"] + s.resolution,
+                    price=s.frame["value"],
+                    series=f"{FEATURE_PREFIX}{name}",
+                )
+                for name, s in columns.items()
+            ],
+            ignore_index=True,
+        )
+        series_keys = frame["series"].to_numpy(dtype=object)
+        unit = "feature"
+    elif reserve:
         frame = read_reserve_price_frame(path, z)
         knowns = reserve_series(frame, z)
         published = pd.concat(
@@ -164,6 +196,18 @@ def load_price_file(
     for lo in range(0, len(rows), _CHUNK):
         session.execute(insert(table), rows[lo : lo + _CHUNK])
     return LoadResult(dataset.id, sha, len(rows), created=True)
+
+
+def stored_feature_names(session: Session, zone: Zone | str) -> list[str]:
+    """Names of the features stored for ``zone`` (loaded from feature files)."""
+    z = zone if isinstance(zone, Zone) else get_zone(zone)
+    table = PricePoint.__table__  # type: ignore[attr-defined]
+    rows = session.execute(
+        select(table.c.series)
+        .where(table.c.zone == z.key, table.c.series.like(f"{FEATURE_PREFIX}%"))
+        .distinct()
+    ).all()
+    return sorted(str(r[0])[len(FEATURE_PREFIX) :] for r in rows)
 
 
 def _py_instants(column: pd.Series) -> list[datetime]:

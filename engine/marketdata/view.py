@@ -23,7 +23,7 @@ from sqlmodel import Session
 from engine.core.errors import NotFoundError, PowerdeskError
 from engine.io.canonical import DA_SERIES, read_price_csv, read_reserve_price_csv
 from engine.io.features import read_feature_csv
-from engine.marketdata.store import load_series
+from engine.marketdata.store import FEATURE_PREFIX, load_series, stored_feature_names
 from market import KnownSeries, Zone
 
 IMBALANCE_SERIES = "IMBALANCE"
@@ -142,8 +142,8 @@ def _optional(session: Session, zone: Zone, series: str) -> KnownSeries | None:
 
 
 def from_database(session: Session, zone: Zone, reserve_products: Iterable[str] = ()) -> MarketData:
-    """Market data stored for ``zone``: DA (required), imbalance and the given reserve products
-    with their mileage prices (where stored).
+    """Market data stored for ``zone``: DA (required), imbalance, the given reserve products
+    with their mileage prices (where stored) and every stored feature.
 
     Raises
     ------
@@ -158,4 +158,8 @@ def from_database(session: Session, zone: Zone, reserve_products: Iterable[str] 
             series = _optional(session, zone, name)
             if series is not None:
                 reserves[name] = series
-    return MarketData(da, imbalance, reserves)
+    features = {
+        name: load_series(session, zone, f"{FEATURE_PREFIX}{name}")
+        for name in stored_feature_names(session, zone)
+    }
+    return MarketData(da, imbalance, reserves, features)

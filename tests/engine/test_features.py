@@ -162,3 +162,29 @@ def test_gansu_import_writes_its_forecasts_as_features(
         write_import(bare, out2, features_out=feats2)
     assert not out2.exists()
     assert not feats2.exists()
+
+
+def test_features_stored_in_the_database_read_back_equal(tmp_path: Path) -> None:
+    from sqlmodel import Session
+
+    from engine.core.db import make_engine, migrate
+    from engine.marketdata.store import load_price_file
+    from engine.marketdata.view import from_database
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    migrate(engine)
+    src = _gansu_source(tmp_path / "gansu.csv")
+    imported = import_file(src, "gansu")
+    write_import(imported, tmp_path / "da.csv", features_out=tmp_path / "f.csv")
+    with Session(engine) as session:
+        load_price_file(session, tmp_path / "da.csv", ZONE)
+        loaded = load_price_file(session, tmp_path / "f.csv", ZONE)
+        session.commit()
+    assert loaded.rows == 3 * 96 * 3
+    with Session(engine) as session:
+        data = from_database(session, ZONE)
+    files = read_feature_csv([tmp_path / "f.csv"], ZONE).columns
+    assert sorted(data.features) == sorted(files)
+    for name, series in files.items():
+        stored = data.features[name]
+        assert stored.frame.reset_index(drop=True).equals(series.frame.reset_index(drop=True))
