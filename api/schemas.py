@@ -11,7 +11,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from engine.strategies.names import StrategyName
+from engine.strategies.names import DEFAULT_SCENARIOS, StrategyName
 
 T = TypeVar("T")
 
@@ -168,7 +168,7 @@ class BidIn(Request):
         description="Decision time (default: the zone's gate closure for the day); only prices "
         "published before it are used. Hindsight needs strategy perfect-foresight.",
     )
-    n_scenarios: int = Field(5, ge=1, le=20)
+    n_scenarios: int = Field(DEFAULT_SCENARIOS, ge=1, le=20)
     offer_reserves: bool = True
     allow_breaches: bool = Field(False, description="Keep a plan whose soft constraints gave way.")
     seed: int = Field(0, ge=0, le=2**31 - 1)
@@ -275,7 +275,7 @@ class BacktestIn(Request):
     start: Day
     end: Day
     strategy: Strategy = StrategyName.FORECAST
-    n_scenarios: int = Field(5, ge=1, le=20)
+    n_scenarios: int = Field(DEFAULT_SCENARIOS, ge=1, le=20)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     regret: bool = Field(True, description="Also run perfect foresight and report the regret.")
 

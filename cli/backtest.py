@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from engine.strategies.names import StrategyName
+from engine.strategies.names import DEFAULT_SCENARIOS, StrategyName
 
 STRATEGY_NAMES = tuple(s.value for s in StrategyName)
 _FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -58,7 +58,7 @@ def backtest(
     features: FeaturesOpt = None,
     scenarios: Annotated[
         int, typer.Option("--scenarios", help="Price scenarios of the forecast strategy.")
-    ] = 5,
+    ] = DEFAULT_SCENARIOS,
     seed: Annotated[int, typer.Option("--seed", help="Scenario seed.")] = 0,
     executor: ExecutorOpt = "local",
     no_regret: Annotated[

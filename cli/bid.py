@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from engine.strategies.names import DESCRIPTIONS
+from engine.strategies.names import DEFAULT_SCENARIOS, DESCRIPTIONS
 
 
 def _day(text: str) -> date:
@@ -35,7 +35,9 @@ def bid(
         list[Path] | None,
         typer.Option("--features", help="Canonical feature CSV (repeatable)."),
     ] = None,
-    scenarios: Annotated[int, typer.Option("--scenarios", help="Price scenarios.")] = 10,
+    scenarios: Annotated[
+        int, typer.Option("--scenarios", help="Price scenarios.")
+    ] = DEFAULT_SCENARIOS,
     strategy: Annotated[
         str,
         typer.Option(

@@ -49,7 +49,7 @@ from engine.core.errors import PowerdeskError
 from engine.core.files import replace_dir_atomic
 from engine.core.jsonio import pretty_json
 from engine.marketdata.view import Actuals, MarketData, file_sha256, from_files
-from engine.strategies.names import DEFAULT_STRATEGY, StrategyName
+from engine.strategies.names import DEFAULT_SCENARIOS, DEFAULT_STRATEGY, StrategyName
 from engine.strategies.registry import StrategyConfig, decide, get_strategy, thread_cache
 from market import MarketError, Zone, delivery_intervals, gate_closure_utc, get_zone
 from market.clearing import energy_to_wh, imbalance_prices_on, price_decimal, settle_submitted_day
@@ -665,7 +665,7 @@ def run_backtest(
     imbalance_prices: str | Path | None = None,
     reserve_prices: str | Path | None = None,
     features: Sequence[str | Path] = (),
-    n_scenarios: int = 5,
+    n_scenarios: int = DEFAULT_SCENARIOS,
     seed: int = 0,
     executor: str = "local",
     regret: bool = True,

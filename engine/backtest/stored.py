@@ -33,6 +33,7 @@ from engine.core.errors import NotFoundError, PowerdeskError
 from engine.marketdata.view import from_database
 from engine.models.backtests import BacktestRow
 from engine.sites.registry import get_site
+from engine.strategies.names import DEFAULT_SCENARIOS
 from engine.strategies.registry import StrategyConfig, get_strategy
 from market import get_zone
 
@@ -48,7 +49,7 @@ class BacktestRequest:
     start: date
     end: date
     strategy: str = "forecast"
-    n_scenarios: int = 5
+    n_scenarios: int = DEFAULT_SCENARIOS
     seed: int = 0
     regret: bool = True
 

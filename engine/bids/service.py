@@ -28,7 +28,7 @@ from engine.core.jsonio import canonical_json, compact_json
 from engine.marketdata.view import from_database
 from engine.models.bids import BidRow
 from engine.sites.registry import get_site
-from engine.strategies.names import DEFAULT_STRATEGY
+from engine.strategies.names import DEFAULT_SCENARIOS, DEFAULT_STRATEGY
 from engine.strategies.registry import StrategyConfig, decide, decision_time, get_strategy
 from market import gate_closure_utc, get_zone, to_money
 
@@ -64,7 +64,7 @@ class BidRequest:
     day: date
     strategy: str = DEFAULT_STRATEGY
     as_of: datetime | None = None
-    n_scenarios: int = 5
+    n_scenarios: int = DEFAULT_SCENARIOS
     offer_reserves: bool = True
     allow_breaches: bool = False
     seed: int = 0

@@ -43,6 +43,7 @@ from engine.io.site_file import load_site
 from engine.reporting.carbon import ReportFiles, build_inputs, write_report
 from engine.settlement.service import settle_site_day
 from engine.sites.registry import register_site
+from engine.strategies.names import DEFAULT_SCENARIOS
 from ledger.keys import Role
 from ledger.ppa import PPA, MeteredInterval
 from market import delivery_day_bounds, gate_closure_utc
@@ -73,7 +74,7 @@ def bid_day(
     day: date,
     submitter: SubmissionAdapter,
     as_of: datetime | None = None,
-    n_scenarios: int = 5,
+    n_scenarios: int = DEFAULT_SCENARIOS,
     force: bool = False,
 ) -> BuiltBid:
     """Build the forecast bid of ``site`` for delivery ``day`` and submit it (the scheduler's job).

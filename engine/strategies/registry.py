@@ -44,6 +44,7 @@ from bidding import (
 from engine.core.errors import PowerdeskError
 from engine.marketdata.view import MarketData
 from engine.strategies.names import (
+    DEFAULT_SCENARIOS,
     DESCRIPTIONS,
     HINDSIGHT,
     NEEDS_HISTORY,
@@ -87,7 +88,7 @@ class StrategyConfig:
     depend on which days the same process solved before.
     """
 
-    n_scenarios: int = 5
+    n_scenarios: int = DEFAULT_SCENARIOS
     seed: int = 0
     solver: str = "HIGHS"
     point_forecast_days: int = 7
