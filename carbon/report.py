@@ -33,9 +33,9 @@ Factors
 Green share and CFE
     Per site, then summed: S_annual = sum_s min(C_s, RE_s) / sum_s C_s, S_hourly =
     sum_{s,h} min(L, RE[s,h]) / sum L (for one site these are the formulas of docs/carbon.md; the
-    per-site minimum stops one site's surplus covering another's). G[s,h] is carbon-free hourly-eligible
-    instruments plus on-site carbon-free generation; RE[s,h] is renewable hourly-eligible
-    instruments. Scores are ``None`` when the period's consumption is zero.
+    per-site minimum stops one site's surplus covering another's). G[s,h] is carbon-free
+    hourly-eligible instruments plus on-site carbon-free generation; RE[s,h] is renewable
+    hourly-eligible instruments. Scores are ``None`` when the period's consumption is zero.
 """
 
 from __future__ import annotations
