@@ -125,7 +125,7 @@ class PricesOut(Page[PricePointOut]):
 
 
 class SiteIn(Request):
-    """A site file's content (CONTRACTS.md "Site file"): TOML text, JSON text or a JSON object."""
+    """A site file's content (docs/site-file.md): TOML text, JSON text or a JSON object."""
 
     content: str | dict[str, Any] = Field(description="TOML or JSON text, or the JSON object.")
     format: Literal["toml", "json"] = "toml"

@@ -1,8 +1,8 @@
 """The data-centre site as frozen data: load, PUE, flexible jobs, battery, reserves, DR, PPAs.
 
-:meth:`Site.from_dict` takes the parsed site file (CONTRACTS.md "Site file", a TOML document) and
-validates it, raising :class:`~bidding.errors.SiteError` with the field and the problem. Extension
-sections beyond the contract:
+:meth:`Site.from_dict` takes the parsed site file (a TOML document, docs/site-file.md) and
+validates it, raising :class:`~bidding.errors.SiteError` with the field and the problem. Beyond
+``[load]``, ``[[jobs]]`` and ``[battery]`` it reads these optional keys and sections:
 
 ``[load]``
     ``grid_export_allowed`` (bool, default false) and ``grid_export_max_mw`` (default the import

@@ -1,4 +1,4 @@
-"""The standard synthetic bid problem of the benchmark (CONTRACTS.md "Benchmarks").
+"""The standard synthetic bid problem of the benchmark (docs/benchmarks.md, "Bidding").
 
 96 quarter-hours (DE-LU, a normal day after SDAC's move to 15 minutes), ``J`` flexible job
 classes with random windows, energies and power caps, ``S`` price scenarios around a daily shape,

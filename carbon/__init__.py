@@ -1,4 +1,4 @@
-"""Carbon accounting (pure): Scope 2, CFE and green-share formulas of CARBON.md.
+"""Carbon accounting (pure): Scope 2, CFE and green-share formulas of docs/carbon.md.
 
 Data in, values out: :class:`ReportInputs` (period, hourly load per site, grid factors per zone,
 retirements, dataset pins, declared parameters) go into :func:`compute_report`, which returns a

@@ -1,4 +1,4 @@
-"""Carbon report: Scope 2 (location- and market-based), hourly CFE, green shares (CARBON.md).
+"""Carbon report: Scope 2 (location- and market-based), hourly CFE, green shares (docs/carbon.md).
 
 Arithmetic and rounding
     Every figure is computed exactly (rationals from the Decimal inputs, :mod:`carbon.exact`) and
@@ -28,14 +28,14 @@ Factors
     is the hourly residual factor, else the annual residual factor, else (no residual mix
     published) the grid-average factor EFgrid[m,h] -- the report says which, per zone, with hour
     counts. The residual factor of annual matching is the published annual one, else the
-    unweighted mean of EFres[m,h] over the period's hours (CARBON.md example: 0.575).
+    unweighted mean of EFres[m,h] over the period's hours (docs/carbon.md example: 0.575).
 
 Green share and CFE
     Per site, then summed: S_annual = sum_s min(C_s, RE_s) / sum_s C_s, S_hourly =
-    sum_{s,h} min(L, RE[s,h]) / sum L (for one site these are CARBON.md's formulas; the per-site
-    minimum stops one site's surplus covering another's). G[s,h] is carbon-free hourly-eligible
-    instruments plus on-site carbon-free generation; RE[s,h] is renewable hourly-eligible
-    instruments. Scores are ``None`` when the period's consumption is zero.
+    sum_{s,h} min(L, RE[s,h]) / sum L (for one site these are the formulas of docs/carbon.md; the
+    per-site minimum stops one site's surplus covering another's). G[s,h] is carbon-free
+    hourly-eligible instruments plus on-site carbon-free generation; RE[s,h] is renewable
+    hourly-eligible instruments. Scores are ``None`` when the period's consumption is zero.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ class CarbonReport:
     datasets: tuple[tuple[str, str, str, str], ...]
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The report.json document (CONTRACTS.md "Audit bundle"), deterministic."""
+        """The report.json document (docs/formats.md, "Carbon report"), deterministic."""
 
         def s(x: Decimal | None) -> str | None:
             return None if x is None else str(x)
@@ -204,7 +204,7 @@ class CarbonReport:
             "applied_hourly_mwh": s(self.applied_hourly_mwh),
             "inputs_sha256": self.inputs_sha256,
             "parameters": {
-                "methodology": "powerdesk CARBON.md (GHG Protocol Scope 2 2015, hourly "
+                "methodology": "powerdesk docs/carbon.md (GHG Protocol Scope 2 2015, hourly "
                 "matching per the 2025 revision draft, 24/7 CFE)",
                 "cfe_grid_basis": self.cfe_grid_basis,
                 "instrument_order": INSTRUMENT_ORDER,

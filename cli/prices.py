@@ -60,7 +60,7 @@ def import_(
         Format,
         typer.Option(
             "--format",
-            help="Source layout (see engine/io/formats.py for each time convention).",
+            help="Source layout (docs/formats.md describes each and its time convention).",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Canonical CSV to write.")],

@@ -1,6 +1,6 @@
 """Long-term green PPAs: contract model, parsing from mapping data (TOML) and settlement.
 
-Settlement follows shared/CARBON.md "PPA settlement":
+Settlement follows docs/carbon.md, "PPA settlement" (contract files: docs/formats.md):
 
 - physical pay-as-produced: Q[h] = share × Gmeter[h]; payment = Σ Q[h] × strike; certificates Q[h]
 - baseload / shaped: Q[h] = profile[h]; shortfall[h] = max(0, profile[h] − share × Gmeter[h]);
@@ -233,7 +233,7 @@ def settle_ppa(
     metered: Sequence[MeteredInterval],
     market_price_per_mwh: Sequence[Decimal] | None = None,
 ) -> PPASettlement:
-    """Settle ``ppa`` over ``metered`` intervals (CARBON.md "PPA settlement").
+    """Settle ``ppa`` over ``metered`` intervals (docs/carbon.md, "PPA settlement").
 
     Parameters
     ----------

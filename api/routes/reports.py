@@ -25,7 +25,7 @@ def carbon_report(
 ) -> dict[str, Any]:
     """The carbon report of a registered site over whole local days: its stored meter readings,
     the certificates retired for it in the ledger and the grid factors configured in
-    ``POWERDESK_GRID_FACTORS``. Figures are exact decimals as strings (CARBON.md)."""
+    ``POWERDESK_GRID_FACTORS``. Figures are exact decimals as strings (docs/carbon.md)."""
     stored = get_site(engine, site)
     return carbon_figures(
         engine, stored.name, stored.zone, first_day, last_day, settings.grid_factors

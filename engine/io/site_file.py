@@ -1,4 +1,4 @@
-"""Read site files (TOML, CONTRACTS.md "Site file") into :class:`bidding.Site`."""
+"""Read site files (TOML, docs/site-file.md) into :class:`bidding.Site`."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ retirements from the database instead of a JSON Lines file and reuses the rest):
 1. gather: :func:`parse_period`, :func:`read_retirements_jsonl`, :func:`build_inputs` (meter file,
    emission-factor datasets and retirement records -> :class:`carbon.ReportInputs`);
 2. compute: :func:`carbon.compute_report`;
-3. render: :func:`write_report` writes ``report.json`` (the figures, CONTRACTS.md "Audit
-   bundle"), ``report_inputs.json`` (everything needed to recompute them), ``report.html`` (a
+3. render: :func:`write_report` writes ``report.json`` (the figures, docs/formats.md "Carbon
+   report"), ``report_inputs.json`` (everything needed to recompute them), ``report.html`` (a
    self-contained page with embedded PNG plots) and ``report.pdf`` (the plots and headline
    figures), all through temporary files renamed into place, so nothing is half-written.
 """

@@ -130,7 +130,7 @@ def test_dst_days_solve_with_exact_job_energy(zone: str, day: date, n: int, reco
     assert (plan.soc_mwh >= bat.soc_min_mwh - 1e-6).all()
     assert (plan.soc_mwh <= bat.soc_max_mwh + 1e-6).all()
     assert (plan.soc_mwh[:, -1] >= bat.soc_initial_mwh - 1e-6).all()
-    # The balance of CONTRACTS.md: purchase = (base + jobs) * PUE + charge - discharge - PPA.
+    # The balance of docs/site-file.md: purchase = (base + jobs) * PUE + charge - discharge - PPA.
     load = (site.load.base_it_mw + plan.job_it_mw.sum(axis=1)) * plan.pue[None, :]
     balance = load + plan.charge_mw - plan.discharge_mw - plan.ppa_mw[None, :]
     np.testing.assert_allclose(plan.market_mw, balance, atol=1e-5)

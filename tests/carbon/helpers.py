@@ -53,7 +53,7 @@ def certificate(
 def worked_example(
     annual_residual: str | None = "0.575", retirements: Sequence[RetirementRecord] | None = None
 ) -> ReportInputs:
-    """CARBON.md worked example: one site, four hours, L = 10 MWh each."""
+    """The worked example of docs/carbon.md: one site, four hours, L = 10 MWh each."""
     hs = hours_from(T0, 4)
     g = ["0.2", "0.5", "0.5", "0.2"]
     ef = ["0.6", "0.3", "0.3", "0.6"]

@@ -1,4 +1,4 @@
-"""CARBON.md worked example, reproduced exactly (golden test)."""
+"""The worked example of docs/carbon.md, reproduced exactly (golden test)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def D(text: str | int) -> Decimal:
 
 @pytest.mark.parametrize("annual_residual", ["0.575", None])
 def test_every_figure_of_the_worked_example(annual_residual: str | None) -> None:
-    # None: the annual residual is the mean of the hourly ones, which CARBON.md says is 0.575.
+    # None: the annual residual is the mean of the hourly ones, 0.575 (docs/carbon.md).
     report = compute_report(worked_example(annual_residual))
     assert [h.cfe_mwh for h in report.hours] == [D("2"), D("10"), D("7.5"), D("2")]
     assert report.cfe_score == D("0.5375")
@@ -30,6 +30,10 @@ def test_every_figure_of_the_worked_example(annual_residual: str | None) -> None
     assert report.market_based_annual_tco2e == D("11.5")
     assert report.residual[0].annual_factor_tco2e_per_mwh == D("0.575")
     assert report.consumption_mwh == D("40")
+    # Annual matching applies all 20 MWh (no excess), hourly matching 15 MWh.
+    assert report.applied_annual_mwh == D("20")
+    assert report.unapplied_excess_annual_mwh == D(0)
+    assert report.applied_hourly_mwh == D("15")
     # Reported with exactly six decimals.
     doc = report.to_json_dict()
     assert doc["cfe_score"] == "0.537500"

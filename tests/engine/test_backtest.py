@@ -34,7 +34,7 @@ CAISO_RESERVES = FIXTURES / "prices" / "caiso_2020_03_reserves.csv"
 EXAMPLE_SITE = FIXTURES / "sites" / "example-dc.toml"
 CAISO_SITE = FIXTURES / "sites" / "caiso-dc.toml"
 
-# An energy-only site that exercises every rule of CONTRACTS.md "Site file": base load, a PUE
+# An energy-only site that exercises every rule of docs/site-file.md: base load, a PUE
 # profile, two preemptible jobs with windows, a non-preemptible run, a lossy battery with
 # degradation cost, and an import limit that binds when everything runs at once.
 LP_SITE = """
@@ -118,7 +118,7 @@ def _minutes(text: str) -> int:
 
 
 def independent_optimum(site_toml: str, day: date, prices: pd.Series) -> float:
-    """The day's minimum cost, built directly from CONTRACTS.md (scipy MILP, no bidding code).
+    """The day's minimum cost, built directly from docs/site-file.md (scipy MILP, no bidding code).
 
     Cost = sum_t price_t * grid_t * dt + degradation * (charge + discharge) * dt, with
     grid_t = PUE_t * (base + sum of job power) + charge - discharge in [0, import max], every job
