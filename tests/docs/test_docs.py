@@ -54,3 +54,28 @@ def test_the_engine_layers_drawn_are_the_import_contract() -> None:
         if line.strip() and line.strip() != "▼"
     ]
     assert drawn == [" | ".join(p.strip() for p in layer.split("|")) for layer in inside["layers"]]
+
+
+def test_the_project_cites_no_document_outside_itself() -> None:
+    """Everything a user needs is in the repository: no reference to the team's notes beside it
+    (only SOURCES.md files name where their data was copied from)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.split()
+    pattern = re.compile(r"CONTRACTS\.md|CARBON\.md|\.\./shared")
+    hits = []
+    for name in files:
+        if name.endswith("SOURCES.md") or name == "tests/docs/test_docs.py":
+            continue
+        path = root / name
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        hits += [
+            f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1) if pattern.search(line)
+        ]
+    assert hits == []
