@@ -258,3 +258,31 @@ def test_cli_audit_export_period_takes_the_stored_report(
         assert needle in err
         assert "\n" not in err
         assert not out.exists()
+
+
+def test_scheduler_jobs_works_after_the_demo(
+    cycle: tuple[Settings, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cli import main
+
+    settings, summary = cycle
+    monkeypatch.setenv("POWERDESK_HOME", str(settings.home))
+    config = settings.home / "scheduler.toml"
+    assert summary["scheduler_config"] == str(config)
+    # The site file the demo used, kept inside the home and named relative to the config.
+    assert (settings.home / "sites" / "example-dc.toml").read_bytes() == (
+        Path(__file__).resolve().parents[2] / "fixtures" / "sites" / "example-dc.toml"
+    ).read_bytes()
+    assert 'file = "sites/example-dc.toml"' in config.read_text()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main(["scheduler", "jobs", "--json"])
+    assert done.value.code in (0, None)
+    jobs = {j["id"] for j in json.loads(capsys.readouterr().out)}
+    assert jobs == {"bid:example-dc", "settle:example-dc", "report:example-dc"}
+    # A second demo run keeps the operator's configuration.
+    config.write_text(config.read_text().replace("lead_minutes = 60", "lead_minutes = 90"))
+    run_demo(settings, backtest=False, echo=lambda *_: None)
+    assert "lead_minutes = 90" in config.read_text()
