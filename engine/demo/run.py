@@ -72,6 +72,7 @@ def run_demo(
     from engine.certificates.ppa_contracts import add_ppa, get_ppa
     from engine.core.db import open_database
     from engine.core.errors import ConflictError
+    from engine.core.layout import report_dir as stored_report_dir
     from engine.io.emission_factors import read_generation_mix_csv
     from engine.io.meter import read_meter_csv
     from engine.io.site_file import load_site
@@ -179,7 +180,7 @@ def run_demo(
     out["certificates"] = certificates
 
     # 5. Carbon report of the day.
-    report_dir = home / "reports" / site.name / day.isoformat()
+    report_dir = stored_report_dir(home, site.name, day)  # where `audit export --period` looks
     report, _, files = carbon_report(
         engine=engine,
         site=site.name,
