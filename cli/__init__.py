@@ -2,13 +2,16 @@
 
 Each area registers a sub-command module here. Heavy imports (cvxpy, pandas readers) happen inside
 commands, so ``powerdesk --help`` stays fast. Errors meant for the user end as one line on stderr
-and a non-zero exit, never a traceback (set ``POWERDESK_DEBUG=1`` to see one).
+and a non-zero exit, never a traceback (set ``POWERDESK_DEBUG=1`` to see one). With ``--json`` a
+command prints exactly one JSON document on stdout: anything else written to stdout (solver
+banners, child processes) goes to stderr (:mod:`cli.jsonout`).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from contextlib import nullcontext
 
 import typer
 
@@ -24,6 +27,7 @@ from cli import serve as _serve
 from cli import zones as _zones
 from cli.audit import audit_app
 from cli.bench import bench_app
+from cli.jsonout import stdout_for_json
 from cli.keys import keys_app
 from cli.ledger import ledger_app
 from engine.core.errors import PowerdeskError
@@ -65,9 +69,11 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI and turn errors into one line on stderr."""
     command = typer.main.get_command(app)
     args = sys.argv[1:] if argv is None else argv
+    json_out = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
     try:
         # standalone mode: usage errors print usage and exit 2, --help exits 0.
-        command.main(args=args, prog_name="powerdesk", standalone_mode=True)
+        with stdout_for_json() if json_out else nullcontext():
+            command.main(args=args, prog_name="powerdesk", standalone_mode=True)
     except (PowerdeskError, MarketError, BiddingError, LedgerError, CarbonInputError) as exc:
         print(f"powerdesk: error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -22,8 +22,8 @@ def export(
         str | None,
         typer.Option(
             "--period",
-            help="Include the carbon report stored in POWERDESK_HOME/reports for this period "
-            "(YYYY-MM as the monthly job writes it, or YYYY-MM-DD).",
+            help="Include the carbon report stored in POWERDESK_HOME/reports for this month "
+            "(YYYY-MM; the monthly job and the demo write it there).",
         ),
     ] = None,
     site: Annotated[

@@ -3,16 +3,76 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cli.backtest import bench_backtest
-from cli.bid import bench_bid
 
 bench_app = typer.Typer(help="Performance benchmarks.")
 bench_app.command("backtest")(bench_backtest)
-bench_app.command("bid")(bench_bid)
+
+
+@bench_app.command("bid")
+def bid(
+    jobs: Annotated[int, typer.Option("--jobs", help="Flexible job classes.")] = 100,
+    scenarios: Annotated[int, typer.Option("--scenarios", help="Price scenarios.")] = 10,
+    warm: Annotated[int, typer.Option("--warm", help="Warm re-solves (at least 10).")] = 10,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    site: Annotated[
+        Path | None, typer.Option("--site", help="Site file instead of synthetic.")
+    ] = None,
+    prices: Annotated[Path | None, typer.Option("--prices", help="DA prices for --site.")] = None,
+    day: Annotated[str | None, typer.Option("--day", help="Delivery day for --site.")] = None,
+    no_reserves: Annotated[bool, typer.Option("--no-reserves", help="Energy only.")] = False,
+    job_recourse: Annotated[
+        bool,
+        typer.Option("--job-recourse", help="One job schedule per scenario (slower mode)."),
+    ] = False,
+    resolution_minutes: Annotated[
+        int | None,
+        typer.Option("--resolution-minutes", help="Synthetic problem on a finer grid (5 = T=288)."),
+    ] = None,
+    solver: Annotated[str, typer.Option("--solver")] = "HIGHS",
+    highs_option: Annotated[
+        list[str] | None,
+        typer.Option("--highs-option", help="HiGHS option NAME=VALUE (repeatable)."),
+    ] = None,
+    no_warm_start: Annotated[
+        bool, typer.Option("--no-warm-start", help="Solve every call from scratch.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Time the bid problem cold once and warm (new parameter values) at least 10 times.
+
+    Without --site: the standard synthetic problem (96 quarter-hours, --jobs flexible job
+    classes, --scenarios scenarios, a battery, FCR/aFRR up/down in 4-hour blocks). With --site,
+    --prices and --day: that site and day on the day's actual prices; warm calls perturb the
+    prices by a seeded +-10 %.
+    """
+    from benchmarks.bid import bench_bid
+
+    result = bench_bid(
+        jobs=jobs,
+        scenarios=scenarios,
+        warm=warm,
+        seed=seed,
+        site=site,
+        prices=prices,
+        day=day,
+        no_reserves=no_reserves,
+        job_recourse=job_recourse,
+        resolution_minutes=resolution_minutes,
+        solver=solver,
+        highs_options=highs_option or (),
+        warm_start=not no_warm_start,
+    )
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for k, v in result.items():
+            typer.echo(f"{k}: {v}")
 
 
 @bench_app.command("ledger")

@@ -38,6 +38,36 @@ def _outcome_json(o: Any) -> dict[str, Any]:
     }
 
 
+@app.command("init")
+def init(
+    site: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--site",
+            help="Site file to schedule (repeatable; default: every POWERDESK_HOME/sites/*.toml).",
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing configuration.")
+    ] = False,
+) -> None:
+    """Write a commented default scheduler.toml (bid, settle and report jobs for the sites)."""
+    from engine.core.settings import Settings
+    from engine.scheduling.config_init import CONFIG_FILE, site_files, write_default_config
+
+    settings = Settings()
+    path = config if config is not None else settings.home / CONFIG_FILE
+    sites = list(site) if site else site_files(settings.home)
+    if not sites:
+        raise PowerdeskError(
+            f"no site files in {settings.home / 'sites'}: give one or more --site FILE"
+        )
+    written = write_default_config(path, sites, force=force)
+    names = ", ".join(s.name for s in written.sites)
+    typer.echo(f"wrote {path} ({names}); check it with `powerdesk scheduler jobs`")
+
+
 @app.command("run")
 def run(
     config: ConfigOption = None,

@@ -100,34 +100,36 @@ register_section(REPORT_SECTION)
 
 
 def stored_report_dir(home: Path, period: str, site: str | None = None) -> Path:
-    """The carbon report stored in ``home`` for ``period`` (the folder name: ``YYYY-MM`` as the
-    monthly job writes it, ``YYYY-MM-DD`` as the demo does) and ``site`` (needed only when
-    several sites have a report for the period).
+    """The carbon report stored in ``home`` for month ``period`` (``YYYY-MM``) and ``site``
+    (needed only when several sites have a report for the month).
 
-    Looks for ``home/reports/<site>/<period>/report/report.json`` (monthly job) and
-    ``home/reports/<site>/<period>/report.json``; a one-line error names what was found.
+    Reports live where :func:`engine.core.layout.report_dir` puts them (the monthly job's
+    ``reports/<site>/<YYYY-MM>/report``; the demo keeps its day's report there too); a one-line
+    error names what is missing.
     """
     from engine.core.errors import PowerdeskError
+    from engine.core.layout import month_label, report_dir, reports_root
 
-    if not period or "/" in period or period.startswith("."):
-        raise PowerdeskError(f"period {period!r}: expected a folder name such as 2025-03")
-    root = home / "reports"
+    try:
+        month = month_label(period)
+    except ValueError:
+        raise PowerdeskError(f"--period {period!r}: expected a month YYYY-MM") from None
+    root = reports_root(home)
     names = [site] if site is not None else sorted(p.name for p in root.glob("*") if p.is_dir())
-    found: dict[str, Path] = {}
-    for name in names:
-        for candidate in (root / name / period / "report", root / name / period):
-            if all((candidate / f).is_file() for f in REPORT_FILES):
-                found[name] = candidate
-                break
+    found = {
+        name: report_dir(home, name, month)
+        for name in names
+        if all((report_dir(home, name, month) / f).is_file() for f in REPORT_FILES)
+    }
     if not found:
         whose = f" of site {site!r}" if site is not None else ""
         raise PowerdeskError(
-            f"no carbon report{whose} for {period} under {root} (run the monthly report job or "
-            "`powerdesk report carbon`, or give --report DIR)"
+            f"no carbon report{whose} for {month} under {root} (run the monthly report job, "
+            "`powerdesk demo`, or give --report DIR)"
         )
     if len(found) > 1:
         raise PowerdeskError(
-            f"several sites have a report for {period} ({', '.join(sorted(found))}): choose one "
+            f"several sites have a report for {month} ({', '.join(sorted(found))}): choose one "
             "with --site"
         )
     return next(iter(found.values()))

@@ -11,6 +11,9 @@
 6. export the audit bundle (ledger + report) and verify it offline with the public key;
 7. run a one-month backtest of the forecast strategy against perfect foresight.
 
+It also leaves ``POWERDESK_HOME/scheduler.toml`` for the demo site (unless one exists), so
+``powerdesk scheduler jobs`` and ``powerdesk scheduler run`` work next.
+
 Every step is idempotent: running the demo again reuses what is stored.
 """
 
@@ -68,6 +71,7 @@ def run_demo(
     from engine.certificates.ppa_contracts import add_ppa, get_ppa
     from engine.core.db import open_database
     from engine.core.errors import ConflictError
+    from engine.core.layout import report_dir as stored_report_dir
     from engine.io.emission_factors import read_generation_mix_csv
     from engine.io.meter import read_meter_csv
     from engine.io.site_file import load_site
@@ -87,6 +91,7 @@ def run_demo(
     home = settings.ensure_home()
     engine = open_database(settings)
     out: dict[str, Any] = {"home": str(home), "database": settings.resolved_database_url}
+    out["scheduler_config"] = str(_scheduler_config(home, paths.site))
 
     # Keys: the ledger operator (also the certificate issuer here) and the data centre's own key.
     if not key_path(home).exists():
@@ -176,7 +181,7 @@ def run_demo(
     out["certificates"] = certificates
 
     # 5. Carbon report of the day.
-    report_dir = home / "reports" / site.name / day.isoformat()
+    report_dir = stored_report_dir(home, site.name, day)  # where `audit export --period` looks
     report, _, files = carbon_report(
         engine=engine,
         site=site.name,
@@ -236,6 +241,21 @@ def run_demo(
         echo(f"backtest {bt_dir}\n{format_summary(result.summary)}")
         out["backtest"] = {"out": str(bt_dir), "summary": result.summary}
     return out
+
+
+def _scheduler_config(home: Path, site: Path) -> Path:
+    """A ready ``home/scheduler.toml`` for the demo site (kept as ``home/sites/<file>``, so the
+    configuration does not depend on where the fixtures are), unless one exists."""
+    from engine.io.canonical import atomic_write_text
+    from engine.scheduling.config_init import CONFIG_FILE, write_default_config
+
+    kept = home / "sites" / site.name
+    if not kept.exists():
+        atomic_write_text(kept, site.read_text(encoding="utf-8"))
+    config = home / CONFIG_FILE
+    if not config.exists():
+        write_default_config(config, [kept])
+    return config
 
 
 def _stamp() -> str:

@@ -8,8 +8,10 @@ retirements from the database instead of a JSON Lines file and reuses the rest):
 2. compute: :func:`carbon.compute_report`;
 3. render: :func:`write_report` writes ``report.json`` (the figures, docs/formats.md "Carbon
    report"), ``report_inputs.json`` (everything needed to recompute them), ``report.html`` (a
-   self-contained page with embedded PNG plots) and ``report.pdf`` (the plots and headline
-   figures), all through temporary files renamed into place, so nothing is half-written.
+   self-contained page with embedded PNG plots) and ``report.pdf`` (an auditor's statement:
+   title block, figures with units, certificates retired, dataset hashes and how to verify the
+   audit bundle, :mod:`engine.reporting.statement`; then the plots), all through temporary
+   files renamed into place, so nothing is half-written.
 """
 
 from __future__ import annotations
@@ -205,7 +207,7 @@ def write_report(report: CarbonReport, inputs: ReportInputs, out_dir: Path | str
         REPORT_JSON: _json_bytes(report.to_json_dict()),
         INPUTS_JSON: _json_bytes(inputs.to_json_dict()),
         REPORT_HTML: _html(report, figures).encode("utf-8"),
-        REPORT_PDF: _pdf(report, figures),
+        REPORT_PDF: _pdf(report, inputs, figures),
     }
     temps: dict[str, str] = {}
     try:
@@ -250,17 +252,8 @@ def _score(part: Decimal, whole: Decimal) -> float:
     return float(part / whole) if whole else 0.0
 
 
-def _figures(report: CarbonReport, inputs: ReportInputs) -> _Figures:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    daily = _aggregate(report, inputs, "%Y-%m-%d")
-    monthly = _aggregate(report, inputs, "%Y-%m")
-
+def _draw_hourly(ax: Any, report: CarbonReport) -> None:
     times = pd.DatetimeIndex([h.interval_start for h in report.hours]).tz_convert(None).to_numpy()
-    fig, ax = plt.subplots(figsize=(11, 3.6), dpi=90)
     ax.step(
         times,
         [float(h.load_mwh) for h in report.hours],
@@ -287,13 +280,13 @@ def _figures(report: CarbonReport, inputs: ReportInputs) -> _Figures:
     )
     ax.set_ylabel("MWh per hour")
     ax.set_title("Hourly load and matched carbon-free supply (UTC hours)")
-    fig.autofmt_xdate()
+    for label in ax.get_xticklabels():
+        label.set_rotation(30)
+        label.set_horizontalalignment("right")
     ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    hourly_png = _png(fig)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(11, 3.2), dpi=90)
+
+def _draw_daily(ax: Any, daily: list[tuple[str, Decimal, Decimal, Decimal]]) -> None:
     labels = [d[0] for d in daily]
     ax.bar(labels, [_score(d[2], d[1]) for d in daily], color="#8ab17d", label="CFE score")
     ax.plot(
@@ -309,6 +302,25 @@ def _figures(report: CarbonReport, inputs: ReportInputs) -> _Figures:
     ax.set_title("Daily CFE and matched-only scores (local days)")
     ax.tick_params(axis="x", labelrotation=90, labelsize=6)
     ax.legend(loc="upper right", fontsize=8)
+
+
+def _figures(report: CarbonReport, inputs: ReportInputs) -> _Figures:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    daily = _aggregate(report, inputs, "%Y-%m-%d")
+    monthly = _aggregate(report, inputs, "%Y-%m")
+
+    fig, ax = plt.subplots(figsize=(11, 3.6), dpi=90)
+    _draw_hourly(ax, report)
+    fig.tight_layout()
+    hourly_png = _png(fig)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(11, 3.2), dpi=90)
+    _draw_daily(ax, daily)
     fig.tight_layout()
     daily_png = _png(fig)
     plt.close(fig)
@@ -501,31 +513,11 @@ def _html(report: CarbonReport, figures: _Figures) -> str:
     return "\n".join(parts)
 
 
-def _pdf(report: CarbonReport, figures: _Figures) -> bytes:
-    import matplotlib
+def _pdf(report: CarbonReport, inputs: ReportInputs, figures: _Figures) -> bytes:
+    from engine.reporting.statement import render_pdf
 
-    matplotlib.use("Agg")
-    import matplotlib.image as mpimg
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    buffer = io.BytesIO()
-    # Fixed metadata so that the same report gives the same PDF bytes.
-    with PdfPages(buffer, metadata={"CreationDate": None, "Producer": "powerdesk"}) as pdf:
-        fig = plt.figure(figsize=(8.27, 11.69))
-        lines = [
-            f"Carbon report {report.period_start.isoformat()} – {report.period_end.isoformat()}",
-            "",
-        ]
-        lines += [f"{name}: {value} {unit}" for name, value, unit in _headline(report)]
-        fig.text(0.08, 0.95, "\n".join(lines), va="top", family="monospace", fontsize=9)
-        pdf.savefig(fig)
-        plt.close(fig)
-        for png in (figures.hourly_png, figures.daily_png):
-            fig = plt.figure(figsize=(11.69, 4.5))
-            ax = fig.add_axes((0, 0, 1, 1))
-            ax.imshow(mpimg.imread(io.BytesIO(png), format="png"))
-            ax.axis("off")
-            pdf.savefig(fig)
-            plt.close(fig)
-    return buffer.getvalue()
+    return render_pdf(
+        report,
+        inputs,
+        [lambda ax: _draw_hourly(ax, report), lambda ax: _draw_daily(ax, figures.daily)],
+    )

@@ -32,7 +32,8 @@ Configuration (``POWERDESK_HOME/scheduler.toml`` or ``--config``)::
     misfire_grace_minutes = 720
     catch_up_days = 40               # a monthly job looks further back than the daily ones
 
-Any of ``[bid]``, ``[settle]``, ``[report]`` may set ``enabled = false``.
+Any of ``[bid]``, ``[settle]``, ``[report]`` may set ``enabled = false``. ``powerdesk scheduler
+init`` (:mod:`engine.scheduling.config_init`) writes this file with every default, commented.
 """
 
 from __future__ import annotations

@@ -212,15 +212,14 @@ def test_cli_report_from_the_database_and_audit_round_trip(
     assert "report_inputs.json" in err
 
 
-def test_cli_audit_export_period_takes_the_stored_report(
+def test_cli_audit_export_period_takes_the_report_the_demo_wrote(
     cycle: tuple[Settings, dict[str, Any]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import shutil
-
     from cli import main
+    from engine.core.layout import report_dir
 
     settings, summary = cycle
     monkeypatch.setenv("POWERDESK_HOME", str(settings.home))
@@ -231,16 +230,16 @@ def test_cli_audit_export_period_takes_the_stored_report(
             main(list(argv))
         return int(done.value.code or 0), capsys.readouterr().err.strip()
 
-    # The monthly job's layout: reports/<site>/<YYYY-MM>/report/.
-    stored = settings.home / "reports" / "example-dc" / "2025-03-30"
-    monthly = settings.home / "reports" / "example-dc" / "2025-03" / "report"
-    monthly.parent.mkdir(parents=True)
-    shutil.copytree(stored, monthly)
-    for period in ("2025-03-30", "2025-03"):
-        bundle = tmp_path / f"bundle-{period}"
-        assert run("audit", "export", "--out", str(bundle), "--period", period) == (0, "")
+    # The demo keeps its day's report where the monthly job keeps a month's.
+    stored = settings.home / "reports" / "example-dc" / "2025-03" / "report"
+    assert report_dir(settings.home, "example-dc", DEMO_DAY) == stored
+    assert summary["report"]["json"] == str(stored / "report.json")
+    for argv in (("--site", "example-dc"), ()):
+        bundle = tmp_path / f"bundle{len(argv)}"
+        code, err = run("audit", "export", "--period", "2025-03", *argv, "--out", str(bundle))
+        assert (code, err) == (0, "")
         assert json.loads((bundle / "report.json").read_bytes()) == json.loads(
-            (monthly / "report.json").read_bytes()
+            (stored / "report.json").read_bytes()
         )
         code, err = run("audit", "verify", str(bundle), "--public-key", summary["public_key"])
         assert code == 0, err
@@ -248,9 +247,10 @@ def test_cli_audit_export_period_takes_the_stored_report(
     for argv, needle in (
         (("--period", "2024-01"), "no carbon report for 2024-01"),
         (("--period", "2025-03", "--site", "other-dc"), "of site 'other-dc'"),
-        (("--period", "2025-03", "--report", str(monthly)), "not both"),
+        (("--period", "2025-03", "--report", str(stored)), "not both"),
         (("--site", "example-dc"), "give --period too"),
-        (("--period", "../x"), "expected a folder name"),
+        (("--period", "../x"), "expected a month YYYY-MM"),
+        (("--period", "2025-03-30"), "expected a month YYYY-MM"),
     ):
         out = tmp_path / "refused"
         code, err = run("audit", "export", "--out", str(out), *argv)
@@ -258,3 +258,31 @@ def test_cli_audit_export_period_takes_the_stored_report(
         assert needle in err
         assert "\n" not in err
         assert not out.exists()
+
+
+def test_scheduler_jobs_works_after_the_demo(
+    cycle: tuple[Settings, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cli import main
+
+    settings, summary = cycle
+    monkeypatch.setenv("POWERDESK_HOME", str(settings.home))
+    config = settings.home / "scheduler.toml"
+    assert summary["scheduler_config"] == str(config)
+    # The site file the demo used, kept inside the home and named relative to the config.
+    assert (settings.home / "sites" / "example-dc.toml").read_bytes() == (
+        Path(__file__).resolve().parents[2] / "fixtures" / "sites" / "example-dc.toml"
+    ).read_bytes()
+    assert 'file = "sites/example-dc.toml"' in config.read_text()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main(["scheduler", "jobs", "--json"])
+    assert done.value.code in (0, None)
+    jobs = {j["id"] for j in json.loads(capsys.readouterr().out)}
+    assert jobs == {"bid:example-dc", "settle:example-dc", "report:example-dc"}
+    # A second demo run keeps the operator's configuration.
+    config.write_text(config.read_text().replace("lead_minutes = 60", "lead_minutes = 90"))
+    run_demo(settings, backtest=False, echo=lambda *_: None)
+    assert "lead_minutes = 90" in config.read_text()
