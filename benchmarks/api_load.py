@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy.engine import make_url
 
 from engine.access.keys import create_api_key
 from engine.bids.service import BidRequest, build_bid
@@ -389,6 +390,7 @@ def bench_api(
         "server_workers": workers,
         "read_cache": read_cache,
         "database": "sqlite" if postgres_url is None else "postgresql",
+        "scratch_database": (None if database_url is None else make_url(database_url).database),
         "bid_streams": bid_streams,
         "wall_s": round(wall, 3),
         "throughput_rps": round(done / wall, 1),

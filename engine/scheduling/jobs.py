@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.core.errors import PowerdeskError
+from engine.core.layout import month_dir
 from engine.scheduling import daily
 from engine.scheduling.schedule import JobContext, JobFunction, JobKind
 
@@ -63,7 +64,7 @@ def settle_job(ctx: JobContext) -> Mapping[str, Any]:
 def report_job(ctx: JobContext) -> Mapping[str, Any]:
     """Monthly carbon report and audit bundle (``daily.monthly_report``)."""
     month = _require(ctx.month, "month", ctx)
-    out_dir = ctx.home / "reports" / ctx.site.name / month.strftime("%Y-%m")
+    out_dir = month_dir(ctx.home, ctx.site.name, month)
     return dict(
         daily.monthly_report(engine=ctx.engine, site=ctx.site.path, month=month, out_dir=out_dir)
     )
