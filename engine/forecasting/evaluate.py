@@ -106,13 +106,24 @@ def load(data: Path, fmt: str, zone: str | None, features: Path | None) -> Loade
     raise PowerdeskError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
 
 
-def _chunk_task(task: tuple[str, DailyPanel, tuple[int, ...]]) -> FloatArray:
-    """Worker: point forecasts of some rows (one BLAS thread per process)."""
+def _chunk_task(task: tuple[str, DailyPanel, tuple[int, ...], int]) -> FloatArray:
+    """Worker: point forecasts of some rows (one BLAS thread per process).
+
+    Burn-in rows (before ``task[3]``) that cannot be forecast (too little history) are NaN.
+    """
     from threadpoolctl import threadpool_limits
 
-    name, panel, rows = task
+    name, panel, rows, strict_from = task
+    model = point_model(name, panel)
+    out = np.full((len(rows), panel.n_slots), np.nan)
     with threadpool_limits(limits=1):
-        return point_forecasts(point_model(name, panel), rows)
+        for k, i in enumerate(rows):
+            try:
+                out[k] = point_forecasts(model, [i])[0]
+            except ForecastError:
+                if i >= strict_from:
+                    raise
+    return out
 
 
 def _run_chunks(
@@ -121,9 +132,10 @@ def _run_chunks(
     rows: Sequence[int],
     jobs: int,
     on_days: Callable[[int], None],
+    strict_from: int,
 ) -> FloatArray:
     chunks = [tuple(rows[k : k + CHUNK_DAYS]) for k in range(0, len(rows), CHUNK_DAYS)]
-    tasks = [(name, panel, c) for c in chunks]
+    tasks = [(name, panel, c, strict_from) for c in chunks]
     if jobs <= 1:
         out = []
         for t in tasks:
@@ -359,7 +371,7 @@ def evaluate(
     first = max(0, i0 - residual_days)
     rows = list(range(first, i1 + 1))
     with (progress or _no_progress)(len(rows)) as advance:
-        points = _run_chunks(name, panel, rows, jobs, advance)
+        points = _run_chunks(name, panel, rows, jobs, advance, i0)
     quants = rolling_quantiles(points, panel.prices[rows], residual_days, levels)
     test = slice(i0 - first, None)
     if np.isnan(quants[test]).any():

@@ -57,8 +57,6 @@ def read_epftoolbox_csv(path: Path) -> EpfData:
             f"the first column must be the date column ({', '.join(DATE_COLUMNS[:2])})"
         )
     names = tuple(c for c in table.header[1:] if c != PRICE_COLUMN)
-    if len(table.rows) % SLOTS:
-        raise table.fail(f"{len(table.rows)} rows is not a whole number of 24-hour days")
     labels = table.column(date_col)
     days: list[date] = []
     for pos, label in enumerate(labels):
@@ -81,6 +79,8 @@ def read_epftoolbox_csv(path: Path) -> EpfData:
             days.append(day)
         elif day != days[-1]:
             raise table.fail(f"day {days[-1]} has fewer than 24 rows", pos)
+    if len(labels) % SLOTS:
+        raise table.fail(f"the last day {days[-1]} has fewer than 24 rows", len(labels) - 1)
     columns = [PRICE_COLUMN, *names]
     values = np.empty((len(labels), len(columns)))
     for j, name in enumerate(columns):
