@@ -20,6 +20,7 @@ from carbon.errors import CarbonInputError
 from cli import backtest as _backtest
 from cli import bid as _bid
 from cli import daily as _daily
+from cli import forecast as _forecast
 from cli import prices as _prices
 from cli import report as _report
 from cli import scheduler as _scheduler
@@ -58,6 +59,7 @@ app.command("sweep")(_backtest.sweep)
 app.command("bid")(_bid.bid)
 app.add_typer(_scheduler.app, name="scheduler")
 app.add_typer(_prices.app, name="prices")
+app.add_typer(_forecast.app, name="forecast")
 app.add_typer(_report.app, name="report")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
