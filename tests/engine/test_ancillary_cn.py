@@ -326,3 +326,78 @@ def test_backtest_settles_what_was_called_on_the_bid(tmp_path: Path) -> None:
     assert outcome.reserve_revenue == Decimal("400.00")
     # the site delivered the call, so its meter matches its position plus the ordered change
     assert outcome.imbalance_cost == Decimal(0)
+
+
+def test_live_settlement_of_the_submitted_bid_pays_the_calls_as_the_backtest(
+    tmp_path: Path,
+) -> None:
+    from engine.backtest.runner import consumed_mwh, nearest_scenario, settle_plan
+    from engine.bids.documents import plan_documents, submitted_day
+    from engine.bids.service import BidRequest, build_bid, submit_bid
+    from engine.bids.submission import OutboxAdapter
+    from engine.scheduling.daily import register_site_file, submission_time
+    from engine.settlement.service import import_meter, settle_site_day
+    from market.clearing import called_energy_mwh
+
+    da = _da(tmp_path)
+    reserves = _reserves(
+        tmp_path, {"FREQ_REG": 12.5, "FREQ_REG_MILEAGE": 8.3, "PEAK_SHAVING": 400.0}
+    )
+    site_file = _site(tmp_path, '"FREQ_REG", "PEAK_SHAVING"')
+    q = timedelta(minutes=15)
+    today = [f"{(_peak(DAY) + k * q).isoformat()},PEAK_SHAVING,2," for k in range(2)]
+    today += [
+        f"{(_peak(DAY, h) + k * q).isoformat()},FREQ_REG,0,3.5" for h in (2, 3) for k in (0, 1)
+    ]
+    calls = _called_history(tmp_path, today)
+    engine = open_database(Settings(home=tmp_path / "home"))
+    with Session(engine) as session:
+        for path in (da, reserves, calls):
+            load_price_file(session, path, ZONE)
+        session.commit()
+    register_site_file(engine, site_file)
+    site = load_site(site_file)
+
+    # the backtest of the day, from the same files
+    data, _ = from_files(ZONE, da, reserve_prices=reserves, activations=calls)
+    plan = decide("deterministic", site, ZONE, DAY, data, StrategyConfig())
+    outcome = settle_plan(plan, site, ZONE, data.actuals())
+    assert outcome.reserve_revenue > 0
+
+    # live: the API's bid from the database, submitted, metered as the site ran, settled
+    at = submission_time(DAY, ZONE.key)
+    bid = build_bid(engine, BidRequest(site.name, DAY, "deterministic", as_of=at))
+    docs = plan_documents(plan)
+    assert bid.reserve_bids == docs["reserve_bids"]
+    submit_bid(engine, bid.id, OutboxAdapter(engine, tmp_path), now=at)
+    actuals = data.actuals()
+    assert actuals.activations is not None
+    got = actuals.da.reindex(plan.intervals).to_numpy()
+    called = called_energy_mwh(
+        ZONE,
+        DAY,
+        submitted_day(docs["curves"], docs["reserve_bids"]),
+        actuals.reserves,
+        actuals.activations,
+    )
+    energy = [
+        m + c for m, c in zip(consumed_mwh(plan, nearest_scenario(plan, got)), called, strict=True)
+    ]
+    meter = tmp_path / "meter.csv"
+    meter.write_text(
+        "interval_start,energy_mwh\n"
+        + "".join(f"{t.isoformat()},{e}\n" for t, e in zip(plan.intervals, energy, strict=True))
+    )
+    import_meter(engine, meter, site.name, ZONE.key)
+    settled = settle_site_day(engine, site.name, ZONE.key, DAY)
+    assert settled.provenance["performance_factor"] == "0.85"
+    totals = {k: Decimal(v) for k, v in settled.totals.items()}
+    assert totals["energy_cost"] == outcome.energy_cost
+    assert totals["imbalance_cost"] == outcome.imbalance_cost
+    assert totals["reserve_revenue"] == outcome.reserve_revenue
+    mileage = [ln for ln in settled.lines if ln["category"] == "reserve_mileage"]
+    called_lines = [ln for ln in settled.lines if ln["category"] == "reserve_activation"]
+    assert called_lines  # peak shaving paid per MWh called
+    assert mileage  # regulation awarded at 02:00 and 03:00 local
+    for ln in mileage:  # 2 quarters x 3.5 MW = 7 MW of mileage x 8.3 x K 0.85 = 49.385 -> 49.38
+        assert (ln["quantity"], ln["price"], ln["amount"]) == ("7.0", "7.055", "-49.38")
