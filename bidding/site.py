@@ -14,7 +14,9 @@ validates it, raising :class:`~bidding.errors.SiteError` with the field and the 
     ``curtailable_share`` of base IT load that may be curtailed to back upward products [-],
     ``cost_per_mwh`` value of the curtailed IT load [currency/MWh].
 ``[reserves]``
-    ``products = ["FCR", ...]``: products of the zone the site offers (default none).
+    ``products = ["FCR", ...]``: products of the zone the site offers (default none);
+    ``performance_factor`` (K of Chinese frequency regulation, in (0, 1], default 1): the share
+    of regulation mileage paid, in the bid's valuation and in settlement.
 ``[[ppa]]``
     ``name``, ``power_mw`` (baseload) or ``[[ppa.profile]]`` steps ``from``/``power_mw``, and
     ``price_per_mwh``: energy delivered to the site, lowering its market purchase.
@@ -234,6 +236,8 @@ class Site:
         Curtailable IT load.
     ppas
         PPA deliveries.
+    reserve_performance_factor
+        K of mileage-paid regulation [-], in (0, 1]: mileage revenue is scaled by it.
     """
 
     name: str
@@ -244,6 +248,7 @@ class Site:
     reserve_products: tuple[str, ...] = ()
     demand_response: DemandResponse = DemandResponse()
     ppas: tuple[Ppa, ...] = ()
+    reserve_performance_factor: float = 1.0
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Site:
@@ -447,6 +452,14 @@ def _reserves(d: Mapping[str, Any], zone_key: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _performance_factor(d: Mapping[str, Any]) -> float:
+    t = _table(d, "reserves", "site", required=False)
+    k = _number(t, "performance_factor", "reserves", default=1.0, minimum=None)
+    if not 0.0 < k <= 1.0:
+        raise SiteError(f"reserves.performance_factor: must lie in (0, 1], got {k:g}")
+    return k
+
+
 def _dr(d: Mapping[str, Any]) -> DemandResponse:
     t = _table(d, "demand_response", "site", required=False)
     share = _number(t, "curtailable_share", "demand_response", default=0.0)
@@ -506,6 +519,7 @@ def _site_from_dict(d: Mapping[str, Any]) -> Site:
         reserve_products=_reserves(d, zone_key),
         demand_response=_dr(d),
         ppas=_ppas(d),
+        reserve_performance_factor=_performance_factor(d),
     )
     _check_peak(site)
     return site

@@ -19,6 +19,7 @@ from market.products import (
     AFRR_UP,
     CN_FREQ_REG,
     CN_PEAK_SHAVING,
+    CN_VALLEY_FILLING,
     DA_ENERGY,
     ECRS,
     FCR,
@@ -113,7 +114,7 @@ _H1 = timedelta(hours=1)
 _SDAC_15MIN = date(2025, 10, 1)
 _EPOCH = date(1970, 1, 1)
 _EU_RESERVES = (DA_ENERGY, FCR, AFRR_UP, AFRR_DOWN)
-_CN_PRODUCTS = (DA_ENERGY, CN_FREQ_REG, CN_PEAK_SHAVING)
+_CN_PRODUCTS = (DA_ENERGY, CN_FREQ_REG, CN_PEAK_SHAVING, CN_VALLEY_FILLING)
 
 
 def _sdac(key: str, name: str, tz: str, products: tuple[Product, ...]) -> Zone:

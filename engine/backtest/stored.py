@@ -159,7 +159,8 @@ def run_backtest_job(
         if data.imbalance is not None:
             inputs["imbalance_prices"] = {"source": data.imbalance.source}
         for key, series in data.reserves.items():
-            inputs[f"reserve_prices_{key}"] = {"source": series.source}
+            kind = "activations" if key in data.activations else "reserve_prices"
+            inputs[f"{kind}_{key}"] = {"source": series.source}
         outcome = run_strategies(
             req["strategy"],
             site,

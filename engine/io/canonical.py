@@ -16,7 +16,9 @@ Reserve price file (capacity prices, per MW per product interval)::
 
 ``product`` is a reserve product key of the zone (``FCR``, ``AFRR_UP``, ``REGUP``, ...); each
 interval is one block of the product (4-hour blocks on the local wall clock for FCR/aFRR, so 3 or
-5 hours on DST days; one hour for US ancillary services).
+5 hours on DST days; one hour for US ancillary services). A product paid capacity + mileage
+(``FREQ_REG``, ``REGUP``) may also carry its mileage price as product ``<KEY>_MILEAGE``
+[currency/MW of mileage], on the same blocks.
 
 Emission-factor file (hourly grid emission factors, written by the Electricity Maps importer)::
 
@@ -50,6 +52,7 @@ from engine.io.emission_factors import EF_COLUMNS
 from engine.io.meter import read_csv_table
 from market import (
     KnownSeries,
+    Payment,
     Product,
     Zone,
     delivery_day_bounds,
@@ -58,6 +61,7 @@ from market import (
     published_day_ahead,
 )
 from market.calendar import block_index
+from market.clearing import MILEAGE_SUFFIX
 from market.errors import UnknownProductError
 
 PRICE_COLUMNS = ("interval_start", "price")
@@ -337,6 +341,25 @@ def price_series(frame: pd.DataFrame, zone: Zone | str, series: str = DA_SERIES)
     return KnownSeries.from_values(values, published, res, f"{z.currency}/MWh", source)
 
 
+def reserve_product(zone: Zone, key: str) -> Product:
+    """The product a reserve price series key belongs to (``<KEY>_MILEAGE``: mileage prices of a
+    product paid capacity + mileage).
+
+    Raises
+    ------
+    market.errors.UnknownProductError
+        No such product, or mileage prices of a product not paid on mileage.
+    """
+    if key.endswith(MILEAGE_SUFFIX):
+        base = zone.product(key.removesuffix(MILEAGE_SUFFIX))
+        if base.payment is not Payment.CAPACITY_AND_MILEAGE:
+            raise UnknownProductError(
+                f"zone {zone.key} has no product {key!r} ({base.key} is not paid on mileage)"
+            )
+        return base
+    return zone.product(key)
+
+
 def read_reserve_price_csv(path: Path, zone: Zone | str) -> dict[str, KnownSeries]:
     """Read and validate a canonical reserve price file: one series per product.
     Parameters
@@ -376,7 +399,11 @@ def reserve_series(frame: pd.DataFrame, zone: Zone | str) -> dict[str, KnownSeri
             name=key,
         )
         out[key] = KnownSeries.from_values(
-            values, published_day_ahead(z), z.product(key).block, f"{z.currency}/MW", source
+            values,
+            published_day_ahead(z),
+            reserve_product(z, key).block,
+            f"{z.currency}/MW",
+            source,
         )
     return out
 
@@ -395,7 +422,7 @@ def read_reserve_price_frame(path: Path, zone: Zone | str) -> pd.DataFrame:
     for i, key in enumerate(keys):
         if key not in products:
             try:
-                product = z.product(key)
+                product = reserve_product(z, key)
             except UnknownProductError as exc:
                 raise table.fail(str(exc), i) from None
             if not product.is_reserve:
