@@ -224,6 +224,7 @@ def day_shape(
         cvar=options.cvar_weight > 0,
         integer_blocks=options.integer_blocks,
         job_recourse=options.job_recourse,
+        it_capacity=site.load.it_capacity_mw is not None,
     )
     return shape, grid
 
@@ -307,6 +308,8 @@ def parameter_values(
         "pen_job_weighted": wexp * pen if shape.job_recourse else np.array([(1.0 - lam) * pen]),
         "pen_block": np.array([pen * j.energy_mwh for j in site.jobs if not j.preemptible]),
     }
+    if site.load.it_capacity_mw is not None:
+        v["it_headroom_mw"] = np.full(nt, site.load.it_capacity_mw - site.load.base_it_mw)
     block_prices: dict[str, FloatArray] = {}
     up_share = 0.0
     for k, prod in enumerate(shape.products):
