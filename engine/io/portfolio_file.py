@@ -161,8 +161,8 @@ def _zone(i: int, t: object) -> Zone:
         if unknown:
             known = ", ".join(sorted(catalog))
             raise PowerdeskError(f"{where}.products: unknown {unknown[0]!r} (known: {known})")
-        if "DA_ENERGY" not in keys:
-            keys = ["DA_ENERGY", *keys]
+        if "DA" not in keys:
+            keys = ["DA", *keys]
         fields["products"] = tuple(catalog[k] for k in keys)
     fields["notes"] = str(t.get("notes", "from a zones file"))
     if base is not None:
@@ -185,7 +185,7 @@ def _zone(i: int, t: object) -> Zone:
             price_floor=fields.get("price_floor", Decimal(-500)),
             price_cap=fields.get("price_cap", Decimal(4000)),
             tick=fields.get("tick", Decimal("0.01")),
-            products=fields.get("products", (_catalog()["DA_ENERGY"],)),
+            products=fields.get("products", (_catalog()["DA"],)),
             minor_unit=fields.get("minor_unit", Decimal("0.01")),
             notes=fields["notes"],
         )
