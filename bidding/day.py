@@ -462,7 +462,7 @@ def solve_day(
         model.set(values)
         stats = solve_model(model, opts.solver, opts.resolved_highs_options(), opts.warm_start)
         provenance = _provenance(stats, phash, scenarios)
-        return _plan(
+        return plan_from_solution(
             site, z, day, shape, grid, scenarios, model, values, block_prices, provenance, opts
         )
 
@@ -488,7 +488,7 @@ def _arr(model: BidModel, name: str, shape: tuple[int, ...]) -> FloatArray:
     return np.zeros(shape) if v is None else value_of(v).reshape(shape)
 
 
-def _plan(
+def plan_from_solution(
     site: Site,
     zone: Zone,
     day: date,
@@ -501,6 +501,8 @@ def _plan(
     provenance: Provenance,
     opts: SolveOptions,
 ) -> DayPlan:
+    """The :class:`DayPlan` of ``site`` read from a solved model (its own, or its view inside a
+    portfolio model): bids, schedule, objective parts, breaches."""
     nt, ns, dt = shape.n_intervals, shape.n_scenarios, shape.interval_hours
     pi = scenarios.probabilities
     prices = scenarios.prices_per_mwh

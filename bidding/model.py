@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import cvxpy as cp
 import numpy as np
@@ -187,6 +187,13 @@ def _window_energy(
     e = scope.var(name, n)
     step = _window_step(n, width, dt) @ x
     return e, [e[0] == step[0], e[1:] == e[:-1] + step[1:]]
+
+
+class Solvable(Protocol):
+    """A compiled model as the solver sees it: a DPP problem and a place to keep HiGHS state."""
+
+    problem: cp.Problem
+    warm: dict[str, Any]
 
 
 @dataclass
@@ -485,7 +492,7 @@ def site_terms(
     return objective, cons
 
 
-def problem_size(model: BidModel) -> dict[str, int]:
+def problem_size(model: Solvable) -> dict[str, int]:
     """Variables, constraints and nonzeros of the compiled LP (after cvxpy canonicalisation)."""
     data = model.warm.get("last_data")
     if data is None:

@@ -36,11 +36,11 @@ from bidding.day import (
     MODEL_VERSION,
     DayGrid,
     SolveOptions,
-    _plan,
     day_shape,
     flat_schedule,
     input_hash,
     parameter_values,
+    plan_from_solution,
 )
 from bidding.errors import ConstraintBreach, InfeasibleSiteError, SiteError
 from bidding.model import BidModel, BidShape, Scope, site_terms, value_of
@@ -194,6 +194,10 @@ class PortfolioModelCache:
             else:
                 self._models.move_to_end(shape)
             return model
+
+    def models(self) -> list[PortfolioModel]:
+        """Cached models, least recently used first."""
+        return list(self._models.values())
 
 
 DEFAULT_PORTFOLIO_CACHE = PortfolioModelCache()
@@ -406,7 +410,7 @@ def solve_portfolio(
         plans, allocation = [], []
         for i, site in enumerate(portfolio.sites):
             zone = get_zone(site.zone)
-            plan = _plan(
+            plan = plan_from_solution(
                 site,
                 zone,
                 day,

@@ -16,20 +16,13 @@ from __future__ import annotations
 import importlib.metadata
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
 
 from bidding.errors import SolverFailedError
-
-
-class Solvable(Protocol):
-    """What :func:`solve_model` needs: a DPP problem and a place to keep the HiGHS object."""
-
-    problem: cp.Problem
-    warm: dict[str, Any]
-
+from bidding.model import Solvable
 
 # Chosen by measurement (docs/benchmarks.md, "Bidding"). With one shared job schedule (the
 # default) dual simplex restarted from the previous basis is fastest, cold and warm; with a job
