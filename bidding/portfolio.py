@@ -108,6 +108,9 @@ class Portfolio:
 
     def with_jobs_pinned(self, home: Mapping[str, str]) -> Portfolio:
         """The same portfolio with each job of ``home`` allowed only at its home site."""
+        unknown = sorted(set(home) - {j.name for j in self.jobs})
+        if unknown:
+            raise SiteError(f"unknown migratable job {unknown[0]!r}")
         jobs = []
         for job in self.jobs:
             site = home.get(job.name)

@@ -42,6 +42,18 @@ def _zone_files(items: list[str] | None, option: str) -> dict[str, Path]:
     return out
 
 
+def _pins(items: list[str]) -> dict[str, str]:
+    from engine.core.errors import PowerdeskError
+
+    out: dict[str, str] = {}
+    for item in items:
+        job, sep, site = item.partition("=")
+        if not sep or not job or not site:
+            raise PowerdeskError(f"--pin must be JOB=SITE, got {item!r}")
+        out[job] = site
+    return out
+
+
 def _load(
     portfolio: Path,
     zones_file: Path | None,
@@ -150,6 +162,10 @@ def backtest(
     progress: Annotated[
         bool | None, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
     ] = None,
+    pin: Annotated[
+        list[str] | None,
+        typer.Option("--pin", help="JOB=SITE: run that migratable job only at SITE (baseline)."),
+    ] = None,
 ) -> None:
     """Backtest a portfolio: joint decision per day, each site cleared and settled in its zone."""
     from engine.backtest.portfolio import (
@@ -166,6 +182,8 @@ def backtest(
     pf, zones, data, inputs, labels = _load(
         portfolio, zones_file, prices, imbalance_prices, reserve_prices
     )
+    if pin:
+        pf = pf.with_jobs_pinned(_pins(pin))
     check_portfolio_data(pf, data, days, strategy, labels)
     config = StrategyConfig(n_scenarios=scenarios, seed=seed)
     result = backtest_portfolio_days(

@@ -356,7 +356,7 @@ def test_zones_file_adds_a_zone(tmp_path: Path) -> None:
 
 def test_backtest_cli_outputs_are_byte_identical(tmp_path: Path) -> None:
     outs = []
-    for k, executor in enumerate(("inline", "inline")):
+    for k, executor in enumerate(("inline", "local:2")):
         out = tmp_path / f"run{k}"
         argv = [
             "portfolio",
