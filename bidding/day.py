@@ -225,6 +225,7 @@ def day_shape(
         cvar=options.cvar_weight > 0,
         integer_blocks=options.integer_blocks,
         job_recourse=options.job_recourse,
+        it_capacity=site.load.it_capacity_mw is not None,
     )
     return shape, grid
 
@@ -330,6 +331,8 @@ def parameter_values(
         "pen_job_weighted": wexp * pen if shape.job_recourse else np.array([(1.0 - lam) * pen]),
         "pen_block": np.array([pen * j.energy_mwh for j in site.jobs if not j.preemptible]),
     }
+    if site.load.it_capacity_mw is not None:
+        v["it_headroom_mw"] = np.full(nt, site.load.it_capacity_mw - site.load.base_it_mw)
     block_prices: dict[str, FloatArray] = {}
     up_share = np.zeros(nt)
     for k, prod in enumerate(shape.products):
@@ -486,7 +489,7 @@ def solve_day(
         model.set(values)
         stats = solve_model(model, opts.solver, opts.resolved_highs_options(), opts.warm_start)
         provenance = _provenance(stats, phash, scenarios)
-        return _plan(
+        return plan_from_solution(
             site, z, day, shape, grid, scenarios, model, values, block_prices, provenance, opts
         )
 
@@ -512,7 +515,7 @@ def _arr(model: BidModel, name: str, shape: tuple[int, ...]) -> FloatArray:
     return np.zeros(shape) if v is None else value_of(v).reshape(shape)
 
 
-def _plan(
+def plan_from_solution(
     site: Site,
     zone: Zone,
     day: date,
@@ -525,6 +528,8 @@ def _plan(
     provenance: Provenance,
     opts: SolveOptions,
 ) -> DayPlan:
+    """The :class:`DayPlan` of ``site`` read from a solved model (its own, or its view inside a
+    portfolio model): bids, schedule, objective parts, breaches."""
     nt, ns, dt = shape.n_intervals, shape.n_scenarios, shape.interval_hours
     pi = scenarios.probabilities
     prices = scenarios.prices_per_mwh

@@ -6,7 +6,8 @@ validates it, raising :class:`~bidding.errors.SiteError` with the field and the 
 
 ``[load]``
     ``grid_export_allowed`` (bool, default false) and ``grid_export_max_mw`` (default the import
-    limit when export is allowed).
+    limit when export is allowed); ``it_capacity_mw`` (optional, at least ``base_it_mw``): base
+    IT + jobs + migratable jobs of a portfolio placed at the site never exceed it.
 ``[[pue_profile]]``
     ``from = "HH:MM"``, ``pue = x``: the PUE from that local time on (until the next entry); before
     the first entry ``load.pue`` holds.
@@ -99,6 +100,9 @@ class Load:
         Whether the site may feed power into the grid (negative grid purchase).
     grid_export_max_mw
         Export limit when allowed [MW].
+    it_capacity_mw
+        IT capacity of the halls [MW] (``None``: no limit beyond the jobs' own caps): base IT,
+        the site's jobs and migratable jobs of a portfolio placed there never exceed it.
     """
 
     base_it_mw: float
@@ -106,6 +110,7 @@ class Load:
     grid_import_max_mw: float
     grid_export_allowed: bool = False
     grid_export_max_mw: float = 0.0
+    it_capacity_mw: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,7 +357,12 @@ def _load(d: Mapping[str, Any]) -> Load:
     exp_max = _number(t, "grid_export_max_mw", w, default=imp if export else 0.0)
     if not export and exp_max > 0:
         raise SiteError("load.grid_export_max_mw: set grid_export_allowed = true to export")
-    return Load(base, profile, imp, export, exp_max)
+    it_cap: float | None = None
+    if "it_capacity_mw" in t:
+        it_cap = _number(t, "it_capacity_mw", w, positive=True)
+        if it_cap < base:
+            raise SiteError(f"load.it_capacity_mw: {it_cap:g} MW is below base_it_mw {base:g} MW")
+    return Load(base, profile, imp, export, exp_max, it_cap)
 
 
 def _job(i: int, t: object, names: set[str]) -> JobClass:

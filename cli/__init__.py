@@ -20,6 +20,7 @@ from carbon.errors import CarbonInputError
 from cli import backtest as _backtest
 from cli import bid as _bid
 from cli import daily as _daily
+from cli import portfolio as _portfolio
 from cli import prices as _prices
 from cli import report as _report
 from cli import scheduler as _scheduler
@@ -63,6 +64,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(audit_app, name="audit")
 app.add_typer(bench_app, name="bench")
+app.add_typer(_portfolio.app, name="portfolio")
 
 
 def main(argv: list[str] | None = None) -> None:

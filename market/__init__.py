@@ -23,7 +23,7 @@ from market.errors import (
 from market.products import Direction, Payment, Product
 from market.series import KnownSeries, published_after_delivery, published_day_ahead
 from market.units import energy_mwh, float_mwh_to_wh, hours, mwh_to_wh, to_money, wh_to_mwh
-from market.zones import ZONES, Zone, get_zone
+from market.zones import ZONES, Zone, get_zone, register_zones, restore_zones
 
 __all__ = [
     "ZONES",
@@ -51,7 +51,9 @@ __all__ = [
     "mwh_to_wh",
     "published_after_delivery",
     "published_day_ahead",
+    "register_zones",
     "require_aware",
+    "restore_zones",
     "to_money",
     "wh_to_mwh",
 ]

@@ -6,7 +6,7 @@ zone's day-ahead resolution is dated, because SDAC moved from 60 to 15 minutes o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from decimal import Decimal
@@ -152,7 +152,8 @@ def _cn(key: str, name: str, floor: str, cap: str, notes: str) -> Zone:
     )
 
 
-ZONES: Mapping[str, Zone] = MappingProxyType(
+# The registry table: built-in entries, plus any a zones file registers (:func:`register_zones`).
+_TABLE: dict[str, Zone] = dict(
     {
         z.key: z
         for z in (
@@ -227,6 +228,29 @@ ZONES: Mapping[str, Zone] = MappingProxyType(
         )
     }
 )
+ZONES: Mapping[str, Zone] = MappingProxyType(_TABLE)
+
+
+def register_zones(zones: Iterable[Zone]) -> dict[str, Zone | None]:
+    """Add or override registry entries (a zones file); returns what each key held before.
+
+    The registry is process-wide: a worker process registers the same zones before it reads
+    them (the portfolio backtest ships them with its tasks).
+    """
+    before: dict[str, Zone | None] = {}
+    for z in zones:
+        before.setdefault(z.key, _TABLE.get(z.key))
+        _TABLE[z.key] = z
+    return before
+
+
+def restore_zones(before: Mapping[str, Zone | None]) -> None:
+    """Undo :func:`register_zones` with what it returned."""
+    for key, z in before.items():
+        if z is None:
+            _TABLE.pop(key, None)
+        else:
+            _TABLE[key] = z
 
 
 def get_zone(key: str) -> Zone:
