@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bidding.errors import SiteError
-from market import get_zone
+from market import NAME_RULE, get_zone, is_name
 from market.errors import MarketError
 
 MINUTES_PER_DAY = 24 * 60
@@ -496,6 +496,8 @@ def _site_from_dict(d: Mapping[str, Any]) -> Site:
     name = d.get("name")
     if not isinstance(name, str) or not name:
         raise SiteError("site.name: expected a non-empty string")
+    if not is_name(name):  # it becomes a folder name (reports/<site>/...)
+        raise SiteError(f"site.name: {name[:80]!r} is not a valid name ({NAME_RULE})")
     zone_key = d.get("zone")
     if not isinstance(zone_key, str):
         raise SiteError("site.zone: expected a zone key string")

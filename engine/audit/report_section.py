@@ -29,6 +29,7 @@ from engine.audit.bundle import (
 )
 from engine.certificates.ppa_delivery import retirement_record
 from ledger.state import Status
+from market import NAME_RULE, is_name
 
 REPORT_FILES = ("report.json", "report_inputs.json")
 
@@ -113,9 +114,15 @@ def stored_report_dir(home: Path, period: str, site: str | None = None) -> Path:
     try:
         month = month_label(period)
     except ValueError:
-        raise PowerdeskError(f"--period {period!r}: expected a month YYYY-MM") from None
+        raise PowerdeskError(f"--period {period[:80]!r}: expected a month YYYY-MM") from None
+    if site is not None and not is_name(site):  # a folder name, never a path (``../../x``)
+        raise PowerdeskError(f"site {site[:80]!r} is not a valid name ({NAME_RULE})")
     root = reports_root(home)
-    names = [site] if site is not None else sorted(p.name for p in root.glob("*") if p.is_dir())
+    names = (
+        [site]
+        if site is not None
+        else sorted(p.name for p in root.glob("*") if p.is_dir() and is_name(p.name))
+    )
     found = {
         name: report_dir(home, name, month)
         for name in names

@@ -24,7 +24,6 @@ from market.errors import MarketError
 
 T_SITE: Table = SiteRow.__table__  # type: ignore[attr-defined]
 SiteFormat = Literal["toml", "json"]
-MAX_NAME = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +56,6 @@ def parse_site(content: str, content_format: SiteFormat, source: str = "<site>")
         raise InputFileError(source, f"not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InputFileError(source, "the site must be a table/object at the top level")
-    name = data.get("name")
-    if isinstance(name, str) and len(name) > MAX_NAME:
-        raise InputFileError(source, f"name is longer than {MAX_NAME} characters")
     try:
         return Site.from_dict(data)
     except (BiddingError, MarketError) as exc:
