@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 from datetime import timedelta
 from functools import partial
@@ -43,6 +44,7 @@ from engine.access.idempotency import (
 )
 
 _IDEM_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -93,6 +95,11 @@ class GuardMiddleware:
             return
         if b"\x00" in body or b"\\u0000" in body.lower():
             await _refuse_nul(scope, receive, send)
+            return
+        if _has_lone_surrogate(body):
+            await error_response(
+                422, "validation_error", "text must be UTF-8: a lone surrogate (\\ud800-\\udfff)"
+            )(scope, receive, send)
             return
         replay = _replaying_receive(body, receive)
         key = headers.get("idempotency-key")
@@ -250,6 +257,23 @@ async def _renew_while_running(engine: Engine, got: Claim, lease: timedelta) -> 
                 return
         except Exception:  # a database hiccup: the next beat retries
             continue
+
+
+def _has_lone_surrogate(body: bytes) -> bool:
+    """True when a JSON body escapes a lone UTF-16 surrogate (``"\\ud800"``): valid JSON, but
+    no text of powerdesk can be stored or hashed with one. Paired surrogates are one character.
+    """
+    if _SURROGATE_ESCAPE.search(body) is None:
+        return False
+    try:
+        data = json.loads(body)
+    except ValueError:  # not JSON: the route refuses it
+        return False
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _has_nul(scope: Scope) -> bool:

@@ -46,8 +46,15 @@ def parse_site(content: str, content_format: SiteFormat, source: str = "<site>")
     Raises
     ------
     InputFileError
-        Not valid TOML/JSON, not a table, or a rule of the site file broken (names the field).
+        Not valid TOML/JSON, not a table, or a rule of the site file broken (names the field);
+        text that cannot be stored (a NUL, a lone surrogate).
     """
+    if "\x00" in content:
+        raise InputFileError(source, "contains a NUL character")
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputFileError(source, "not UTF-8 text (a lone surrogate)") from None
     try:
         data: Any = tomllib.loads(content) if content_format == "toml" else json.loads(content)
     except tomllib.TOMLDecodeError as exc:
