@@ -117,6 +117,7 @@ def create_app(
         GuardMiddleware,
         max_body_bytes=api_settings.max_body_bytes,
         idempotency_lease_s=api_settings.idempotency_lease_seconds,
+        max_header_bytes=api_settings.max_header_bytes,
     )
 
     health_body = Health(status="ok", version=_version())

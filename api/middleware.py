@@ -1,4 +1,7 @@
-"""Request body limit and idempotent POSTs, as one pure ASGI middleware.
+"""Request head and body limits and idempotent POSTs, as one pure ASGI middleware.
+
+A request whose line and headers together pass the head limit is a JSON 431 (``powerdesk
+serve`` refuses such a head even earlier, while it arrives: :mod:`api.server`).
 
 The body of every request is read (up to the limit) before the app sees it: a declared
 ``Content-Length`` over the limit is refused at once, a streamed body as soon as it passes the
@@ -60,14 +63,26 @@ class GuardMiddleware:
         app: ASGIApp,
         max_body_bytes: int,
         idempotency_lease_s: float = DEFAULT_LEASE.total_seconds(),
+        max_header_bytes: int = 65_536,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
         self.idempotency_lease_s = idempotency_lease_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        head += sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+        if head > self.max_header_bytes:
+            await error_response(
+                431,
+                "headers_too_large",
+                f"request line and headers larger than {self.max_header_bytes} bytes",
+                headers={"Connection": "close"},
+            )(scope, receive, send)
             return
         headers = Headers(scope=scope)
         declared = headers.get("content-length")
