@@ -23,7 +23,7 @@ from tests.api.conftest import (
     prepare_home,
     row_counts,
 )
-from tests.api.test_ledger_routes import T0, Parties, _issue, _leaf
+from tests.api.test_ledger_routes import T0, Clock, Parties, _issue, _leaf, use_clock
 
 JSON = {"Content-Type": "application/json"}
 
@@ -34,9 +34,11 @@ def _raw_leaf(signer: Ed25519PrivateKey, message: bytes) -> dict[str, str]:
 
 
 def _check(desk: Desk) -> None:
-    parties = Parties(desk)
+    clock = Clock()
+    parties = Parties(desk, clock)
     h = desk.auth("trader")
     with TestClient(make_app(desk)) as client:
+        use_clock(client, clock)
         issued = client.post("/ledger/events", json=_leaf(_issue(parties)), headers=h)
         assert issued.status_code == 201, issued.text
         bundle = issued.json()["certificates"][0]["bundle_id"]
