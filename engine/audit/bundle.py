@@ -49,7 +49,12 @@ from ledger.errors import LedgerError
 from ledger.events import Kind, format_time, split_leaf
 from ledger.keys import KeyRecord, key_id_of, raw_public_key
 from ledger.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
-from ledger.note import Checkpoint, checkpoint_signer_names, verify_checkpoint
+from ledger.note import (
+    Checkpoint,
+    checkpoint_signer_names,
+    unverified_signers,
+    verify_checkpoint,
+)
 from ledger.verify import (
     LogVerification,
     OpenedLeaf,
@@ -328,6 +333,18 @@ def _verify_ledger(ctx: VerifyContext) -> None:
                 "checkpoint: the given public key is not an operator key of the log at its size"
             )
         checkpoint = by_given
+    # Every signature line must be a known key's (no witnesses are configured): an extra line
+    # claims a co-signer that never signed.
+    known = [Ed25519PublicKey.from_public_bytes(k) for k in {given, *signers.values()}]
+    try:
+        strangers = unverified_signers(note, known)
+    except LedgerError as exc:
+        raise AuditError(f"checkpoint: {exc}") from exc
+    if strangers:
+        raise AuditError(
+            f"checkpoint: signature line by {strangers[0]!r} verifies with no operator key of the "
+            "log (nor a known witness)"
+        )
     if log.size != checkpoint.size:
         raise AuditError(f"entries.jsonl has {log.size} entries, the checkpoint {checkpoint.size}")
     if log.root != checkpoint.root:

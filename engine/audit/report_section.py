@@ -82,6 +82,12 @@ def _verify_report(ctx: VerifyContext) -> None:
     if ctx.log is None:
         raise AuditError("report: the ledger section must be verified first")
     bundles = ctx.log.state.bundles
+    # Every retirement the report cites needs its inclusion proof in the bundle (a third party
+    # checks one retirement against the checkpoint with it, without the whole log).
+    try:
+        proved = {int(item["index"]) for item in ctx.json("proofs.json")["inclusion"]}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AuditError(f"proofs.json: unreadable inclusion proofs ({exc})") from exc
     for record in inputs.retirements:
         bundle = bundles.get(record.retirement_id)
         if bundle is None or bundle.status is not Status.RETIRED:
@@ -92,6 +98,11 @@ def _verify_report(ctx: VerifyContext) -> None:
         if retirement_record(bundle).to_json_dict() != record.to_json_dict():
             raise AuditError(
                 f"report_inputs.json: retirement {record.retirement_id} differs from the ledger"
+            )
+        if bundle.updated_index not in proved:
+            raise AuditError(
+                f"proofs.json: no inclusion proof of retirement {record.retirement_id} "
+                f"(leaf {bundle.updated_index}), which the report cites"
             )
 
 
