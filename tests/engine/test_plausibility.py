@@ -48,3 +48,26 @@ def test_prices_load_says_so_in_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "implausible" in err
+
+
+def test_an_implausibly_large_site_is_refused() -> None:
+    from engine.sites.registry import parse_site
+    from tests.api.conftest import SITE_TOML
+
+    assert "grid_import_max_mw" in SITE_TOML
+    huge = SITE_TOML.replace("[load]\n", "[load]\ngrid_export_max_mw = 1e9\n", 1)
+    with pytest.raises(InputFileError, match=r"grid_export_max_mw: 1e\+09 MW is implausible"):
+        parse_site(huge, "toml")
+    parse_site(SITE_TOML, "toml")  # the example site is fine
+
+
+def test_an_implausible_meter_reading_is_refused(tmp_path: Path) -> None:
+    from engine.io.meter import read_meter_csv
+
+    path = tmp_path / "meter.csv"
+    rows = ["interval_start,energy_mwh", "2025-03-01T00:00:00Z,50", "2025-03-01T01:00:00Z,1e300"]
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputFileError, match=r"row 3: energy_mwh .* is implausible"):
+        read_meter_csv(path)
+    path.write_text("\n".join(rows[:2]) + "\n2025-03-01T01:00:00Z,9999.5\n")
+    assert len(read_meter_csv(path).readings) == 2
