@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bidding.errors import SiteError
-from market import get_zone
+from market import NAME_RULE, get_zone, is_name
 from market.errors import MarketError
+from market.units import MAX_SITE_MW
 
 MINUTES_PER_DAY = 24 * 60
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -303,6 +304,12 @@ def _number(
         raise SiteError(f"{where}.{key}: must be finite, got {value!r}")
     if positive and x <= 0:
         raise SiteError(f"{where}.{key}: must be positive, got {value!r}")
+    limit = MAX_SITE_MW if key.endswith("_mw") else MAX_SITE_MW * 24 if key.endswith("_mwh") else 0
+    if limit and abs(x) > limit:
+        unit = "MW" if key.endswith("_mw") else "MWh"
+        raise SiteError(
+            f"{where}.{key}: {x:g} {unit} is implausible for one site (at most {limit:g} {unit})"
+        )
     if minimum is not None and x < minimum:
         raise SiteError(f"{where}.{key}: must not be negative, got {value!r}")
     return x
@@ -506,6 +513,8 @@ def _site_from_dict(d: Mapping[str, Any]) -> Site:
     name = d.get("name")
     if not isinstance(name, str) or not name:
         raise SiteError("site.name: expected a non-empty string")
+    if not is_name(name):  # it becomes a folder name (reports/<site>/...)
+        raise SiteError(f"site.name: {name[:80]!r} is not a valid name ({NAME_RULE})")
     zone_key = d.get("zone")
     if not isinstance(zone_key, str):
         raise SiteError("site.zone: expected a zone key string")

@@ -18,6 +18,8 @@ def serve(
     """Run the trading-desk API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
 
+    from api.server import PROTOCOL  # refuses over-large request heads early (431)
+
     if workers > 1:
         # Several processes need the app by import string; each builds its own.
         uvicorn.run(
@@ -27,8 +29,9 @@ def serve(
             port=port,
             workers=workers,
             access_log=access_log,
+            http=PROTOCOL,
         )
         return
     from api.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, access_log=access_log)
+    uvicorn.run(create_app(), host=host, port=port, access_log=access_log, http=PROTOCOL)

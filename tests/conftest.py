@@ -40,3 +40,14 @@ def postgres_url() -> Iterator[str]:
         yield url
     finally:
         drop_database(base, url)
+
+
+@pytest.fixture
+def historical_ledger() -> Iterator[None]:
+    """Ledger appends judged at each event's own time (a recorded history replayed), for tests
+    whose events carry fixed past times; the clock rules are tested on their own
+    (tests/engine/test_event_time.py)."""
+    from engine.certificates.store import historical_time
+
+    with historical_time():
+        yield

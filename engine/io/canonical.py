@@ -249,6 +249,24 @@ def _as_zone(zone: Zone | str) -> Zone:
     return zone if isinstance(zone, Zone) else get_zone(zone)
 
 
+PLAUSIBLE_FACTOR = 10
+"""An energy price beyond this many times the zone's largest day-ahead limit (``price_cap``,
+``|price_floor|``) is refused as implausible: scarcity and imbalance prices exceed the day-ahead
+cap, never by this much (DE-LU: +-40,000 EUR/MWh)."""
+
+
+def _check_plausible(table: _Table, prices: npt.NDArray[np.float64], zone: Zone) -> None:
+    bound = PLAUSIBLE_FACTOR * float(max(abs(zone.price_floor), abs(zone.price_cap)))
+    bad = np.flatnonzero(np.abs(prices) > bound)
+    if bad.size:
+        i = int(bad[0])
+        raise table.fail(
+            f"price {prices[i]:g} is implausible for {zone.key} (beyond +-{bound:g}, "
+            f"{PLAUSIBLE_FACTOR} times its day-ahead limits)",
+            i,
+        )
+
+
 def read_price_frame(
     path: Path, zone: Zone | str, *, resolution: timedelta | None = None
 ) -> pd.DataFrame:
@@ -262,6 +280,7 @@ def read_price_frame(
     table = _read_table(Path(path), PRICE_COLUMNS)
     starts = _instants(table, "interval_start")
     prices = _numbers(table, "price")
+    _check_plausible(table, prices, z)
     _check_duplicates(table, starts, "")
     if table.has("interval_end"):
         ends = _explicit_ends(table, starts, z.tz)

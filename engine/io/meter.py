@@ -34,6 +34,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from engine.core.errors import InputFileError
+from market.units import MAX_SITE_MW
 
 METER_COLUMNS = ("interval_start", "energy_mwh")
 HOUR = timedelta(hours=1)
@@ -200,6 +201,15 @@ def read_meter_csv(path: Path | str) -> MeterData:
         parse_decimal(table, v, "energy_mwh", i, low=Decimal(0))
         for i, v in enumerate(table.column("energy_mwh"))
     ]
+    # Intervals are at most an hour: more than a whole site's largest power in one is no reading.
+    limit = Decimal(repr(MAX_SITE_MW))
+    for i, value in enumerate(energy):
+        if value > limit:
+            raise table.fail(
+                f"energy_mwh {value} is implausible (a meter interval of at most an hour holds "
+                f"at most {limit} MWh)",
+                i,
+            )
     it: list[Decimal | None] = [None] * len(energy)
     if "it_energy_mwh" in table.header:
         it = [
