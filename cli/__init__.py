@@ -24,6 +24,7 @@ from cli import serve as _serve
 from cli import zones as _zones
 from cli.audit import audit_app
 from cli.bench import bench_app
+from cli.desk import desk_app
 from cli.keys import keys_app
 from cli.ledger import ledger_app
 from engine.core.errors import PowerdeskError
@@ -59,6 +60,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(audit_app, name="audit")
 app.add_typer(bench_app, name="bench")
+app.add_typer(desk_app, name="desk")
 
 
 def main(argv: list[str] | None = None) -> None:
