@@ -118,8 +118,11 @@ def positions(engine: Engine) -> dict[str, Any]:
     monthly = [
         {"site": k[0], "month": k[1], "currency": k[2], **v} for k, v in sorted(months.items())
     ]
-    used = [c for c in COMPONENTS if any(row[c] for row in rows)] or list(COMPONENTS[:1])
-    chart = [{"name": c, "values": [float(row[c]) for row in rows]} for c in used]
+    # The four components every settlement has, and placement when some day has it.
+    used = [c for c in COMPONENTS if c != "placement_cost" or any(row[c] for row in rows)]
+    # Costs up, revenue (reserves) down: the bars add up to the total cost.
+    sign = {c: -1.0 if c == "reserve_revenue" else 1.0 for c in used}
+    chart = [{"name": c, "values": [sign[c] * float(row[c]) for row in rows]} for c in used]
     return {"days": rows, "months": monthly, "components": used, "chart": chart}
 
 
