@@ -40,6 +40,8 @@ PREFIX = "/desk"
 READ_ROLES = frozenset({ApiRole.AUDITOR, ApiRole.TRADER, ApiRole.ADMIN})
 TRADER_ROLES = frozenset({ApiRole.TRADER, ApiRole.ADMIN})
 """Who may build and submit bids: the roles of the API's ``TraderKey`` (POST /bids)."""
+ADMIN_ROLES = frozenset({ApiRole.ADMIN})
+"""Who may list, create and revoke API keys: the API's ``AdminKey`` (/admin/keys)."""
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -362,6 +364,56 @@ def _status(exc: Exception) -> int:
     return 422
 
 
+async def _keys(request: Request, principal: ApiPrincipal, **extra: Any) -> Response:
+    from engine.access.keys import list_api_keys
+
+    status = int(extra.pop("status", 200))
+    if principal.role not in ADMIN_ROLES:
+        return _render(
+            request,
+            "keys.html",
+            principal,
+            status=403,
+            title="API keys",
+            keys=None,
+            error=f"Key management needs an admin key, not a {principal.role.value} key.",
+        )
+    keys = await run_in_threadpool(list_api_keys, _engine(request))
+    return _render(
+        request, "keys.html", principal, status=status, title="API keys", keys=keys, **extra
+    )
+
+
+async def _key_action(request: Request, principal: ApiPrincipal) -> Response:
+    from engine.access.keys import create_api_key, revoke_api_key
+
+    form = await _form(request)
+    if not _csrf_ok(request, form):
+        return await _keys(request, principal, status=403, error="The form expired: reload.")
+    if principal.role not in ADMIN_ROLES:
+        return await _keys(request, principal)
+    engine = _engine(request)
+    try:
+        if request.path_params.get("key_id"):
+            record = await run_in_threadpool(
+                revoke_api_key, engine, str(request.path_params["key_id"])
+            )
+            request.app.state.auth_cache.forget(record.key_id)
+            return await _keys(request, principal, notice=f"Revoked key {record.key_id}.")
+        made, token = await run_in_threadpool(
+            create_api_key, engine, form.get("role", ""), form.get("name", "")[:200]
+        )
+    except _ENGINE_ERRORS as exc:
+        return await _keys(request, principal, status=_status(exc), error=str(exc))
+    return await _keys(
+        request,
+        principal,
+        status=201,
+        notice=f"Created {made.role.value} key {made.key_id}: copy it now, it is not shown again.",
+        new_token=token,
+    )
+
+
 # -- sign-in -------------------------------------------------------------------------------------
 
 
@@ -426,6 +478,9 @@ def desk_router() -> Router:
     r.add_route("/files/audit/{name}.zip", _page(_bundle_zip), methods=["GET"])
     r.add_route("/bids", _page(_build_bid), methods=["POST"])
     r.add_route("/bids/{bid_id:int}/submit", _page(_submit_bid), methods=["POST"])
+    r.add_route("/keys", _page(_keys), methods=["GET"])
+    r.add_route("/keys", _page(_key_action), methods=["POST"])
+    r.add_route("/keys/{key_id}/revoke", _page(_key_action), methods=["POST"])
     r.add_route("/signin", _redeem, methods=["GET"])
     r.add_route("/signin", _signin, methods=["POST"])
     r.add_route("/signout", _signout, methods=["POST"])

@@ -354,3 +354,12 @@ def test_desk_reads_on_a_phone(desk: Desk, browser: Browser) -> None:
     assert page.eval("document.documentElement.scrollWidth <= window.innerWidth + 1")
     desk.shot(page, "phone")
     assert page.errors() == []
+
+
+def test_admin_manages_keys(desk: Desk, browser: Browser) -> None:
+    page = _sign_in(browser, desk.link("admin"))
+    page.goto(f"{desk.base}/desk/keys")
+    page.wait("document.querySelector('table tbody tr')")
+    assert "desk sign-in link (admin)" in page.text()
+    desk.shot(page, "keys")
+    assert page.errors() == []

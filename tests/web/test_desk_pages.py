@@ -123,3 +123,27 @@ def test_trader_form_needs_its_csrf_token_and_engine_errors_show(settings: Setti
         out = client.post("/desk/signout", data={"csrf": csrf}, follow_redirects=False)
         assert out.status_code == 303
         assert client.get("/desk/").status_code == 401
+
+
+def test_admins_manage_keys_and_others_may_not(settings: Settings) -> None:
+    with _client(settings) as client:
+        engine = open_database(settings)
+        _, admin = create_api_key(engine, "admin", "t")
+        csrf = _sign_in(client, admin)
+        made = client.post("/desk/keys", data={"csrf": csrf, "role": "auditor", "name": "ext"})
+        assert made.status_code == 201
+        token = re.search(r'id="new-token">([^<]+)<', made.text)
+        assert token is not None
+        key_id = token.group(1).split("_")[1]
+        assert client.post("/desk/keys", data={"csrf": csrf, "role": "root"}).status_code == 422
+        gone = client.post(f"/desk/keys/{key_id}/revoke", data={"csrf": csrf})
+        assert gone.status_code == 200
+        assert f"Revoked key {key_id}" in gone.text
+    with _client(settings) as other:
+        _, trader = create_api_key(engine, "trader", "t")
+        csrf = _sign_in(other, trader)
+        assert ">Keys<" not in other.get("/desk/").text
+        assert other.get("/desk/keys").status_code == 403
+        refused = other.post("/desk/keys", data={"csrf": csrf, "role": "admin"})
+        assert refused.status_code == 403
+        assert "needs an admin key" in refused.text
