@@ -29,6 +29,7 @@ from bidding.errors import BiddingError
 from engine.access.keys import ApiPrincipal, ApiRole, authenticate
 from engine.core.errors import ConflictError, NotFoundError, PowerdeskError
 from engine.core.settings import Settings
+from engine.strategies.names import StrategyName
 from ledger.errors import LedgerError
 from market.errors import MarketError
 from web import data
@@ -48,7 +49,7 @@ CSP = (
     "base-uri 'none'"
 )
 FILE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
-STRATEGIES = ("forecast", "deterministic", "perfect_foresight")
+STRATEGIES = tuple(s.value for s in StrategyName)
 _ENGINE_ERRORS = (PowerdeskError, MarketError, BiddingError, LedgerError)
 
 templates = Environment(
@@ -240,8 +241,8 @@ async def _carbon(request: Request, principal: ApiPrincipal) -> Response:
 
 
 async def _backtests(request: Request, principal: ApiPrincipal) -> Response:
-    runs = await run_in_threadpool(data.backtests, _home(request))
-    return _render(request, "backtests.html", principal, title="Backtests", runs=runs)
+    ctx = await run_in_threadpool(data.backtests, _engine(request), _home(request))
+    return _render(request, "backtests.html", principal, title="Backtests", **ctx)
 
 
 async def _operations(request: Request, principal: ApiPrincipal) -> Response:

@@ -267,35 +267,68 @@ def audit_bundles(home: Path) -> list[str]:
     return sorted((p.name for p in d.iterdir() if (p / "manifest.json").exists()), reverse=True)
 
 
-def backtests(home: Path) -> list[dict[str, Any]]:
-    """Backtest runs written under ``POWERDESK_HOME/backtests``: summary and daily rows."""
-    out = []
+def _series(days: list[dict[str, str]], perfect: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    series = []
+    cum = Decimal(0)
+    cum_pf = Decimal(0)
+    for r in days:
+        cum += Decimal(r["total_cost"])
+        pf = perfect.get(r["day"])
+        cum_pf += Decimal(pf["total_cost"]) if pf else Decimal(0)
+        regret = Decimal(r["total_cost"]) - Decimal(pf["total_cost"]) if pf else None
+        series.append(
+            {
+                "day": r["day"],
+                "total_cost": float(r["total_cost"]),
+                "cumulative": float(cum),
+                "cumulative_pf": float(cum_pf) if perfect else None,
+                "regret": None if regret is None else float(regret),
+            }
+        )
+    return series
+
+
+def backtests(engine: Engine, home: Path) -> dict[str, Any]:
+    """Backtests started through the API (stored), the runs and sweeps written under
+    ``POWERDESK_HOME/backtests`` (``powerdesk backtest``/``sweep --out``, the demo)."""
+    from engine.backtest.stored import list_backtests
+
+    stored, total = list_backtests(engine, limit=50)
+    api_runs = [
+        {
+            "name": f"backtest {r.id}",
+            "status": r.status,
+            "error": r.error,
+            "request": r.request,
+            "summary": r.summary or {},
+            "days": _series([{k: str(v) for k, v in d.items()} for d in r.days or []], {}),
+            "created_at": r.created_at,
+        }
+        for r in stored
+    ]
+    runs, sweeps = [], []
     for path in sorted((home / "backtests").glob("*/summary.json")):
         try:
             summary = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
+        if (path.parent / "sweep.csv").exists():
+            rows = _csv(path.parent / "sweep.csv")
+            labels = [
+                " ".join(
+                    [str(r.get("strategy"))]
+                    + [f"{k}={r[k]}" for k in ("n_scenarios", "seed") if r.get(k)]
+                )
+                for r in rows
+            ]
+            sweeps.append(
+                {"name": path.parent.name, "summary": summary, "rows": rows, "labels": labels}
+            )
+            continue
         days = _csv(path.parent / "days.csv")
         perfect = {r["day"]: r for r in _csv(path.parent / "days_perfect_foresight.csv")}
-        series = []
-        cum = Decimal(0)
-        cum_pf = Decimal(0)
-        for r in days:
-            cum += Decimal(r["total_cost"])
-            pf = perfect.get(r["day"])
-            cum_pf += Decimal(pf["total_cost"]) if pf else Decimal(0)
-            regret = Decimal(r["total_cost"]) - Decimal(pf["total_cost"]) if pf else None
-            series.append(
-                {
-                    "day": r["day"],
-                    "total_cost": float(r["total_cost"]),
-                    "cumulative": float(cum),
-                    "cumulative_pf": float(cum_pf) if perfect else None,
-                    "regret": None if regret is None else float(regret),
-                }
-            )
-        out.append({"name": path.parent.name, "summary": summary, "days": series})
-    return out
+        runs.append({"name": path.parent.name, "summary": summary, "days": _series(days, perfect)})
+    return {"stored": api_runs, "stored_total": total, "runs": runs, "sweeps": sweeps}
 
 
 def _csv(path: Path) -> list[dict[str, str]]:

@@ -84,6 +84,27 @@ def _job_runs(settings: Settings) -> None:
     )
 
 
+def _backtests(settings: Settings) -> None:
+    """A backtest as `POST /backtests` runs it, and a sweep written under the home."""
+    from engine.backtest.stored import BacktestRequest, create_backtest, run_backtest_job
+    from engine.backtest.sweep import run_sweep
+
+    engine = open_database(settings)
+    request = BacktestRequest(site="example-dc", start=date(2025, 3, 10), end=date(2025, 3, 12))
+    run_backtest_job(engine, create_backtest(engine, request).id, executor="inline")
+    run_sweep(
+        REPO / "fixtures" / "sites" / "example-dc.toml",
+        REPO / "fixtures" / "prices" / "de_lu_2025_03_da.csv",
+        "2025-03-10",
+        "2025-03-12",
+        strategies=("forecast", "price-taker"),
+        n_scenarios=(3,),
+        executor="inline",
+        out=settings.home / "backtests" / "sweep-example-dc-2025-03",
+        progress=False,
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,6 +118,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     settings = Settings(home=home, database_url=None, grid_factors=GRID)
     run_demo(settings, backtest=DOCS, echo=lambda *_: None)
     _job_runs(settings)
+    _backtests(settings)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("POWERDESK_")}
     env |= {"POWERDESK_HOME": str(home), "POWERDESK_GRID_FACTORS": str(GRID)}
@@ -302,8 +324,11 @@ def test_auditor_sees_bids_certificates_and_carbon_but_may_not_bid(
     desk.shot(page, "operations")
 
     page.goto(f"{desk.base}/desk/backtests")
-    if DOCS:
-        page.wait("document.querySelector('.backtest-chart svg path')")
+    page.wait("document.querySelector('.backtest-chart svg path')")
+    page.wait("document.querySelector('.bar-chart svg rect')")  # the sweep's regrets
+    text = page.text()
+    assert "backtest 1" in text
+    assert "Sweep sweep-example-dc-2025-03" in text
     desk.shot(page, "backtests")
     assert page.errors() == []
 

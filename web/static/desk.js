@@ -207,6 +207,7 @@ function initCharts() {
     const series = [{ name: "cumulative cost", values: d.days.map((r) => r.cumulative) }];
     if (d.days.some((r) => r.cumulative_pf !== null)) series.push({ name: "perfect foresight", values: d.days.map((r) => r.cumulative_pf) });
     lineChart(node, labels, series, { yLabel: d.currency });
+    if (!d.days.some((r) => r.regret !== null)) return;
     const reg = document.createElement("div");
     reg.className = "chart";
     reg.setAttribute("aria-label", "Daily regret");
