@@ -28,6 +28,7 @@ from cli import serve as _serve
 from cli import zones as _zones
 from cli.audit import audit_app
 from cli.bench import bench_app
+from cli.desk import desk_app
 from cli.jsonout import stdout_for_json
 from cli.keys import keys_app
 from cli.ledger import ledger_app
@@ -65,6 +66,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(audit_app, name="audit")
 app.add_typer(bench_app, name="bench")
 app.add_typer(_portfolio.app, name="portfolio")
+app.add_typer(desk_app, name="desk")
 
 
 def main(argv: list[str] | None = None) -> None:
