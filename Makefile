@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PKGS   := market forecast bidding ledger carbon engine api scheduler cli benchmarks
+PKGS   := market forecast bidding ledger carbon engine api web scheduler cli benchmarks
 
 .PHONY: demo test lint typecheck contracts pytest bench clean
 

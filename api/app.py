@@ -113,7 +113,12 @@ def create_app(
     install_error_handlers(app)
     # Added last, so outermost: the guard refuses bad requests before the cache looks at them.
     app.add_middleware(ReadCacheMiddleware)
-    app.add_middleware(GuardMiddleware, max_body_bytes=api_settings.max_body_bytes)
+    app.add_middleware(
+        GuardMiddleware,
+        max_body_bytes=api_settings.max_body_bytes,
+        idempotency_lease_s=api_settings.idempotency_lease_seconds,
+        max_header_bytes=api_settings.max_header_bytes,
+    )
 
     health_body = Health(status="ok", version=_version())
 

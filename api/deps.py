@@ -15,6 +15,7 @@ from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -145,22 +146,40 @@ class ReadCacheSlot:
     roles: frozenset[ApiRole] = frozenset()
 
 
+async def principal_of_token(state: Any, token: str) -> ApiPrincipal | None:
+    """The valid, unrevoked key of ``token`` (through the app's auth cache); None otherwise.
+
+    ``state`` is the app's state (its ``auth_cache`` and ``engine``). The one way a request is
+    authenticated: by the route dependencies and by the idempotency guard before any replay.
+    """
+    digest = token_sha256(token)
+    cache: AuthCache = state.auth_cache
+    principal = cache.get(digest)
+    if principal is None:
+        engine: Engine | None = getattr(state, "engine", None)
+        if engine is None:
+            raise ApiError(503, "not_ready", "the database is not open (app lifespan not started)")
+        principal = await cache.lookup(
+            digest, lambda: run_in_threadpool(authenticate, engine, token)
+        )
+    return principal
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, parsed as FastAPI's
+    :class:`HTTPBearer` parses it; None for anything else."""
+    scheme, token = get_authorization_scheme_param(authorization)
+    return token if authorization and token and scheme.lower() == "bearer" else None
+
+
 async def _authenticate(
     request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> ApiPrincipal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "unauthorized", "an API key is required (Bearer)", _UNAUTHORIZED)
-    token = credentials.credentials
-    digest = token_sha256(token)
-    cache: AuthCache = request.app.state.auth_cache
-    principal = cache.get(digest)
+    principal = await principal_of_token(request.app.state, credentials.credentials)
     if principal is None:
-        engine = engine_of(request)
-        principal = await cache.lookup(
-            digest, lambda: run_in_threadpool(authenticate, engine, token)
-        )
-        if principal is None:
-            raise ApiError(401, "unauthorized", "invalid or revoked API key", _UNAUTHORIZED)
+        raise ApiError(401, "unauthorized", "invalid or revoked API key", _UNAUTHORIZED)
     request.state.principal = principal
     return principal
 

@@ -20,10 +20,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import READ_CACHE_SLOT, AuthCache, ReadCacheSlot
+from api.deps import READ_CACHE_SLOT, AuthCache, ReadCacheSlot, bearer_token
 from engine.access.keys import ApiRole, token_sha256
 from engine.core.dataversion import DataVersionProbe
 
@@ -105,8 +104,7 @@ def _bearer_token(scope: Scope) -> str | None:
     # Parsed as FastAPI's HTTPBearer parses it, so the token (and its digest) is the same one.
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, token = get_authorization_scheme_param(value.decode("latin-1"))
-            return token if scheme.lower() == "bearer" and token else None
+            return bearer_token(value.decode("latin-1"))
     return None
 
 

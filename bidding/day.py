@@ -39,6 +39,7 @@ from market.clearing import DACurve
 
 FloatArray = npt.NDArray[np.float64]
 MODEL_VERSION = "bidding-model-1"
+ACTIVATION_SUFFIX = "_ACTIVATION"  # expected activation series of a product [-]
 _TOL = 1e-6
 
 
@@ -224,6 +225,7 @@ def day_shape(
         cvar=options.cvar_weight > 0,
         integer_blocks=options.integer_blocks,
         job_recourse=options.job_recourse,
+        it_capacity=site.load.it_capacity_mw is not None,
     )
     return shape, grid
 
@@ -238,40 +240,62 @@ def _block_bounds(grid: DayGrid, prod: ProductShape) -> list[tuple[pd.Timestamp,
     return out
 
 
+def _block_mean(
+    series: pd.Series | None, bounds: list[tuple[pd.Timestamp, pd.Timestamp]]
+) -> FloatArray:
+    """Per block, the mean of the series' values that start in it (NaN where none)."""
+    out = np.full(len(bounds), np.nan)
+    if series is None:
+        return out
+    for b, (start, end) in enumerate(bounds):
+        part = series[(series.index >= start) & (series.index < end)]
+        if len(part):
+            out[b] = float(part.mean())
+    return out
+
+
+def activation_shares(
+    zone: Zone,
+    grid: DayGrid,
+    prod: ProductShape,
+    reserve_prices: Mapping[str, pd.Series],
+) -> FloatArray:
+    """Per block: the expected share of the offer that is called [-].
+
+    The series ``<KEY>_ACTIVATION`` where given (estimated from past calls); else, and in blocks
+    it does not cover, the product's ``expected_activation_share``.
+    """
+    product = zone.product(prod.key)
+    shares = _block_mean(
+        reserve_prices.get(f"{prod.key}{ACTIVATION_SUFFIX}"), _block_bounds(grid, prod)
+    )
+    return np.where(np.isnan(shares), product.expected_activation_share, shares)
+
+
 def reserve_block_values(
     zone: Zone,
     grid: DayGrid,
     prod: ProductShape,
     reserve_prices: Mapping[str, pd.Series],
+    performance_factor: float = 1.0,
 ) -> tuple[FloatArray, FloatArray]:
     """Per block: capacity price [currency/MW] and revenue per MW offered [currency/MW].
 
     Prices are per MW per product interval (block). A block without a price is not offered.
-    Mileage-paid products add ``mileage_price * mileage_ratio * block_hours`` when a series
-    ``<KEY>_MILEAGE`` is given; curtailment products earn ``price * activation share *
-    block_hours``.
+    Mileage-paid products add ``mileage_price * mileage_ratio * block_hours *
+    performance_factor`` when a series ``<KEY>_MILEAGE`` is given; products paid per MWh called
+    earn ``price * activation share * block_hours`` (:func:`activation_shares`).
     """
     product = zone.product(prod.key)
     bounds = _block_bounds(grid, prod)
-    cap_price = np.full(len(bounds), np.nan)
-    mileage = np.zeros(len(bounds))
-    series = reserve_prices.get(prod.key)
-    mseries = reserve_prices.get(f"{prod.key}_MILEAGE")
-    for b, (start, end) in enumerate(bounds):
-        if series is not None:
-            part = series[(series.index >= start) & (series.index < end)]
-            if len(part):
-                cap_price[b] = float(part.mean())
-        if mseries is not None:
-            part = mseries[(mseries.index >= start) & (mseries.index < end)]
-            if len(part):
-                mileage[b] = float(part.mean())
+    cap_price = _block_mean(reserve_prices.get(prod.key), bounds)
+    mileage = np.nan_to_num(_block_mean(reserve_prices.get(f"{prod.key}_MILEAGE"), bounds))
     block_h = np.array([(e - s).total_seconds() / 3600.0 for s, e in bounds])
     value = np.nan_to_num(cap_price, nan=0.0)
     if product.payment is Payment.CAPACITY_AND_MILEAGE:
-        value = value + mileage * product.mileage_ratio * block_h
+        value = value + mileage * product.mileage_ratio * block_h * performance_factor
     elif product.payment is Payment.CURTAILMENT:
-        value = value * product.expected_activation_share * block_h
+        value = value * activation_shares(zone, grid, prod, reserve_prices) * block_h
     return cap_price, value
 
 
@@ -307,19 +331,24 @@ def parameter_values(
         "pen_job_weighted": wexp * pen if shape.job_recourse else np.array([(1.0 - lam) * pen]),
         "pen_block": np.array([pen * j.energy_mwh for j in site.jobs if not j.preemptible]),
     }
+    if site.load.it_capacity_mw is not None:
+        v["it_headroom_mw"] = np.full(nt, site.load.it_capacity_mw - site.load.base_it_mw)
     block_prices: dict[str, FloatArray] = {}
-    up_share = 0.0
+    up_share = np.zeros(nt)
     for k, prod in enumerate(shape.products):
-        cap_price, value = reserve_block_values(zone, grid, prod, reserve_prices)
+        cap_price, value = reserve_block_values(
+            zone, grid, prod, reserve_prices, site.reserve_performance_factor
+        )
         block_prices[prod.key] = cap_price
         offered = ~np.isnan(cap_price)
         v[f"reserve_value_{k}"] = value
         v[f"reserve_max_{k}"] = np.where(offered, site.load.grid_import_max_mw, 0.0)
         if prod.up:
-            up_share = max(up_share, zone.product(prod.key).expected_activation_share)
+            shares = activation_shares(zone, grid, prod, reserve_prices)
+            up_share = np.maximum(up_share, shares[np.asarray(prod.block_of_interval)])
     dr = site.demand_response
     v["dr_cap_mw"] = dr.curtailable_share * site.load.base_it_mw * grid.pue
-    v["dr_cost"] = np.full(nt, dr.cost_per_mwh * up_share * dt)
+    v["dr_cost"] = dr.cost_per_mwh * up_share * dt
     bat = site.battery
     if bat is not None:
         v.update(
@@ -419,8 +448,9 @@ def solve_day(
         Price scenarios on the day's intervals (one scenario: deterministic/perfect foresight).
     reserve_prices
         Forecast capacity price per product key, indexed by UTC block start [currency/MW per
-        product interval]; ``<KEY>_MILEAGE`` series add mileage revenue. Blocks without a price
-        are not offered.
+        product interval]; ``<KEY>_MILEAGE`` series add mileage revenue, ``<KEY>_ACTIVATION``
+        series give the expected activation of products paid per MWh called. Blocks without a
+        price are not offered.
     options
         Solver and risk options.
     cache
@@ -459,7 +489,7 @@ def solve_day(
         model.set(values)
         stats = solve_model(model, opts.solver, opts.resolved_highs_options(), opts.warm_start)
         provenance = _provenance(stats, phash, scenarios)
-        return _plan(
+        return plan_from_solution(
             site, z, day, shape, grid, scenarios, model, values, block_prices, provenance, opts
         )
 
@@ -485,7 +515,7 @@ def _arr(model: BidModel, name: str, shape: tuple[int, ...]) -> FloatArray:
     return np.zeros(shape) if v is None else value_of(v).reshape(shape)
 
 
-def _plan(
+def plan_from_solution(
     site: Site,
     zone: Zone,
     day: date,
@@ -498,6 +528,8 @@ def _plan(
     provenance: Provenance,
     opts: SolveOptions,
 ) -> DayPlan:
+    """The :class:`DayPlan` of ``site`` read from a solved model (its own, or its view inside a
+    portfolio model): bids, schedule, objective parts, breaches."""
     nt, ns, dt = shape.n_intervals, shape.n_scenarios, shape.interval_hours
     pi = scenarios.probabilities
     prices = scenarios.prices_per_mwh

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import cvxpy as cp
 import numpy as np
@@ -134,6 +134,7 @@ class BidShape:
     cvar: bool = False
     integer_blocks: bool = True
     job_recourse: bool = False
+    it_capacity: bool = False
 
     @property
     def job_copies(self) -> int:
@@ -179,14 +180,20 @@ def _window_step(n_intervals: int, width: int, dt: float) -> sp.csr_matrix:
 
 
 def _window_energy(
-    name: str, x: cp.Variable, width: int, dt: float, variables: dict[str, cp.Variable]
+    name: str, x: cp.Variable, width: int, dt: float, scope: Scope
 ) -> tuple[cp.Variable, list[cp.Constraint]]:
     """A variable ``e`` with ``e[k] = dt * sum(x[k - width + 1 .. k])`` as a recursion."""
     n = x.shape[0]
-    e = cp.Variable(n, name=name)
-    variables[name] = e
+    e = scope.var(name, n)
     step = _window_step(n, width, dt) @ x
     return e, [e[0] == step[0], e[1:] == e[:-1] + step[1:]]
+
+
+class Solvable(Protocol):
+    """A compiled model as the solver sees it: a DPP problem and a place to keep HiGHS state."""
+
+    problem: cp.Problem
+    warm: dict[str, Any]
 
 
 @dataclass
@@ -213,22 +220,70 @@ class BidModel:
             param.value = np.asarray(value, dtype=np.float64).reshape(param.shape)
 
 
-def build_model(shape: BidShape) -> BidModel:
-    """Build the cvxpy problem of ``shape`` (DPP; parameters unset)."""
-    nt, ns, dt = shape.n_intervals, shape.n_scenarios, shape.interval_hours
-    params: dict[str, cp.Parameter] = {}
-    variables: dict[str, cp.Variable] = {}
-    exprs: dict[str, cp.Expression] = {}
+class Scope:
+    """Names of parameters and variables of one site inside a (possibly larger) problem.
 
-    def par(name: str, dims: tuple[int, ...] | int = (), **kw: Any) -> cp.Parameter:
-        p = cp.Parameter(dims, name=name, **kw)
-        params[name] = p
+    Every name is registered twice: prefixed in the problem's dictionaries (unique across sites
+    of a portfolio) and bare in the scope's own, so that the reading of a solution
+    (:func:`bidding.day.solve_day`'s plan) works on one site of a portfolio unchanged. The
+    single-site model uses the empty prefix.
+    """
+
+    def __init__(
+        self,
+        prefix: str,
+        params: dict[str, cp.Parameter],
+        variables: dict[str, cp.Variable],
+    ) -> None:
+        self.prefix = prefix
+        self.all_params = params
+        self.all_variables = variables
+        self.params: dict[str, cp.Parameter] = {}
+        self.variables: dict[str, cp.Variable] = {}
+        self.exprs: dict[str, cp.Expression] = {}
+
+    def par(self, name: str, dims: tuple[int, ...] | int = (), **kw: Any) -> cp.Parameter:
+        """A new parameter ``name`` of this scope."""
+        p = cp.Parameter(dims, name=self.prefix + name, **kw)
+        self.params[name] = p
+        self.all_params[self.prefix + name] = p
         return p
 
-    def var(name: str, dims: tuple[int, ...] | int, **kw: Any) -> cp.Variable:
-        v = cp.Variable(dims, name=name, **kw)
-        variables[name] = v
+    def var(self, name: str, dims: tuple[int, ...] | int, **kw: Any) -> cp.Variable:
+        """A new variable ``name`` of this scope."""
+        v = cp.Variable(dims, name=self.prefix + name, **kw)
+        self.variables[name] = v
+        self.all_variables[self.prefix + name] = v
         return v
+
+
+def build_model(shape: BidShape) -> BidModel:
+    """Build the cvxpy problem of ``shape`` (DPP; parameters unset)."""
+    params: dict[str, cp.Parameter] = {}
+    variables: dict[str, cp.Variable] = {}
+    scope = Scope("", params, variables)
+    objective, cons = site_terms(shape, scope)
+    problem = cp.Problem(cp.Minimize(objective), cons)
+    if not problem.is_dpp():
+        raise AssertionError("bid model must be DPP")
+    return BidModel(shape, problem, params, variables, scope.exprs)
+
+
+def site_terms(
+    shape: BidShape, scope: Scope, extra_it: cp.Expression | None = None
+) -> tuple[cp.Expression, list[cp.Constraint]]:
+    """Objective and constraints of one site on one day: the site rules, written once.
+
+    ``extra_it`` is IT power placed at the site from outside its own file (migratable jobs of a
+    portfolio, shape ``(T,)``, decided before prices are known): it enters the balance
+    (times PUE) and the IT capacity like the site's own jobs. Used by :func:`build_model` and
+    by the portfolio model (:mod:`bidding.portfolio_model`).
+    """
+    nt, ns, dt = shape.n_intervals, shape.n_scenarios, shape.interval_hours
+    variables = scope.variables
+    exprs = scope.exprs
+    par = scope.par
+    var = scope.var
 
     cons: list[cp.Constraint] = []
     objective: cp.Expression = cp.Constant(0.0)
@@ -298,6 +353,8 @@ def build_model(shape: BidShape) -> BidModel:
         exprs["block_it_mw"] = block_it
 
     load_it = it_power + block_it
+    if extra_it is not None:
+        load_it = load_it + extra_it
     flows: cp.Expression = cpx.multiply(pue, load_it) + base_fac - ppa
 
     # Reserve products: capacity per block, expanded to intervals by a fixed 0/1 map.
@@ -362,7 +419,7 @@ def build_model(shape: BidShape) -> BidModel:
         if shape.has_up:
             bu = var("battery_up_mw", nt, nonneg=True)
             inv_eta_d = par("inv_discharge_efficiency", nonneg=True)
-            e_up, rec = _window_energy("battery_up_energy_mwh", bu, shape.up_window, dt, variables)
+            e_up, rec = _window_energy("battery_up_energy_mwh", bu, shape.up_window, dt, scope)
             cons += rec
             cons.append(dis - ch + bu[None, :] <= bat_p)
             lower = lower - inv_eta_d * e_up[None, :]
@@ -370,9 +427,7 @@ def build_model(shape: BidShape) -> BidModel:
         if shape.has_down:
             bd = var("battery_down_mw", nt, nonneg=True)
             eta_c = par("charge_efficiency", nonneg=True)
-            e_dn, rec = _window_energy(
-                "battery_down_energy_mwh", bd, shape.down_window, dt, variables
-            )
+            e_dn, rec = _window_energy("battery_down_energy_mwh", bd, shape.down_window, dt, scope)
             cons += rec
             cons.append(ch - dis + bd[None, :] <= bat_p)
             upper = upper + eta_c * e_dn[None, :]
@@ -430,13 +485,14 @@ def build_model(shape: BidShape) -> BidModel:
         cons.append(z >= scen_cost - eta)
         objective += lam * eta + tail_w @ z
 
-    problem = cp.Problem(cp.Minimize(objective), cons)
-    if not problem.is_dpp():
-        raise AssertionError("bid model must be DPP")
-    return BidModel(shape, problem, params, variables, exprs)
+    if shape.it_capacity:
+        # it_headroom = it_capacity - base IT: jobs (and placed migratable load) fit beneath it.
+        headroom = par("it_headroom_mw", nt, nonneg=True)
+        cons.append(load_it <= (headroom[None, :] if load_it.ndim == 2 else headroom))
+    return objective, cons
 
 
-def problem_size(model: BidModel) -> dict[str, int]:
+def problem_size(model: Solvable) -> dict[str, int]:
     """Variables, constraints and nonzeros of the compiled LP (after cvxpy canonicalisation)."""
     data = model.warm.get("last_data")
     if data is None:

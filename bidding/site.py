@@ -6,7 +6,8 @@ validates it, raising :class:`~bidding.errors.SiteError` with the field and the 
 
 ``[load]``
     ``grid_export_allowed`` (bool, default false) and ``grid_export_max_mw`` (default the import
-    limit when export is allowed).
+    limit when export is allowed); ``it_capacity_mw`` (optional, at least ``base_it_mw``): base
+    IT + jobs + migratable jobs of a portfolio placed at the site never exceed it.
 ``[[pue_profile]]``
     ``from = "HH:MM"``, ``pue = x``: the PUE from that local time on (until the next entry); before
     the first entry ``load.pue`` holds.
@@ -14,7 +15,9 @@ validates it, raising :class:`~bidding.errors.SiteError` with the field and the 
     ``curtailable_share`` of base IT load that may be curtailed to back upward products [-],
     ``cost_per_mwh`` value of the curtailed IT load [currency/MWh].
 ``[reserves]``
-    ``products = ["FCR", ...]``: products of the zone the site offers (default none).
+    ``products = ["FCR", ...]``: products of the zone the site offers (default none);
+    ``performance_factor`` (K of Chinese frequency regulation, in (0, 1], default 1): the share
+    of regulation mileage paid, in the bid's valuation and in settlement.
 ``[[ppa]]``
     ``name``, ``power_mw`` (baseload) or ``[[ppa.profile]]`` steps ``from``/``power_mw``, and
     ``price_per_mwh``: energy delivered to the site, lowering its market purchase.
@@ -32,8 +35,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bidding.errors import SiteError
-from market import get_zone
+from market import NAME_RULE, get_zone, is_name
 from market.errors import MarketError
+from market.units import MAX_SITE_MW
 
 MINUTES_PER_DAY = 24 * 60
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -97,6 +101,9 @@ class Load:
         Whether the site may feed power into the grid (negative grid purchase).
     grid_export_max_mw
         Export limit when allowed [MW].
+    it_capacity_mw
+        IT capacity of the halls [MW] (``None``: no limit beyond the jobs' own caps): base IT,
+        the site's jobs and migratable jobs of a portfolio placed there never exceed it.
     """
 
     base_it_mw: float
@@ -104,6 +111,7 @@ class Load:
     grid_import_max_mw: float
     grid_export_allowed: bool = False
     grid_export_max_mw: float = 0.0
+    it_capacity_mw: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +242,8 @@ class Site:
         Curtailable IT load.
     ppas
         PPA deliveries.
+    reserve_performance_factor
+        K of mileage-paid regulation [-], in (0, 1]: mileage revenue is scaled by it.
     """
 
     name: str
@@ -244,6 +254,7 @@ class Site:
     reserve_products: tuple[str, ...] = ()
     demand_response: DemandResponse = DemandResponse()
     ppas: tuple[Ppa, ...] = ()
+    reserve_performance_factor: float = 1.0
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Site:
@@ -293,6 +304,12 @@ def _number(
         raise SiteError(f"{where}.{key}: must be finite, got {value!r}")
     if positive and x <= 0:
         raise SiteError(f"{where}.{key}: must be positive, got {value!r}")
+    limit = MAX_SITE_MW if key.endswith("_mw") else MAX_SITE_MW * 24 if key.endswith("_mwh") else 0
+    if limit and abs(x) > limit:
+        unit = "MW" if key.endswith("_mw") else "MWh"
+        raise SiteError(
+            f"{where}.{key}: {x:g} {unit} is implausible for one site (at most {limit:g} {unit})"
+        )
     if minimum is not None and x < minimum:
         raise SiteError(f"{where}.{key}: must not be negative, got {value!r}")
     return x
@@ -347,7 +364,12 @@ def _load(d: Mapping[str, Any]) -> Load:
     exp_max = _number(t, "grid_export_max_mw", w, default=imp if export else 0.0)
     if not export and exp_max > 0:
         raise SiteError("load.grid_export_max_mw: set grid_export_allowed = true to export")
-    return Load(base, profile, imp, export, exp_max)
+    it_cap: float | None = None
+    if "it_capacity_mw" in t:
+        it_cap = _number(t, "it_capacity_mw", w, positive=True)
+        if it_cap < base:
+            raise SiteError(f"load.it_capacity_mw: {it_cap:g} MW is below base_it_mw {base:g} MW")
+    return Load(base, profile, imp, export, exp_max, it_cap)
 
 
 def _job(i: int, t: object, names: set[str]) -> JobClass:
@@ -447,6 +469,14 @@ def _reserves(d: Mapping[str, Any], zone_key: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _performance_factor(d: Mapping[str, Any]) -> float:
+    t = _table(d, "reserves", "site", required=False)
+    k = _number(t, "performance_factor", "reserves", default=1.0, minimum=None)
+    if not 0.0 < k <= 1.0:
+        raise SiteError(f"reserves.performance_factor: must lie in (0, 1], got {k:g}")
+    return k
+
+
 def _dr(d: Mapping[str, Any]) -> DemandResponse:
     t = _table(d, "demand_response", "site", required=False)
     share = _number(t, "curtailable_share", "demand_response", default=0.0)
@@ -483,6 +513,8 @@ def _site_from_dict(d: Mapping[str, Any]) -> Site:
     name = d.get("name")
     if not isinstance(name, str) or not name:
         raise SiteError("site.name: expected a non-empty string")
+    if not is_name(name):  # it becomes a folder name (reports/<site>/...)
+        raise SiteError(f"site.name: {name[:80]!r} is not a valid name ({NAME_RULE})")
     zone_key = d.get("zone")
     if not isinstance(zone_key, str):
         raise SiteError("site.zone: expected a zone key string")
@@ -506,6 +538,7 @@ def _site_from_dict(d: Mapping[str, Any]) -> Site:
         reserve_products=_reserves(d, zone_key),
         demand_response=_dr(d),
         ppas=_ppas(d),
+        reserve_performance_factor=_performance_factor(d),
     )
     _check_peak(site)
     return site

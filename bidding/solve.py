@@ -22,7 +22,7 @@ import cvxpy as cp
 import numpy as np
 
 from bidding.errors import SolverFailedError
-from bidding.model import BidModel
+from bidding.model import Solvable
 
 # Chosen by measurement (docs/benchmarks.md, "Bidding"). With one shared job schedule (the
 # default) dual simplex restarted from the previous basis is fastest, cold and warm; with a job
@@ -83,7 +83,7 @@ def solver_version(solver: str) -> str:
 
 
 def solve_model(
-    model: BidModel,
+    model: Solvable,
     solver: str = "HIGHS",
     highs_options: tuple[tuple[str, Any], ...] = DEFAULT_HIGHS_OPTIONS,
     warm_start: bool = True,
@@ -127,7 +127,7 @@ def solve_model(
     )
 
 
-def _solve_highs(model: BidModel, options: dict[str, Any], warm_start: bool) -> tuple[float, bool]:
+def _solve_highs(model: Solvable, options: dict[str, Any], warm_start: bool) -> tuple[float, bool]:
     import highspy
 
     data, chain, inverse = model.problem.get_problem_data(

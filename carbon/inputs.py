@@ -77,6 +77,9 @@ class SiteLoad:
         Metered consumption L[s,h] per UTC hour start [MWh]; every report hour must be present.
     onsite_carbon_free_mwh
         On-site carbon-free generation per hour [MWh] that enters G[s,h] (optional).
+    it_load_mwh
+        IT equipment energy per hour [MWh] where the site meters it (optional; when given, every
+        report hour must be present): the denominator of PUE and CUE (:mod:`carbon.cn`).
     """
 
     name: str
@@ -85,6 +88,7 @@ class SiteLoad:
     onsite_carbon_free_mwh: Mapping[datetime, Decimal] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    it_load_mwh: Mapping[datetime, Decimal] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -94,6 +98,9 @@ class SiteLoad:
             self,
             "onsite_carbon_free_mwh",
             _hourly(self.onsite_carbon_free_mwh, f"on-site generation of {self.name}", _ZERO),
+        )
+        object.__setattr__(
+            self, "it_load_mwh", _hourly(self.it_load_mwh, f"IT load of {self.name}", _ZERO)
         )
 
 
@@ -268,7 +275,17 @@ class ReportInputs:
                     f"site {site.name} has no load for hour {absent[0].isoformat()} "
                     f"({len(absent)} hours missing)"
                 )
-            outside = sorted((set(site.load_mwh) | set(site.onsite_carbon_free_mwh)) - hours)
+            if site.it_load_mwh:
+                no_it = [h for h in self.hours if h not in site.it_load_mwh]
+                if no_it:
+                    raise CarbonInputError(
+                        f"site {site.name} has no IT load for hour {no_it[0].isoformat()} "
+                        f"({len(no_it)} hours missing; give IT load for every hour or none)"
+                    )
+            outside = sorted(
+                (set(site.load_mwh) | set(site.onsite_carbon_free_mwh) | set(site.it_load_mwh))
+                - hours
+            )
             if outside:
                 raise CarbonInputError(
                     f"site {site.name} has data for {outside[0].isoformat()}, outside the period"
@@ -287,15 +304,7 @@ class ReportInputs:
             "period_start": self.period_start.isoformat(),
             "period_end": self.period_end.isoformat(),
             "parameters": {"cfe_grid_basis": self.parameters.cfe_grid_basis},
-            "sites": [
-                {
-                    "name": s.name,
-                    "zone": s.zone,
-                    "load_mwh": _series_json(s.load_mwh),
-                    "onsite_carbon_free_mwh": _series_json(s.onsite_carbon_free_mwh),
-                }
-                for s in self.sites
-            ],
+            "sites": [_site_json(s) for s in self.sites],
             "grid": [
                 {
                     "zone": g.zone,
@@ -335,6 +344,7 @@ class ReportInputs:
                         onsite_carbon_free_mwh=_series_from(
                             s["onsite_carbon_free_mwh"], "onsite_carbon_free_mwh"
                         ),
+                        it_load_mwh=_series_from(s.get("it_load_mwh", {}), "it_load_mwh"),
                     )
                     for s in data["sites"]
                 ),
@@ -366,6 +376,18 @@ class ReportInputs:
             raise CarbonInputError(
                 f"malformed report inputs ({type(exc).__name__}: {exc})"
             ) from None
+
+
+def _site_json(site: SiteLoad) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": site.name,
+        "zone": site.zone,
+        "load_mwh": _series_json(site.load_mwh),
+        "onsite_carbon_free_mwh": _series_json(site.onsite_carbon_free_mwh),
+    }
+    if site.it_load_mwh:  # only when metered: earlier documents keep their bytes and hash
+        out["it_load_mwh"] = _series_json(site.it_load_mwh)
+    return out
 
 
 def _series_json(values: Mapping[datetime, Decimal]) -> dict[str, str]:

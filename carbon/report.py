@@ -30,6 +30,10 @@ Factors
     counts. The residual factor of annual matching is the published annual one, else the
     unweighted mean of EFres[m,h] over the period's hours (docs/carbon.md example: 0.575).
 
+Chinese definitions
+    PUE, CUE (location- and market-based), the green-electricity share and its instrument totals
+    as Chinese reporting defines them, beside the figures above: :mod:`carbon.cn`.
+
 Green share and CFE
     Per site, then summed: S_annual = sum_s min(C_s, RE_s) / sum_s C_s, S_hourly =
     sum_{s,h} min(L, RE[s,h]) / sum L (for one site these are the formulas of docs/carbon.md; the
@@ -51,6 +55,14 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from carbon.cn import (
+    DEFINITIONS,
+    ChinaFigures,
+    GreenSupply,
+    china_figures,
+    counted_green_mwh,
+    green_supply,
+)
 from carbon.errors import CarbonInputError
 from carbon.exact import PLACES, quantize
 from carbon.inputs import HOUR, GridFactors, ReportInputs, SiteLoad
@@ -148,6 +160,7 @@ class SiteFigures:
     matched_only_score: Decimal | None
     green_share_annual: Decimal | None
     green_share_hourly: Decimal | None
+    china: ChinaFigures | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +191,7 @@ class CarbonReport:
     instruments: tuple[InstrumentUse, ...]
     hours: tuple[HourDetail, ...]
     datasets: tuple[tuple[str, str, str, str], ...]
+    china: ChinaFigures | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """The report.json document (docs/formats.md, "Carbon report"), deterministic."""
@@ -202,6 +216,7 @@ class CarbonReport:
             "unapplied_excess_annual_mwh": s(self.unapplied_excess_annual_mwh),
             "applied_annual_mwh": s(self.applied_annual_mwh),
             "applied_hourly_mwh": s(self.applied_hourly_mwh),
+            **(self.china.to_json_dict() if self.china is not None else {}),
             "inputs_sha256": self.inputs_sha256,
             "parameters": {
                 "methodology": "powerdesk docs/carbon.md (GHG Protocol Scope 2 2015, hourly "
@@ -215,6 +230,7 @@ class CarbonReport:
                 "retirement_scope": "consumption interval within the reporting period",
                 "hourly_eligibility": "production interval within one UTC hour covered by "
                 "the consumption interval; same site and market zone",
+                "china_definitions": DEFINITIONS,
             },
             "residual_mix": [
                 {
@@ -254,6 +270,7 @@ class CarbonReport:
                     "matched_only_score": s(f.matched_only_score),
                     "green_share_annual": s(f.green_share_annual),
                     "green_share_hourly": s(f.green_share_hourly),
+                    **(f.china.to_json_dict() if f.china is not None else {}),
                 }
                 for f in self.sites
             ],
@@ -469,6 +486,8 @@ def compute_report(inputs: ReportInputs) -> CarbonReport:
     site_figures: list[SiteFigures] = []
     details: list[HourDetail] = []
     tot: dict[str, Fraction] = defaultdict(Fraction)
+    green_total = GreenSupply()
+    it_total: Fraction | None = Fraction(0)
 
     for site in inputs.sites:
         f = factors[site.zone]
@@ -536,6 +555,17 @@ def compute_report(inputs: ReportInputs) -> CarbonReport:
         acc["re_annual"] = min(acc["load"], renewable_annual)
         for key, value in acc.items():
             tot[key] += value
+        it = (
+            sum((Fraction(v) for v in site.it_load_mwh.values()), Fraction(0))
+            if site.it_load_mwh
+            else None
+        )
+        onsite = sum((Fraction(v) for v in site.onsite_carbon_free_mwh.values()), Fraction(0))
+        green = green_supply(annual, onsite)
+        counted = counted_green_mwh(acc["load"], green)
+        green_total += green
+        tot["green_counted"] += counted
+        it_total = None if it is None or it_total is None else it_total + it
         site_figures.append(
             SiteFigures(
                 site=site.name,
@@ -552,6 +582,7 @@ def compute_report(inputs: ReportInputs) -> CarbonReport:
                 matched_only_score=_ratio(acc["u"], acc["load"]),
                 green_share_annual=_ratio(acc["re_annual"], acc["load"]),
                 green_share_hourly=_ratio(acc["re"], acc["load"]),
+                china=china_figures(acc["load"], it, acc["lb"], acc["mb_annual"], green, counted),
             )
         )
 
@@ -587,4 +618,12 @@ def compute_report(inputs: ReportInputs) -> CarbonReport:
         instruments=uses,
         hours=tuple(details),
         datasets=tuple((d.name, d.role, d.source, d.sha256) for d in inputs.datasets),
+        china=china_figures(
+            tot["load"],
+            it_total,
+            tot["lb"],
+            tot["mb_annual"],
+            green_total,
+            tot["green_counted"],
+        ),
     )

@@ -21,6 +21,7 @@ from cli import backtest as _backtest
 from cli import bid as _bid
 from cli import daily as _daily
 from cli import forecast as _forecast
+from cli import portfolio as _portfolio
 from cli import prices as _prices
 from cli import report as _report
 from cli import scheduler as _scheduler
@@ -28,6 +29,7 @@ from cli import serve as _serve
 from cli import zones as _zones
 from cli.audit import audit_app
 from cli.bench import bench_app
+from cli.desk import desk_app
 from cli.jsonout import stdout_for_json
 from cli.keys import keys_app
 from cli.ledger import ledger_app
@@ -65,6 +67,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(audit_app, name="audit")
 app.add_typer(bench_app, name="bench")
+app.add_typer(_portfolio.app, name="portfolio")
+app.add_typer(desk_app, name="desk")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Annotated
@@ -71,11 +72,30 @@ def verify(
         Path, typer.Option("--public-key", help="The ledger's public key (PEM).")
     ],
     workers: Annotated[int, typer.Option("--workers", help="Signature-check processes.")] = 2,
+    after: Annotated[
+        Path | None,
+        typer.Option(
+            "--after",
+            help="A checkpoint you kept from an earlier bundle: the log must extend it "
+            "(detects a rollback or a fork).",
+        ),
+    ] = None,
 ) -> None:
     """Verify every signature, proof, the checkpoint, the state machine and conservation."""
     import engine.audit.report_section  # noqa: F401  (the report section, if the bundle has one)
-    from engine.audit.bundle import summary, verify_bundle
+    from engine.audit.bundle import summary, verify_after, verify_bundle
     from engine.certificates.keyfiles import load_public_pem
+    from engine.core.errors import InputFileError
 
+    earlier = None
+    if after is not None:
+        try:
+            earlier = after.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputFileError(str(after), f"cannot read the checkpoint ({exc})") from None
     ctx = verify_bundle(bundle, load_public_pem(public_key), workers=workers)
-    typer.echo(json.dumps({"ok": True, **summary(ctx)}, indent=2))
+    out = {"ok": True, **summary(ctx)}
+    if earlier is not None:
+        kept = verify_after(ctx, earlier)
+        out["after"] = {"size": kept.size, "root_b64": base64.b64encode(kept.root).decode()}
+    typer.echo(json.dumps(out, indent=2))

@@ -31,6 +31,14 @@ FeaturesOpt = Annotated[
         help="Canonical feature CSV (exogenous day-ahead inputs; repeatable).",
     ),
 ]
+ActivationsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--activations",
+        help="Canonical activation CSV (calls on the site: settled, and the bid's expected "
+        "activation).",
+    ),
+]
 ExecutorOpt = Annotated[
     str,
     typer.Option("--executor", help="local (2 processes), local:N, inline or dask://HOST:PORT."),
@@ -56,6 +64,7 @@ def backtest(
     ] = None,
     reserve_prices: ReservePricesOpt = None,
     features: FeaturesOpt = None,
+    activations: ActivationsOpt = None,
     scenarios: Annotated[
         int, typer.Option("--scenarios", help="Price scenarios of the forecast strategy.")
     ] = DEFAULT_SCENARIOS,
@@ -82,6 +91,7 @@ def backtest(
         imbalance_prices=imbalance_prices,
         reserve_prices=reserve_prices,
         features=features or [],
+        activations=activations,
         n_scenarios=scenarios,
         seed=seed,
         executor=executor,

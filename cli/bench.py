@@ -166,3 +166,27 @@ def api(
         postgres_url=postgres,
     )
     typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+@bench_app.command("portfolio")
+def portfolio(
+    sites: Annotated[int, typer.Option("--sites", min=1, help="Sites.")] = 10,
+    zones: Annotated[int, typer.Option("--zones", min=1, max=5, help="Zones (CN provinces).")] = 5,
+    jobs: Annotated[int, typer.Option("--jobs", min=0, help="Migratable job classes.")] = 100,
+    scenarios: Annotated[int, typer.Option("--scenarios", min=1, help="Scenarios per zone.")] = 10,
+    warm: Annotated[int, typer.Option("--warm", min=10, help="Warm re-solves.")] = 10,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Time the co-optimised portfolio problem cold once and warm (new prices) --warm times."""
+    from benchmarks.portfolio import bench_portfolio
+    from engine.core.errors import PowerdeskError
+
+    if zones > sites:
+        raise PowerdeskError(f"--zones {zones} needs at least as many --sites")
+    result = bench_portfolio(sites, zones, jobs, scenarios, warm, seed)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for k, v in result.items():
+            typer.echo(f"{k}: {v}")

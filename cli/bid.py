@@ -32,6 +32,13 @@ def bid(
         list[Path] | None,
         typer.Option("--features", help="Canonical feature CSV (repeatable)."),
     ] = None,
+    activations: Annotated[
+        Path | None,
+        typer.Option(
+            "--activations",
+            help="Canonical activation CSV: past calls estimate the expected activation.",
+        ),
+    ] = None,
     scenarios: Annotated[
         int, typer.Option("--scenarios", help="Price scenarios.")
     ] = DEFAULT_SCENARIOS,
@@ -68,6 +75,7 @@ def bid(
             out,
             reserve_prices,
             features or [],
+            activations,
             scenarios,
             strategy,
             seed,
@@ -87,6 +95,7 @@ def _bid(
     out: Path,
     reserve_prices: Path | None,
     features: list[Path],
+    activations: Path | None,
     scenarios: int,
     strategy: str,
     seed: int,
@@ -113,7 +122,9 @@ def _bid(
     the_day = _day(day)
     the_site = load_site(site)
     zone = get_zone(the_site.zone)
-    data, file_inputs = from_files(zone, prices, reserve_prices=reserve_prices, features=features)
+    data, file_inputs = from_files(
+        zone, prices, reserve_prices=reserve_prices, features=features, activations=activations
+    )
     inputs: dict[str, Any] = {"site": {"file": str(site), "sha256": file_sha256(site)}}
     inputs.update(file_inputs)
     inputs["strategy"] = {"name": strategy, "scenarios": str(scenarios), "seed": str(seed)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -53,7 +54,15 @@ def settle(
     except ValueError:
         raise PowerdeskError(f"--day {day!r} is not a date YYYY-MM-DD") from None
     s = load_site(site)
-    record = settle_site_day(open_database(), s.name, s.zone, when, force=force, reason=reason)
+    record = settle_site_day(
+        open_database(),
+        s.name,
+        s.zone,
+        when,
+        force=force,
+        reason=reason,
+        performance_factor=Decimal(repr(s.reserve_performance_factor)),
+    )
     typer.echo(json.dumps(record.to_json_dict(), indent=2, sort_keys=True))
 
 

@@ -115,7 +115,9 @@ def import_(
 
 @app.command("load")
 def load(
-    file: Annotated[Path, typer.Argument(help="Canonical price or reserve price CSV.")],
+    file: Annotated[
+        Path, typer.Argument(help="Canonical price, reserve price, feature or activation CSV.")
+    ],
     zone: Annotated[str, typer.Option("--zone", help="Zone key.")],
     series: Annotated[
         str, typer.Option("--series", help="DA, IMBALANCE, RT, ... (reserve files: ignored).")

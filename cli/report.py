@@ -48,6 +48,14 @@ def carbon(
         Path | None,
         typer.Option("--mix", help="Hourly generation-mix CSV to derive grid factors from."),
     ] = None,
+    official_factors: Annotated[
+        str | None,
+        typer.Option(
+            "--official-factors",
+            help="CN zones: the official annual grid factors (MEE & NBS), provincial or "
+            "national, expanded to every hour (docs/carbon-cn.md).",
+        ),
+    ] = None,
     residual: Annotated[
         Path | None,
         typer.Option("--residual", help="Residual-mix CSV (hourly interval_start or annual year)."),
@@ -70,7 +78,8 @@ def carbon(
         str | None, typer.Option("--residual-source", help="Source of the residual dataset.")
     ] = None,
 ) -> None:
-    """Carbon report of one site: Scope 2 (location/market, annual/hourly), CFE, green shares."""
+    """Carbon report of one site: Scope 2 (location/market, annual/hourly), CFE, green shares,
+    and PUE, CUE and the green-electricity share as Chinese reporting defines them."""
     from carbon import ReportParameters, compute_report
     from engine.io.emission_factors import read_ef_csv, read_generation_mix_csv, read_residual_csv
     from engine.io.meter import read_meter_csv
@@ -82,16 +91,21 @@ def carbon(
     )
     from market import get_zone
 
-    if (ef is None) == (mix is None):
-        raise PowerdeskError("give exactly one of --ef and --mix")
+    if sum(x is not None for x in (ef, mix, official_factors)) != 1:
+        raise PowerdeskError("give exactly one of --ef, --mix and --official-factors")
     get_zone(zone)
     span = parse_period(period, zone)
     parameters = ReportParameters(cfe_grid_basis=cfe_grid_basis)
     if ef is not None:
         grid = read_ef_csv(ef, ef_source)
-    else:
-        assert mix is not None  # exactly one of the two, checked above
+    elif mix is not None:
         grid = read_generation_mix_csv(mix, ef_source)
+    else:
+        from engine.io.cn_grid_factors import official_factors as official
+        from engine.reporting.carbon import report_hours
+
+        assert official_factors is not None  # exactly one of the three, checked above
+        grid = official(zone, list(report_hours(*span)), official_factors)
     if from_ledger and retirements is not None:
         raise PowerdeskError("give either --retirements or --from-ledger, not both")
     if meter is None or from_ledger:
@@ -128,3 +142,10 @@ def carbon(
         f"{report.market_based_annual_tco2e} (annual) / {report.market_based_hourly_tco2e} "
         f"(hourly) tCO2e, CFE {report.cfe_score}, wrote {files.report_json.parent}"
     )
+    if report.china is not None and report.china.pue is not None:
+        c = report.china
+        typer.echo(
+            f"PUE {c.pue}, CUE {c.cue_location_kg_per_kwh} (location) / "
+            f"{c.cue_market_kg_per_kwh} (market) kgCO2e/kWh, green electricity share "
+            f"{c.green_electricity_share}"
+        )

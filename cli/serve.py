@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def serve(
@@ -15,20 +18,30 @@ def serve(
         bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
     ] = True,
 ) -> None:
-    """Run the trading-desk API (OpenAPI at /openapi.json, docs at /docs)."""
+    """Run the trading-desk API (OpenAPI at /openapi.json, docs at /docs) and the desk's web
+    page at /desk/ (sign in with `powerdesk desk url --role ...`)."""
     import uvicorn
+
+    from api.server import PROTOCOL  # refuses over-large request heads early (431)
 
     if workers > 1:
         # Several processes need the app by import string; each builds its own.
         uvicorn.run(
-            "api.app:create_app",
+            "cli.serve:create_served_app",
             factory=True,
             host=host,
             port=port,
             workers=workers,
             access_log=access_log,
+            http=PROTOCOL,
         )
         return
-    from api.app import create_app
+    uvicorn.run(create_served_app(), host=host, port=port, access_log=access_log, http=PROTOCOL)
 
-    uvicorn.run(create_app(), host=host, port=port, access_log=access_log)
+
+def create_served_app() -> FastAPI:
+    """The app `powerdesk serve` runs: the API with the desk's pages under /desk/."""
+    from api.app import create_app
+    from web.app import install_desk
+
+    return install_desk(create_app())

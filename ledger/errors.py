@@ -69,6 +69,11 @@ class AmountError(LedgerError):
     """An energy amount is not a positive whole number of the scheme's unit, or does not add up."""
 
 
+class EventTimeError(LedgerError):
+    """An event time the log cannot accept: before the log head's time, or further from the
+    appending server's clock than the stated skew."""
+
+
 class ExpiryError(LedgerError):
     """The certificate has expired (or has not yet expired when an expiry is claimed)."""
 

@@ -90,6 +90,22 @@ def _int(value: Any) -> int:
 def _str(value: Any) -> str:
     if not isinstance(value, str) or not value or len(value) > 200:
         raise EventFormatError(f"{value!r} is not a non-empty string of at most 200 characters")
+    check_text(value)
+    return value
+
+
+def check_text(value: str) -> str:
+    """``value`` if it is storable text: no NUL (PostgreSQL text cannot hold it) and no lone
+    surrogate (not encodable as UTF-8); :class:`EventFormatError` otherwise."""
+    if "\x00" in value:
+        raise EventFormatError(f"{value[:80]!r} contains a NUL character")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise EventFormatError(
+                f"{value[:80]!r} contains a lone surrogate (not UTF-8 text)"
+            ) from None
     return value
 
 
@@ -391,8 +407,22 @@ class Event:
         }
 
     def canonical_bytes(self) -> bytes:
-        """RFC 8785 canonical JSON of :meth:`to_json`."""
-        return bytes(rfc8785.dumps(self.to_json()))
+        """RFC 8785 canonical JSON of :meth:`to_json`.
+
+        Raises
+        ------
+        EventFormatError
+            A text field that cannot be stored (NUL, lone surrogate): the same rule as for
+            parsed events, so no such event is ever signed.
+        """
+        data = self.to_json()
+        for value in (self.key_id, self.idempotency_key, *data["body"].values()):
+            if isinstance(value, str):
+                check_text(value)
+        try:
+            return bytes(rfc8785.dumps(data))
+        except rfc8785.CanonicalizationError as exc:
+            raise EventFormatError(f"event cannot be canonicalised: {exc}") from None
 
 
 def event_from_json(data: Any) -> Event:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -138,3 +139,24 @@ def verify_checkpoint(text: str, name: str, public_key: Ed25519PublicKey) -> Che
 def checkpoint_signer_names(text: str) -> list[str]:
     """Names on the signature lines of a note (for finding the one to verify)."""
     return [name for name, _ in _parse(text)[1]]
+
+
+def unverified_signers(text: str, public_keys: Iterable[Ed25519PublicKey]) -> list[str]:
+    """Names of the note's signature lines that none of ``public_keys`` verifies (an unknown
+    key, or a bad signature by a known one): a verifier refuses a checkpoint carrying any."""
+    body, sigs = _parse(text)
+    keys = list(public_keys)
+    out = []
+    for name, blob in sigs:
+        ok = False
+        for key in keys:
+            if blob[:4] == note_key_id(name, key) and len(blob) == 68:
+                try:
+                    key.verify(blob[4:], body.encode())
+                except InvalidSignature:
+                    continue
+                ok = True
+                break
+        if not ok:
+            out.append(name)
+    return out

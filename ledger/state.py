@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
@@ -24,6 +24,7 @@ from ledger.errors import (
     ConservationError,
     DuplicateError,
     EventFormatError,
+    EventTimeError,
     ExpiryError,
     IntervalError,
     InvalidTransitionError,
@@ -59,6 +60,8 @@ from ledger.keys import KeyRecord, Role, key_id_of
 from ledger.schemes import SCHEMES, Scheme, expiry_of
 
 SECONDS_PER_HOUR = 3600
+MAX_SKEW = timedelta(minutes=5)
+"""How far an event's ``at`` may lie from the appending server's clock (either way)."""
 _R = TypeVar("_R")
 
 
@@ -249,6 +252,16 @@ class LedgerState:
         Number of events already applied (the next event gets this log index).
     keys, seqs, devices, cells, bundles, idempotency_keys
         Pre-existing records (for a partial state loaded by the engine).
+    head_time
+        Event time of the log's last leaf (``None`` for an empty log): no event may be earlier.
+
+    Event time
+        The log, not the signer, decides when an event happened. An event's ``at`` is never
+        before the log head's time (log order is time order: a verifier checks this offline),
+        and when the appender passes its clock (``apply(now=...)``) it lies within
+        :data:`MAX_SKEW` of it. Key validity, certificate expiry and "the production interval
+        has ended" are all judged at that ``at``, so a signer can neither backdate into a
+        revoked key's validity or a certificate's life, nor issue for the future.
     """
 
     def __init__(
@@ -262,9 +275,11 @@ class LedgerState:
         cells: Iterable[Cell] = (),
         bundles: Iterable[Bundle] = (),
         idempotency_keys: Iterable[str] = (),
+        head_time: datetime | None = None,
     ) -> None:
         self.operator_public_key = operator_public_key
         self.size = size
+        self.head_time = head_time
         self.keys: dict[str, KeyRecord] = {k.key_id: k for k in keys}
         self.seqs: dict[str, int] = dict(seqs or {})
         self.devices: dict[str, Device] = {d.device: d for d in devices}
@@ -276,7 +291,9 @@ class LedgerState:
 
     def copy(self) -> LedgerState:
         """An independent copy (records are immutable, so the dicts are copied shallowly)."""
-        other = LedgerState(self.operator_public_key, size=self.size, seqs=self.seqs)
+        other = LedgerState(
+            self.operator_public_key, size=self.size, seqs=self.seqs, head_time=self.head_time
+        )
         other.keys = dict(self.keys)
         other.devices = dict(self.devices)
         other.cells = dict(self.cells)
@@ -320,7 +337,14 @@ class LedgerState:
             raise UnknownKeyError(f"unknown signing key {event.key_id}")
         return record
 
-    def apply(self, signed: SignedEvent, *, verify_signature: bool = True) -> Changes:
+    def apply(
+        self,
+        signed: SignedEvent,
+        *,
+        verify_signature: bool = True,
+        now: datetime | None = None,
+        max_skew: timedelta = MAX_SKEW,
+    ) -> Changes:
         """Check ``signed`` fully and apply it; the state is unchanged if anything fails.
 
         Parameters
@@ -329,6 +353,11 @@ class LedgerState:
             The decoded event with its signature.
         verify_signature
             Set False only when the signature was verified elsewhere (bulk verification).
+        now
+            The appending server's clock: the event's ``at`` must lie within ``max_skew`` of
+            it. ``None`` when re-applying a log offline (only log order is checked then).
+        max_skew
+            Largest distance of ``at`` from ``now``.
 
         Raises
         ------
@@ -350,6 +379,16 @@ class LedgerState:
                 if len(self._verified) > 100_000:
                     self._verified.clear()
                 self._verified.add(proof)
+        if self.head_time is not None and event.at < self.head_time:
+            raise EventTimeError(
+                f"event time {format_time(event.at)} is before the log head's time "
+                f"{format_time(self.head_time)} (sign it again with the current time)"
+            )
+        if now is not None and abs(event.at - now) > max_skew:
+            raise EventTimeError(
+                f"event time {format_time(event.at)} is more than {max_skew} from the ledger's "
+                f"clock {format_time(now.replace(microsecond=0))} (sign it with the current time)"
+            )
         if not signer.valid_at(event.at):
             raise KeyNotValidError(f"key {signer.key_id} is not valid at {format_time(event.at)}")
         last = self.seqs.get(event.key_id, 0)
@@ -373,6 +412,7 @@ class LedgerState:
         self.seqs[event.key_id] = event.seq
         self.idempotency_keys.add(event.idempotency_key)
         self.size += 1
+        self.head_time = event.at
         return changes
 
     def _changes(self, signed: SignedEvent, **kwargs: tuple[object, ...]) -> Changes:

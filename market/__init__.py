@@ -20,13 +20,16 @@ from market.errors import (
     UnknownProductError,
     UnknownZoneError,
 )
+from market.names import NAME_RULE, BadNameError, check_name, is_name
 from market.products import Direction, Payment, Product
 from market.series import KnownSeries, published_after_delivery, published_day_ahead
 from market.units import energy_mwh, float_mwh_to_wh, hours, mwh_to_wh, to_money, wh_to_mwh
-from market.zones import ZONES, Zone, get_zone
+from market.zones import ZONES, Zone, get_zone, register_zones, restore_zones
 
 __all__ = [
+    "NAME_RULE",
     "ZONES",
+    "BadNameError",
     "Direction",
     "KnownSeries",
     "MarketError",
@@ -38,6 +41,7 @@ __all__ = [
     "UnknownZoneError",
     "Zone",
     "block_index",
+    "check_name",
     "da_publication_utc",
     "delivery_day_bounds",
     "delivery_day_of",
@@ -47,11 +51,14 @@ __all__ = [
     "gate_closure_utc",
     "get_zone",
     "hours",
+    "is_name",
     "local_midnight_utc",
     "mwh_to_wh",
     "published_after_delivery",
     "published_day_ahead",
+    "register_zones",
     "require_aware",
+    "restore_zones",
     "to_money",
     "wh_to_mwh",
 ]

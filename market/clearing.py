@@ -17,6 +17,16 @@ Rules
 - **Reserve award.** A capacity offer is accepted when its price is at or below the clearing price
   of its product and block, and is paid the clearing price for the capacity offered
   (:func:`award_reserves`). Blocks without a clearing price award nothing.
+- **Activation** (only with activation data, :class:`Activations`; without it awards are paid as
+  above and nothing else). An award of a product paid capacity + mileage (Chinese frequency
+  regulation) is paid its capacity plus the mileage moved in its block times the block's mileage
+  clearing price (series ``<KEY>_MILEAGE``; none: 0) times the site's performance factor K. An
+  award of a product paid per MWh called (peak shaving, valley filling) is paid nothing for its
+  capacity; per DA interval of its block the called power, capped at the award, times the
+  interval length (rounded to the Wh) is the called energy, paid at the block's clearing price
+  [currency/MWh]. Called energy is an ordered change of consumption, not an imbalance: it is
+  removed from the deviation (:mod:`market.settlement`). Calls outside an award pay nothing.
+  Activation values of other products are ignored (their activation energy has no price here).
 
 Prices given as floats are taken as the decimal they were read from (shortest round trip,
 :func:`price_decimal`).
@@ -27,19 +37,21 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 import pandas as pd
 
-from market.calendar import delivery_intervals
-from market.errors import SeriesError
+from market.calendar import block_index, delivery_intervals
+from market.errors import MarketError, SeriesError
+from market.products import Direction, Payment
 from market.settlement import DaySettlement, IntervalInputs, Line, ReserveAward, settle_day
 from market.zones import Zone
 
 WH_PER_MWH = Decimal(1_000_000)
+MILEAGE_SUFFIX = "_MILEAGE"
 _WH = Decimal(1) / WH_PER_MWH
 
 
@@ -201,6 +213,128 @@ def award_reserves(
     return awards
 
 
+@dataclass(frozen=True, slots=True)
+class Activations:
+    """What the system operator called from the site, per product and DA interval.
+
+    Parameters
+    ----------
+    called_mw
+        Per product key, the power called in each interval, indexed by UTC interval start
+        [MW]; an interval without a value was not called.
+    mileage_mw
+        Per product key, the regulation mileage the site moved in each interval [MW].
+    """
+
+    called_mw: Mapping[str, pd.Series] = field(default_factory=dict)
+    mileage_mw: Mapping[str, pd.Series] = field(default_factory=dict)
+
+
+def _on(series: pd.Series | None, intervals: pd.DatetimeIndex) -> list[Decimal]:
+    if series is None:
+        return [Decimal(0)] * len(intervals)
+    got = series.reindex(intervals).to_numpy(dtype=np.float64)
+    return [price_decimal(float(v)) if math.isfinite(v) else Decimal(0) for v in got]
+
+
+def _block_of_interval(
+    intervals: pd.DatetimeIndex, zone: Zone, block: timedelta
+) -> list[pd.Timestamp]:
+    idx = block_index(intervals, zone, block)
+    starts = intervals[np.r_[True, idx[1:] != idx[:-1]]]
+    return [starts[int(b)] for b in idx]
+
+
+def activate_awards(
+    zone: Zone,
+    day: date,
+    awards: Sequence[ReserveAward],
+    reserve_clearing: Mapping[str, pd.Series],
+    activations: Activations,
+    performance_factor: Decimal = Decimal(1),
+) -> tuple[list[ReserveAward], list[Decimal]]:
+    """The awards of ``day`` with what their calls pay, and the called energy per DA interval.
+
+    Returns
+    -------
+    tuple
+        The awards (mileage, performance factor and called energy filled in; capacity of
+        per-MWh products unpaid) and, per DA interval of ``day``, the net change of consumption
+        ordered by calls [MWh] (negative: consumption lowered).
+
+    Raises
+    ------
+    MarketError
+        A performance factor outside (0, 1].
+    """
+    if not Decimal(0) < performance_factor <= Decimal(1):
+        raise MarketError(f"performance factor must lie in (0, 1], got {performance_factor}")
+    intervals = delivery_intervals(day, zone)
+    hours = Decimal(int(zone.resolution_on(day).total_seconds())) / 3600
+    net = [Decimal(0)] * len(intervals)
+    blocks: dict[str, list[pd.Timestamp]] = {}
+    out: list[ReserveAward] = []
+    for aw in awards:
+        product = zone.product(aw.product)
+        if product.payment not in (Payment.CAPACITY_AND_MILEAGE, Payment.CURTAILMENT):
+            out.append(aw)
+            continue
+        block_of = blocks.setdefault(
+            product.key, _block_of_interval(intervals, zone, product.block)
+        )
+        start = pd.Timestamp(aw.block_start)
+        inside = [i for i, b in enumerate(block_of) if b == start]
+        if product.payment is Payment.CAPACITY_AND_MILEAGE:
+            moved = _on(activations.mileage_mw.get(product.key), intervals)
+            prices = reserve_clearing.get(f"{product.key}{MILEAGE_SUFFIX}")
+            value = None if prices is None else prices.get(start)
+            mileage_price = (
+                price_decimal(float(value))
+                if value is not None and math.isfinite(float(value))
+                else Decimal(0)
+            )
+            out.append(
+                replace(
+                    aw,
+                    mileage_mw=sum((moved[i] for i in inside), Decimal(0)),
+                    mileage_price=mileage_price,
+                    performance_factor=performance_factor,
+                    payment=product.payment,
+                )
+            )
+            continue
+        called = _on(activations.called_mw.get(product.key), intervals)
+        sign = Decimal(-1) if product.direction is Direction.UP else Decimal(1)
+        energy = Decimal(0)
+        for i in inside:
+            e = energy_to_wh(min(max(called[i], Decimal(0)), aw.awarded_mw) * hours)
+            energy += e
+            net[i] += sign * e
+        out.append(
+            replace(
+                aw,
+                capacity_price=Decimal(0),
+                activated_mwh=energy,
+                activation_price=aw.capacity_price,
+                payment=product.payment,
+            )
+        )
+    return out, net
+
+
+def called_energy_mwh(
+    zone: Zone,
+    day: date,
+    bids: SubmittedDay,
+    reserve_clearing: Mapping[str, pd.Series],
+    activations: Activations,
+) -> list[Decimal]:
+    """Net change of consumption ordered by calls on the awards of ``bids``, per DA interval of
+    ``day`` [MWh] (negative: lowered), as :func:`settle_submitted_day` counts it."""
+    awards = award_reserves(bids.reserve_offers, reserve_clearing, zone)
+    return activate_awards(zone, day, awards, reserve_clearing, activations)[1]
+
+
 def settle_submitted_day(
     zone: Zone,
     day: date,
@@ -212,6 +346,8 @@ def settle_submitted_day(
     imbalance_resolution: timedelta | None = None,
     reserve_clearing: Mapping[str, pd.Series] | None = None,
     extra_lines: Sequence[Line] = (),
+    activations: Activations | None = None,
+    performance_factor: Decimal = Decimal(1),
 ) -> DaySettlement:
     """Settle one delivery day of submitted bids against the market's results and the meter.
 
@@ -231,11 +367,18 @@ def settle_submitted_day(
         Reserve clearing prices per product key, indexed by block start [currency/MW per block].
     extra_lines
         Further money lines of the day (PPA settlement), added as given.
+    activations
+        What the system operator called from the site (``None``: awards are paid as capacity
+        only, as without activation data); see :func:`activate_awards`.
+    performance_factor
+        K of the site, applied to regulation mileage [-], in (0, 1].
 
     Raises
     ------
     SeriesError
         A DA interval of ``day`` without a curve or a DA price, or a meter of the wrong length.
+    MarketError
+        A performance factor outside (0, 1].
     """
     intervals = delivery_intervals(day, zone)
     step = zone.resolution_on(day)
@@ -256,6 +399,13 @@ def settle_submitted_day(
         imbalance = imbalance_prices_on(
             imbalance_prices, imbalance_resolution or step, intervals, step
         )
+    clearing = reserve_clearing or {}
+    awards = award_reserves(bids.reserve_offers, clearing, zone)
+    ordered = [Decimal(0)] * len(intervals)
+    if activations is not None:
+        awards, ordered = activate_awards(
+            zone, day, awards, clearing, activations, performance_factor
+        )
     rows = []
     for i, t in enumerate(intervals):
         da = price_decimal(float(got.iloc[i]))
@@ -266,7 +416,7 @@ def settle_submitted_day(
                 da_price=da,
                 metered_mwh=metered_mwh[i],
                 imbalance_price=imbalance[i],
+                activated_mwh=ordered[i],
             )
         )
-    awards = award_reserves(bids.reserve_offers, reserve_clearing or {}, zone)
     return settle_day(zone, day, rows, awards, extra_lines)

@@ -23,7 +23,9 @@ class Payment(StrEnum):
     ENERGY = "energy"  # price per MWh bought or sold
     CAPACITY = "capacity"  # price per MW per product interval (block)
     CAPACITY_AND_MILEAGE = "capacity+mileage"  # capacity plus per-MW mileage actually moved
-    CURTAILMENT = "curtailment"  # price per MWh of load reduction delivered (DR, peak shaving)
+    # price per MWh of consumption change delivered when called: load reduced (DR, peak shaving)
+    # or load raised (valley filling)
+    CURTAILMENT = "curtailment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +164,11 @@ ECRS = Product(
     expected_activation_share=0.01,
 )
 
-# Chinese provincial ancillary services: frequency regulation paid on capacity plus mileage,
-# and peak shaving (a load reducing consumption at system peak, paid per MWh reduced).
+# Chinese provincial ancillary services: frequency regulation paid on capacity plus mileage x the
+# performance factor K, peak shaving (a load reducing consumption at system peak, paid per MWh
+# reduced when called) and valley filling (a load raising consumption in the system's valley,
+# paid per MWh raised when called). ``expected_activation_share`` of the demand-response products
+# is only the fallback of a bid without activation history (see docs/ancillary-cn.md).
 CN_FREQ_REG = Product(
     "FREQ_REG",
     "Frequency regulation (capacity + mileage)",
@@ -179,6 +184,16 @@ CN_PEAK_SHAVING = Product(
     "PEAK_SHAVING",
     "Peak shaving (demand response)",
     Direction.UP,
+    Payment.CURTAILMENT,
+    _h(1),
+    Decimal("1"),
+    activation_hours=2.0,
+    expected_activation_share=1.0,
+)
+CN_VALLEY_FILLING = Product(
+    "VALLEY_FILLING",
+    "Valley filling (demand response, consumption raised when called)",
+    Direction.DOWN,
     Payment.CURTAILMENT,
     _h(1),
     Decimal("1"),

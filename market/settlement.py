@@ -12,8 +12,11 @@ Rules
   the imbalance price of the interval (single-price imbalance); without an imbalance price the DA
   price is used.
 - Reserve capacity: ``awarded_mw * capacity price`` per block (price per MW per block), paid to the
-  site. Activation energy: paid (up) or charged (down) at the activation price. Mileage-paid
-  regulation adds ``mileage_mw * mileage price``. Capacity that could not be delivered is charged
+  site. Activation energy: paid (up) or charged (down) at the activation price; for products paid
+  per MWh called (Chinese peak shaving and valley filling, ``Payment.CURTAILMENT``) the called
+  energy is paid to the site in both directions. Mileage-paid regulation adds
+  ``mileage_mw * mileage price * performance_factor`` (the performance factor K of Chinese
+  frequency regulation, 1 elsewhere). Capacity that could not be delivered is charged
   ``shortfall_mw * capacity price * penalty_factor``.
 - PPA money lines (virtual PPAs) come from the ledger's PPA settlement and are added as given.
 """
@@ -26,7 +29,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 
-from market.products import Direction
+from market.products import Direction, Payment
 from market.zones import Zone
 
 
@@ -81,6 +84,11 @@ class ReserveAward:
         Capacity not delivered when called [MW].
     penalty_factor
         Multiple of the capacity price charged per MW of shortfall [-].
+    performance_factor
+        K of mileage-paid regulation: mileage is paid ``mileage_mw * mileage_price * K`` [-].
+    payment
+        How the product is paid; ``CURTAILMENT``: activated energy is paid to the site whichever
+        way it moved consumption.
     """
 
     product: str
@@ -94,6 +102,8 @@ class ReserveAward:
     mileage_price: Decimal = Decimal(0)
     shortfall_mw: Decimal = Decimal(0)
     penalty_factor: Decimal = Decimal(1)
+    performance_factor: Decimal = Decimal(1)
+    payment: Payment = Payment.CAPACITY
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,10 +216,12 @@ def settle_day(
         )
         if aw.activated_mwh:
             # Up: the site consumed less on request and is paid for it; down: it pays for the
-            # extra energy it took.
-            sign = (
-                Decimal(-1) if aw.direction in (Direction.UP, Direction.SYMMETRIC) else Decimal(1)
+            # extra energy it took. A product paid per MWh called pays either way.
+            paid = aw.payment is Payment.CURTAILMENT or aw.direction in (
+                Direction.UP,
+                Direction.SYMMETRIC,
             )
+            sign = Decimal(-1) if paid else Decimal(1)
             lines.append(
                 Line(
                     Category.RESERVE_ACTIVATION,
@@ -222,6 +234,7 @@ def settle_day(
                 )
             )
         if aw.mileage_mw:
+            mileage_price = aw.mileage_price * aw.performance_factor
             lines.append(
                 Line(
                     Category.RESERVE_MILEAGE,
@@ -229,8 +242,8 @@ def settle_day(
                     aw.block_start,
                     aw.mileage_mw,
                     "MW",
-                    aw.mileage_price,
-                    _money(-aw.mileage_mw * aw.mileage_price, mu),
+                    mileage_price,
+                    _money(-aw.mileage_mw * mileage_price, mu),
                 )
             )
         if aw.shortfall_mw:

@@ -13,6 +13,11 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
+MAX_SITE_MW = 10_000.0
+"""Largest power of one site [MW] (ten times today's largest data-centre campuses): a site file
+with more is refused as implausible, its energies [MWh] are bounded by one day at this power,
+and a meter interval (at most an hour) by one hour of it."""
+
 WH_PER_MWH = 1_000_000
 SECONDS_PER_HOUR = 3600
 

@@ -6,7 +6,7 @@ zone's day-ahead resolution is dated, because SDAC moved from 60 to 15 minutes o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from decimal import Decimal
@@ -19,6 +19,7 @@ from market.products import (
     AFRR_UP,
     CN_FREQ_REG,
     CN_PEAK_SHAVING,
+    CN_VALLEY_FILLING,
     DA_ENERGY,
     ECRS,
     FCR,
@@ -113,7 +114,7 @@ _H1 = timedelta(hours=1)
 _SDAC_15MIN = date(2025, 10, 1)
 _EPOCH = date(1970, 1, 1)
 _EU_RESERVES = (DA_ENERGY, FCR, AFRR_UP, AFRR_DOWN)
-_CN_PRODUCTS = (DA_ENERGY, CN_FREQ_REG, CN_PEAK_SHAVING)
+_CN_PRODUCTS = (DA_ENERGY, CN_FREQ_REG, CN_PEAK_SHAVING, CN_VALLEY_FILLING)
 
 
 def _sdac(key: str, name: str, tz: str, products: tuple[Product, ...]) -> Zone:
@@ -151,7 +152,8 @@ def _cn(key: str, name: str, floor: str, cap: str, notes: str) -> Zone:
     )
 
 
-ZONES: Mapping[str, Zone] = MappingProxyType(
+# The registry table: built-in entries, plus any a zones file registers (:func:`register_zones`).
+_TABLE: dict[str, Zone] = dict(
     {
         z.key: z
         for z in (
@@ -226,6 +228,29 @@ ZONES: Mapping[str, Zone] = MappingProxyType(
         )
     }
 )
+ZONES: Mapping[str, Zone] = MappingProxyType(_TABLE)
+
+
+def register_zones(zones: Iterable[Zone]) -> dict[str, Zone | None]:
+    """Add or override registry entries (a zones file); returns what each key held before.
+
+    The registry is process-wide: a worker process registers the same zones before it reads
+    them (the portfolio backtest ships them with its tasks).
+    """
+    before: dict[str, Zone | None] = {}
+    for z in zones:
+        before.setdefault(z.key, _TABLE.get(z.key))
+        _TABLE[z.key] = z
+    return before
+
+
+def restore_zones(before: Mapping[str, Zone | None]) -> None:
+    """Undo :func:`register_zones` with what it returned."""
+    for key, z in before.items():
+        if z is None:
+            _TABLE.pop(key, None)
+        else:
+            _TABLE[key] = z
 
 
 def get_zone(key: str) -> Zone:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.deps import AdminKey, EngineDep
 from api.routes.sites import IdempotencyKey
@@ -45,9 +45,15 @@ def keys(
 
 @router.post("/keys", response_model=ApiKeyCreated, status_code=201)
 def create_key(
-    body: ApiKeyIn, engine: EngineDep, _: AdminKey, idempotency_key: IdempotencyKey = None
+    body: ApiKeyIn,
+    engine: EngineDep,
+    _: AdminKey,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> ApiKeyCreated:
-    """Create an API key; its token is in this response only."""
+    """Create an API key; its token is in this response only (``Cache-Control: no-store``: it
+    is not stored for an ``Idempotency-Key`` replay either; such a retry is a 409)."""
+    response.headers["Cache-Control"] = "no-store"
     record, token = create_api_key(engine, body.role, body.name)
     return ApiKeyCreated(**key_out(record).model_dump(), token=token)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -10,7 +11,14 @@ from fastapi import APIRouter, Query
 from fastapi import Path as FPath
 from fastapi.responses import PlainTextResponse
 
-from api.deps import AuditorKey, CachedAuditorKey, EngineDep, SettingsDep, TraderKey
+from api.deps import (
+    AuditorKey,
+    CachedAuditorKey,
+    ClockDep,
+    EngineDep,
+    SettingsDep,
+    TraderKey,
+)
 from api.errors import ApiError
 from api.routes.sites import IdempotencyKey
 from api.schemas import (
@@ -62,8 +70,10 @@ def certificate_out(b: Bundle) -> CertificateOut:
     return CertificateOut(**bundle_json(b))
 
 
-def _store(engine: Any, home: Path) -> LedgerStore:
-    return svc.ledger_store(engine, home)
+def _store(engine: Any, home: Path, now: datetime | None = None) -> LedgerStore:
+    # Appends are judged against the server's clock (``now`` of the request), never the
+    # signer's (docs/security.md).
+    return svc.ledger_store(engine, home, clock=None if now is None else lambda: now)
 
 
 @router.get("/ppas", response_model=Page[PpaOut])
@@ -145,6 +155,7 @@ def post_event(
     engine: EngineDep,
     settings: SettingsDep,
     _: TraderKey,
+    now: ClockDep,
     idempotency_key: IdempotencyKey = None,
 ) -> EventOut:
     """Append a client-signed event (issue, split, transfer, retire, withdraw, correct, expire).
@@ -159,7 +170,7 @@ def post_event(
         leaf = svc.leaf_from_parts(body.event, body.signature_b64)
     else:
         raise ApiError(422, "validation_error", "give either leaf_b64, or event and signature_b64")
-    result = svc.submit_event(_store(engine, Path(settings.home)), leaf)
+    result = svc.submit_event(_store(engine, Path(settings.home), now), leaf)
     changes = result.changes
     return EventOut(
         index=result.index,
@@ -221,6 +232,7 @@ def post_events(
     engine: EngineDep,
     settings: SettingsDep,
     _: TraderKey,
+    now: ClockDep,
     idempotency_key: IdempotencyKey = None,
 ) -> EventBatchOut:
     """Append up to 2,000 client-signed events in one transaction: all, or none.
@@ -229,7 +241,7 @@ def post_events(
     state machine); an error names the first event that fails (``event N of the batch``).
     Events already logged with the same bytes (a retried batch) come back with ``replayed``."""
     leaves = [svc.decode_leaf_b64(x) for x in body.leaves_b64]
-    results = svc.submit_events(_store(engine, Path(settings.home)), leaves)
+    results = svc.submit_events(_store(engine, Path(settings.home), now), leaves)
     return EventBatchOut(
         events=[
             EventBatchItemOut(index=r.index, replayed=r.replayed, leaf_hash_hex=r.leaf_hash.hex())

@@ -48,8 +48,20 @@ from engine.core.errors import PowerdeskError
 from ledger.errors import LedgerError
 from ledger.events import Kind, format_time, split_leaf
 from ledger.keys import KeyRecord, key_id_of, raw_public_key
-from ledger.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
-from ledger.note import Checkpoint, checkpoint_signer_names, verify_checkpoint
+from ledger.merkle import (
+    MerkleTree,
+    leaf_hash,
+    root_from_leaf_hashes,
+    verify_consistency,
+    verify_inclusion,
+)
+from ledger.note import (
+    Checkpoint,
+    checkpoint_signer_names,
+    parse_checkpoint_body,
+    unverified_signers,
+    verify_checkpoint,
+)
 from ledger.verify import (
     LogVerification,
     OpenedLeaf,
@@ -328,6 +340,18 @@ def _verify_ledger(ctx: VerifyContext) -> None:
                 "checkpoint: the given public key is not an operator key of the log at its size"
             )
         checkpoint = by_given
+    # Every signature line must be a known key's (no witnesses are configured): an extra line
+    # claims a co-signer that never signed.
+    known = [Ed25519PublicKey.from_public_bytes(k) for k in {given, *signers.values()}]
+    try:
+        strangers = unverified_signers(note, known)
+    except LedgerError as exc:
+        raise AuditError(f"checkpoint: {exc}") from exc
+    if strangers:
+        raise AuditError(
+            f"checkpoint: signature line by {strangers[0]!r} verifies with no operator key of the "
+            "log (nor a known witness)"
+        )
     if log.size != checkpoint.size:
         raise AuditError(f"entries.jsonl has {log.size} entries, the checkpoint {checkpoint.size}")
     if log.root != checkpoint.root:
@@ -494,6 +518,44 @@ def verify_files(
             for future in pending:
                 future.result()  # a manifest mismatch is reported before any later error
     return ctx
+
+
+def verify_after(ctx: VerifyContext, earlier: str) -> Checkpoint:
+    """Check that the verified bundle's log extends ``earlier``, a checkpoint the auditor kept
+    from a previous bundle (rollback detection); returns it.
+
+    A log truncated to before the kept checkpoint, or one whose first leaves differ from those
+    the kept checkpoint commits to (a fork), fails with :class:`AuditError`. The kept checkpoint
+    must be signed by an operator key of the log at its size (or by the given public key).
+    """
+    if ctx.log is None or ctx.checkpoint is None:
+        raise AuditError("--after: the ledger section must be verified first")
+    try:
+        body = earlier.partition("\n\n")[0] + "\n"
+        kept = parse_checkpoint_body(body)
+    except LedgerError as exc:
+        raise AuditError(f"--after: not a checkpoint ({exc})") from exc
+    if kept.origin != ctx.checkpoint.origin:
+        raise AuditError(f"--after: a checkpoint of log {kept.origin!r}, not of this one")
+    if kept.size > ctx.log.size:
+        raise AuditError(
+            f"rolled back: the bundle's log has {ctx.log.size} leaves, the checkpoint you kept "
+            f"has {kept.size}"
+        )
+    signers = checkpoint_signers(ctx.log.key_history, kept.size) if kept.size else {}
+    given = raw_public_key(ctx.public_key)
+    try:
+        signed = _signed_by(earlier, {**signers, key_id_of(given): given})
+    except LedgerError as exc:
+        raise AuditError(f"--after: {exc}") from exc
+    if signed is None:
+        raise AuditError("--after: the kept checkpoint is not signed by an operator key of the log")
+    if root_from_leaf_hashes(ctx.log.leaf_hashes[: kept.size]) != kept.root:
+        raise AuditError(
+            f"forked: the bundle's first {kept.size} leaves are not those of the checkpoint you "
+            "kept"
+        )
+    return kept
 
 
 def _check_digest(files: Mapping[str, bytes], name: str, digest: str) -> None:

@@ -29,6 +29,7 @@ from engine.audit.bundle import (
 )
 from engine.certificates.ppa_delivery import retirement_record
 from ledger.state import Status
+from market import NAME_RULE, is_name
 
 REPORT_FILES = ("report.json", "report_inputs.json")
 
@@ -81,6 +82,12 @@ def _verify_report(ctx: VerifyContext) -> None:
     if ctx.log is None:
         raise AuditError("report: the ledger section must be verified first")
     bundles = ctx.log.state.bundles
+    # Every retirement the report cites needs its inclusion proof in the bundle (a third party
+    # checks one retirement against the checkpoint with it, without the whole log).
+    try:
+        proved = {int(item["index"]) for item in ctx.json("proofs.json")["inclusion"]}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AuditError(f"proofs.json: unreadable inclusion proofs ({exc})") from exc
     for record in inputs.retirements:
         bundle = bundles.get(record.retirement_id)
         if bundle is None or bundle.status is not Status.RETIRED:
@@ -91,6 +98,11 @@ def _verify_report(ctx: VerifyContext) -> None:
         if retirement_record(bundle).to_json_dict() != record.to_json_dict():
             raise AuditError(
                 f"report_inputs.json: retirement {record.retirement_id} differs from the ledger"
+            )
+        if bundle.updated_index not in proved:
+            raise AuditError(
+                f"proofs.json: no inclusion proof of retirement {record.retirement_id} "
+                f"(leaf {bundle.updated_index}), which the report cites"
             )
 
 
@@ -113,9 +125,15 @@ def stored_report_dir(home: Path, period: str, site: str | None = None) -> Path:
     try:
         month = month_label(period)
     except ValueError:
-        raise PowerdeskError(f"--period {period!r}: expected a month YYYY-MM") from None
+        raise PowerdeskError(f"--period {period[:80]!r}: expected a month YYYY-MM") from None
+    if site is not None and not is_name(site):  # a folder name, never a path (``../../x``)
+        raise PowerdeskError(f"site {site[:80]!r} is not a valid name ({NAME_RULE})")
     root = reports_root(home)
-    names = [site] if site is not None else sorted(p.name for p in root.glob("*") if p.is_dir())
+    names = (
+        [site]
+        if site is not None
+        else sorted(p.name for p in root.glob("*") if p.is_dir() and is_name(p.name))
+    )
     found = {
         name: report_dir(home, name, month)
         for name in names

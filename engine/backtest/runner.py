@@ -14,7 +14,9 @@ Per delivery day ``D`` (a local day of the site's zone):
 3. **Consume**: the site runs the planned schedule of the scenario nearest to the realised prices
    (least squares over the day; ties: the first scenario); that consumption is the day's meter,
    rounded once to the Wh. The plan is feasible in every scenario, so jobs, battery limits and
-   reserve headroom hold.
+   reserve headroom hold. With activation data (``--activations``) the site also delivers what
+   was called on its awards (:func:`market.clearing.called_energy_mwh`, the rule settlement
+   counts), and the calls are settled with the site's performance factor.
 
 Degradation cost = ``degradation_cost_per_mwh`` x battery throughput of the consumed schedule.
 ``total_cost = energy_cost + imbalance_cost + degradation_cost - reserve_revenue``. PPA energy
@@ -52,7 +54,13 @@ from engine.marketdata.view import Actuals, MarketData, file_sha256, from_files
 from engine.strategies.names import DEFAULT_SCENARIOS, DEFAULT_STRATEGY, StrategyName
 from engine.strategies.registry import StrategyConfig, decide, get_strategy, thread_cache
 from market import MarketError, Zone, delivery_intervals, gate_closure_utc, get_zone
-from market.clearing import energy_to_wh, imbalance_prices_on, price_decimal, settle_submitted_day
+from market.clearing import (
+    called_energy_mwh,
+    energy_to_wh,
+    imbalance_prices_on,
+    price_decimal,
+    settle_submitted_day,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -148,16 +156,23 @@ def settle_plan(plan: DayPlan, site: Site, zone: Zone, actuals: Actuals) -> DayO
         raise PowerdeskError(f"no DA price for delivery day {day} at {missing.isoformat()}")
     s = nearest_scenario(plan, got.to_numpy(dtype=np.float64))
     docs = plan_documents(plan)
+    bids = submitted_day(docs["curves"], docs["reserve_bids"])
+    metered = consumed_mwh(plan, s)
     try:
+        if actuals.activations is not None:
+            called = called_energy_mwh(zone, day, bids, actuals.reserves, actuals.activations)
+            metered = [m + c for m, c in zip(metered, called, strict=True)]
         settlement = settle_submitted_day(
             zone,
             day,
-            submitted_day(docs["curves"], docs["reserve_bids"]),
+            bids,
             da_prices=actuals.da,
-            metered_mwh=consumed_mwh(plan, s),
+            metered_mwh=metered,
             imbalance_prices=actuals.imbalance,
             imbalance_resolution=actuals.imbalance_resolution,
             reserve_clearing=actuals.reserves,
+            activations=actuals.activations,
+            performance_factor=price_decimal(site.reserve_performance_factor),
         )
     except MarketError as exc:
         raise PowerdeskError(f"delivery day {day}: {exc}") from None
@@ -614,6 +629,7 @@ def load_inputs(
     imbalance_prices: str | Path | None = None,
     reserve_prices: str | Path | None = None,
     features: Sequence[str | Path] = (),
+    activations: str | Path | None = None,
 ) -> LoadedInputs:
     """Read and check the inputs of a backtest of ``strategies`` over ``[start, end)``.
 
@@ -641,6 +657,7 @@ def load_inputs(
         None if imbalance_prices is None else Path(imbalance_prices),
         None if reserve_prices is None else Path(reserve_prices),
         [Path(f) for f in features],
+        None if activations is None else Path(activations),
     )
     inputs.update(file_inputs)
     days = delivery_days(first, stop)
@@ -665,6 +682,7 @@ def run_backtest(
     imbalance_prices: str | Path | None = None,
     reserve_prices: str | Path | None = None,
     features: Sequence[str | Path] = (),
+    activations: str | Path | None = None,
     n_scenarios: int = DEFAULT_SCENARIOS,
     seed: int = 0,
     executor: str = "local",
@@ -691,6 +709,9 @@ def run_backtest(
         Canonical reserve price file (capacity clearing prices per product and block).
     features
         Canonical feature files (exogenous day-ahead inputs with knowledge times).
+    activations
+        Canonical activation file (calls on the site, :mod:`engine.io.activations`): estimates
+        the expected activation of the bids and is settled (mileage x K, MWh called).
     n_scenarios
         Scenarios of the ``forecast`` strategy.
     seed
@@ -720,7 +741,15 @@ def run_backtest(
     if n_scenarios < 1:
         raise PowerdeskError(f"scenarios must be at least 1, got {n_scenarios}")
     loaded = load_inputs(
-        site, prices, start, end, [strategy], imbalance_prices, reserve_prices, features
+        site,
+        prices,
+        start,
+        end,
+        [strategy],
+        imbalance_prices,
+        reserve_prices,
+        features,
+        activations,
     )
     the_site, zone, data, days = loaded.site, loaded.zone, loaded.data, loaded.days
     stop, inputs = loaded.end, loaded.inputs

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, Table, func, select
 from sqlmodel import Session
 
 from engine.backtest.runner import (
@@ -124,6 +124,18 @@ def get_backtest(engine: Engine, backtest_id: int) -> BacktestRecord:
     return _record(row)
 
 
+def list_backtests(
+    engine: Engine, *, limit: int = 50, offset: int = 0
+) -> tuple[list[BacktestRecord], int]:
+    """A page of stored backtests, newest first, and how many there are."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(T_BT).order_by(T_BT.c.id.desc()).limit(limit).offset(offset)
+        ).all()
+        total = int(conn.execute(select(func.count()).select_from(T_BT)).scalar_one())
+    return [_record(r) for r in rows], total
+
+
 def _set(engine: Engine, backtest_id: int, **values: Any) -> None:
     with engine.begin() as conn:
         conn.execute(T_BT.update().where(T_BT.c.id == backtest_id).values(**values))
@@ -159,7 +171,8 @@ def run_backtest_job(
         if data.imbalance is not None:
             inputs["imbalance_prices"] = {"source": data.imbalance.source}
         for key, series in data.reserves.items():
-            inputs[f"reserve_prices_{key}"] = {"source": series.source}
+            kind = "activations" if key in data.activations else "reserve_prices"
+            inputs[f"{kind}_{key}"] = {"source": series.source}
         outcome = run_strategies(
             req["strategy"],
             site,

@@ -7,7 +7,6 @@ signs checkpoints; :func:`rotate_ledger_key` replaces it (the old one is kept un
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,18 +23,18 @@ from cryptography.hazmat.primitives.serialization import (
 
 from engine.core.errors import ConflictError, InputFileError, NotFoundError, PowerdeskError
 from engine.core.files import write_file_atomic
+from market import NAME_RULE, is_name
 
 if TYPE_CHECKING:
     from engine.certificates.store import LedgerStore
 
 LEDGER_KEY = "ledger"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def key_path(home: Path, name: str = LEDGER_KEY) -> Path:
     """Path of the private key ``name`` in ``home``."""
-    if not _NAME.match(name):
-        raise PowerdeskError(f"bad key name {name!r}: letters, digits, '.', '_' and '-' only")
+    if not is_name(name):
+        raise PowerdeskError(f"bad key name {name[:80]!r}: {NAME_RULE}")
     return home / "keys" / f"{name}.pem"
 
 

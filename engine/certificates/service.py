@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,15 +55,18 @@ CLIENT_KINDS = frozenset(
 MAX_TEXT = 200
 
 
-def ledger_store(engine: Engine, home: Path) -> LedgerStore:
+def ledger_store(
+    engine: Engine, home: Path, *, clock: Callable[[], datetime] | None = None
+) -> LedgerStore:
     """The ledger on ``engine``, started with the operator key in ``home`` if it exists and the
-    log is empty (as the CLI does)."""
-    store = LedgerStore(engine)
+    log is empty (as the CLI does); ``clock`` is the ledger's clock (default: the system's)."""
+    store = LedgerStore(engine, clock=clock)
     try:
         store.head()
     except NotFoundError:
         if key_path(home).exists():
-            store.initialise(load_private_key(home), datetime.now(UTC).replace(microsecond=0))
+            at = store.now() or datetime.now(UTC)
+            store.initialise(load_private_key(home), at.replace(microsecond=0))
     return store
 
 

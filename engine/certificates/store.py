@@ -12,11 +12,12 @@ run on the part of the state the events touch.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, Table, and_, bindparam, select, tuple_
@@ -258,11 +259,20 @@ class LedgerStore:
     ----------
     engine
         SQLAlchemy engine of a migrated database.
+    clock
+        The ledger's clock (default: the system clock in UTC). Every append judges the events'
+        times against it: within :data:`ledger.state.MAX_SKEW`, and never before the log head's
+        time (:class:`ledger.state.LedgerState`). Tests pass a fixed clock.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] | None = None) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
+        self.clock = clock
+
+    def now(self) -> datetime | None:
+        """The time appends are judged against now (``None``: each event at its own time)."""
+        return self.clock() if self.clock is not None else ledger_now()
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -429,10 +439,11 @@ class LedgerStore:
         if todo:
             operator = self._operator_key(conn, head, todo[0][1])
             state, loaded = self._load_state(conn, int(head.size), operator, [s for _, s in todo])
+            now = self.now()
             all_changes: list[Changes] = []
             for i, s in todo:
                 try:
-                    changes = state.apply(s)
+                    changes = state.apply(s, now=now)
                 except LedgerError as exc:
                     raise LedgerRejectedError(exc, i if len(signed) > 1 else None) from exc
                 all_changes.append(changes)
@@ -493,9 +504,14 @@ class LedgerStore:
             cond = tuple_(T_CELL.c.device, T_CELL.c.interval_start).in_(part)
             for r in conn.execute(select(T_CELL).where(cond)):
                 cells.append(_cell_from_row(r))
+        head_time = None
+        if size > 0:
+            last = conn.execute(select(T_EVENT.c.at).where(T_EVENT.c.index == size - 1))
+            head_time = last.scalar_one()
         state = LedgerState(
             operator,
             size=size,
+            head_time=head_time,
             keys=keys,
             seqs=seqs,
             devices=devices,
@@ -706,6 +722,47 @@ class LedgerStore:
                 T_CHECKPOINT.c.tree_size
             )
             return [(int(r.tree_size), str(r.note)) for r in conn.execute(q)]
+
+
+_HISTORICAL = object()
+_SIMULATED: ContextVar[object] = ContextVar("powerdesk_simulated_ledger_clock", default=None)
+
+
+def ledger_now() -> datetime | None:
+    """The ledger's clock in this context: the system clock in UTC, a simulated clock, or
+    ``None`` inside :func:`historical_time` (events are then judged at their own times)."""
+    simulated = _SIMULATED.get()
+    if simulated is None:
+        return datetime.now(UTC)
+    if simulated is _HISTORICAL:
+        return None
+    return cast("Callable[[], datetime]", simulated)()
+
+
+@contextmanager
+def simulated_clock(clock: Callable[[], datetime]) -> Iterator[None]:
+    """Run ledger appends in this context against ``clock`` instead of the system clock.
+
+    For simulations of past days (``powerdesk demo``) and tests only: a server, the scheduler
+    and the CLI never set it, so a signer cannot choose the time the log judges events by.
+    """
+    token = _SIMULATED.set(clock)
+    try:
+        yield
+    finally:
+        _SIMULATED.reset(token)
+
+
+@contextmanager
+def historical_time() -> Iterator[None]:
+    """Append a recorded history in this context: no clock, so each event is judged at its own
+    time (log order, key validity, expiry; like the offline verifier). Tests and simulations
+    only, like :func:`simulated_clock`."""
+    token = _SIMULATED.set(_HISTORICAL)
+    try:
+        yield
+    finally:
+        _SIMULATED.reset(token)
 
 
 def proof_json(proof: Iterable[bytes]) -> list[str]:

@@ -14,6 +14,8 @@ import re
 from datetime import date
 from pathlib import Path
 
+from market import check_name
+
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 
@@ -32,8 +34,12 @@ def month_label(month: date | str) -> str:
 
 
 def month_dir(home: Path, site: str, month: date | str) -> Path:
-    """``<home>/reports/<site>/<YYYY-MM>``: the monthly job's folder (report and bundle)."""
-    return reports_root(home) / site / month_label(month)
+    """``<home>/reports/<site>/<YYYY-MM>``: the monthly job's folder (report and bundle).
+
+    ``site`` must be a name by :func:`market.check_name` (:class:`ValueError` otherwise): it
+    becomes a folder, so ``../../x`` would escape ``<home>/reports``.
+    """
+    return reports_root(home) / check_name(site, "site") / month_label(month)
 
 
 def report_dir(home: Path, site: str, month: date | str) -> Path:

@@ -69,6 +69,7 @@ def run_demo(
     from engine.bids.submission import OutboxAdapter
     from engine.certificates.keyfiles import create_key, key_path, load_private_key, public_pem
     from engine.certificates.ppa_contracts import add_ppa, get_ppa
+    from engine.certificates.store import simulated_clock
     from engine.core.db import open_database
     from engine.core.errors import ConflictError
     from engine.core.layout import report_dir as stored_report_dir
@@ -144,19 +145,22 @@ def run_demo(
         )
     )
     import_meter(engine, gen_file, device_meter_site(ppa.devices[0]), zone.key)
-    delivered = deliver_ppa_day(
-        engine=engine,
-        ppa=ppa,
-        site=site.name,
-        day=day,
-        zone=zone.key,
-        generation=generation,
-        operator=operator,
-        buyer=buyer,
-        capacity_w=50_000_000,
-        technology="wind",
-        at=hi + timedelta(hours=2),
-    )
+    # The demo simulates a past day: its ledger's clock is that day's (a server's never is).
+    ledger_at = hi + timedelta(hours=2)
+    with simulated_clock(lambda: ledger_at):
+        delivered = deliver_ppa_day(
+            engine=engine,
+            ppa=ppa,
+            site=site.name,
+            day=day,
+            zone=zone.key,
+            generation=generation,
+            operator=operator,
+            buyer=buyer,
+            capacity_w=50_000_000,
+            technology="wind",
+            at=ledger_at,
+        )
     cert_mwh = Decimal(sum(h.certificate_wh for h in delivered)) / 1_000_000
     gen_mwh = Decimal(sum(h.generation_wh for h in delivered)) / 1_000_000
     certificates = {

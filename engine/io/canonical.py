@@ -16,7 +16,9 @@ Reserve price file (capacity prices, per MW per product interval)::
 
 ``product`` is a reserve product key of the zone (``FCR``, ``AFRR_UP``, ``REGUP``, ...); each
 interval is one block of the product (4-hour blocks on the local wall clock for FCR/aFRR, so 3 or
-5 hours on DST days; one hour for US ancillary services).
+5 hours on DST days; one hour for US ancillary services). A product paid capacity + mileage
+(``FREQ_REG``, ``REGUP``) may also carry its mileage price as product ``<KEY>_MILEAGE``
+[currency/MW of mileage], on the same blocks.
 
 Emission-factor file (hourly grid emission factors, written by the Electricity Maps importer)::
 
@@ -50,6 +52,7 @@ from engine.io.emission_factors import EF_COLUMNS
 from engine.io.meter import read_csv_table
 from market import (
     KnownSeries,
+    Payment,
     Product,
     Zone,
     delivery_day_bounds,
@@ -58,6 +61,7 @@ from market import (
     published_day_ahead,
 )
 from market.calendar import block_index
+from market.clearing import MILEAGE_SUFFIX
 from market.errors import UnknownProductError
 
 PRICE_COLUMNS = ("interval_start", "price")
@@ -245,6 +249,24 @@ def _as_zone(zone: Zone | str) -> Zone:
     return zone if isinstance(zone, Zone) else get_zone(zone)
 
 
+PLAUSIBLE_FACTOR = 10
+"""An energy price beyond this many times the zone's largest day-ahead limit (``price_cap``,
+``|price_floor|``) is refused as implausible: scarcity and imbalance prices exceed the day-ahead
+cap, never by this much (DE-LU: +-40,000 EUR/MWh)."""
+
+
+def _check_plausible(table: _Table, prices: npt.NDArray[np.float64], zone: Zone) -> None:
+    bound = PLAUSIBLE_FACTOR * float(max(abs(zone.price_floor), abs(zone.price_cap)))
+    bad = np.flatnonzero(np.abs(prices) > bound)
+    if bad.size:
+        i = int(bad[0])
+        raise table.fail(
+            f"price {prices[i]:g} is implausible for {zone.key} (beyond +-{bound:g}, "
+            f"{PLAUSIBLE_FACTOR} times its day-ahead limits)",
+            i,
+        )
+
+
 def read_price_frame(
     path: Path, zone: Zone | str, *, resolution: timedelta | None = None
 ) -> pd.DataFrame:
@@ -258,6 +280,7 @@ def read_price_frame(
     table = _read_table(Path(path), PRICE_COLUMNS)
     starts = _instants(table, "interval_start")
     prices = _numbers(table, "price")
+    _check_plausible(table, prices, z)
     _check_duplicates(table, starts, "")
     if table.has("interval_end"):
         ends = _explicit_ends(table, starts, z.tz)
@@ -337,6 +360,25 @@ def price_series(frame: pd.DataFrame, zone: Zone | str, series: str = DA_SERIES)
     return KnownSeries.from_values(values, published, res, f"{z.currency}/MWh", source)
 
 
+def reserve_product(zone: Zone, key: str) -> Product:
+    """The product a reserve price series key belongs to (``<KEY>_MILEAGE``: mileage prices of a
+    product paid capacity + mileage).
+
+    Raises
+    ------
+    market.errors.UnknownProductError
+        No such product, or mileage prices of a product not paid on mileage.
+    """
+    if key.endswith(MILEAGE_SUFFIX):
+        base = zone.product(key.removesuffix(MILEAGE_SUFFIX))
+        if base.payment is not Payment.CAPACITY_AND_MILEAGE:
+            raise UnknownProductError(
+                f"zone {zone.key} has no product {key!r} ({base.key} is not paid on mileage)"
+            )
+        return base
+    return zone.product(key)
+
+
 def read_reserve_price_csv(path: Path, zone: Zone | str) -> dict[str, KnownSeries]:
     """Read and validate a canonical reserve price file: one series per product.
     Parameters
@@ -376,7 +418,11 @@ def reserve_series(frame: pd.DataFrame, zone: Zone | str) -> dict[str, KnownSeri
             name=key,
         )
         out[key] = KnownSeries.from_values(
-            values, published_day_ahead(z), z.product(key).block, f"{z.currency}/MW", source
+            values,
+            published_day_ahead(z),
+            reserve_product(z, key).block,
+            f"{z.currency}/MW",
+            source,
         )
     return out
 
@@ -395,7 +441,7 @@ def read_reserve_price_frame(path: Path, zone: Zone | str) -> pd.DataFrame:
     for i, key in enumerate(keys):
         if key not in products:
             try:
-                product = z.product(key)
+                product = reserve_product(z, key)
             except UnknownProductError as exc:
                 raise table.fail(str(exc), i) from None
             if not product.is_reserve:

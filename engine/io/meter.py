@@ -2,7 +2,7 @@
 
 Canonical form::
 
-    interval_start,energy_mwh[,interval_end]
+    interval_start,energy_mwh[,interval_end][,it_energy_mwh]
     2025-03-01T00:00:00+01:00,62.5
 
 ``interval_start`` (and ``interval_end``) are ISO 8601 with a UTC offset; naive times are refused.
@@ -10,6 +10,11 @@ Canonical form::
 Decimal. Without ``interval_end`` the starts must be evenly spaced and each interval lasts that
 spacing (one hour for a single row). Intervals must not overlap and must lie within one UTC hour
 (15, 20, 30 or 60 minutes, aligned), so they add up to hourly energy exactly.
+
+``energy_mwh`` is the facility's consumption. Where the site also meters its IT equipment, the
+optional column ``it_energy_mwh`` gives the IT energy of the interval [MWh], a decimal >= 0 and
+at most ``energy_mwh``, on every row: it is the denominator of PUE and CUE in the carbon report
+(docs/carbon-cn.md).
 
 Row numbers in errors are file line numbers (the header is row 1), as for price files.
 """
@@ -29,6 +34,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from engine.core.errors import InputFileError
+from market.units import MAX_SITE_MW
 
 METER_COLUMNS = ("interval_start", "energy_mwh")
 HOUR = timedelta(hours=1)
@@ -38,11 +44,13 @@ _NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)
 
 @dataclass(frozen=True, slots=True)
 class MeterReading:
-    """Energy [MWh] consumed in ``[interval_start, interval_end)`` (UTC)."""
+    """Energy [MWh] consumed in ``[interval_start, interval_end)`` (UTC); ``it_energy_mwh``:
+    the IT equipment's part where metered."""
 
     interval_start: datetime
     interval_end: datetime
     energy_mwh: Decimal
+    it_energy_mwh: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +201,24 @@ def read_meter_csv(path: Path | str) -> MeterData:
         parse_decimal(table, v, "energy_mwh", i, low=Decimal(0))
         for i, v in enumerate(table.column("energy_mwh"))
     ]
+    # Intervals are at most an hour: more than a whole site's largest power in one is no reading.
+    limit = Decimal(repr(MAX_SITE_MW))
+    for i, value in enumerate(energy):
+        if value > limit:
+            raise table.fail(
+                f"energy_mwh {value} is implausible (a meter interval of at most an hour holds "
+                f"at most {limit} MWh)",
+                i,
+            )
+    it: list[Decimal | None] = [None] * len(energy)
+    if "it_energy_mwh" in table.header:
+        it = [
+            parse_decimal(table, v, "it_energy_mwh", i, low=Decimal(0))
+            for i, v in enumerate(table.column("it_energy_mwh"))
+        ]
+        for i, (total, part) in enumerate(zip(energy, it, strict=True)):
+            if part is not None and part > total:
+                raise table.fail(f"it_energy_mwh {part} is above energy_mwh {total}", i)
     for i in range(1, len(starts)):
         if starts[i] <= starts[i - 1]:
             problem = "duplicate" if starts[i] == starts[i - 1] else "out-of-order"
@@ -223,7 +249,9 @@ def read_meter_csv(path: Path | str) -> MeterData:
             )
         if i and s < ends[i - 1]:
             raise table.fail(f"interval starting {s.isoformat()} overlaps the previous one", i)
-    readings = tuple(MeterReading(s, e, q) for s, e, q in zip(starts, ends, energy, strict=True))
+    readings = tuple(
+        MeterReading(s, e, q, x) for s, e, q, x in zip(starts, ends, energy, it, strict=True)
+    )
     return MeterData(table.path, table.sha256, readings)
 
 
@@ -247,4 +275,21 @@ def hourly_energy_mwh(meter: MeterData, hours: Sequence[datetime]) -> dict[datet
             raise InputFileError(
                 str(meter.path), f"{what} for the UTC hour starting {h.isoformat()}"
             )
+    return {h: energy[h] for h in hours}
+
+
+def hourly_it_energy_mwh(
+    meter: MeterData, hours: Sequence[datetime]
+) -> dict[datetime, Decimal] | None:
+    """Exact IT energy [MWh] per UTC hour start of ``hours``; ``None`` when the meter file has
+    no ``it_energy_mwh`` column. Coverage as :func:`hourly_energy_mwh` checks it."""
+    if not meter.readings or meter.readings[0].it_energy_mwh is None:
+        return None
+    hourly_energy_mwh(meter, hours)  # every hour fully covered, else a one-line error
+    wanted = set(hours)
+    energy: dict[datetime, Decimal] = defaultdict(Decimal)
+    for r in meter.readings:
+        hour = r.interval_start.replace(minute=0, second=0, microsecond=0)
+        if hour in wanted and r.it_energy_mwh is not None:
+            energy[hour] += r.it_energy_mwh
     return {h: energy[h] for h in hours}

@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 from sqlmodel import Session
 
 from engine.core.errors import ConflictError, InputFileError, NotFoundError
+from engine.io.activations import read_activation_csv
 from engine.io.canonical import (
     DA_SERIES,
     price_series,
@@ -48,6 +49,7 @@ class LoadResult:
 
 FEATURE_PREFIX = "feature:"
 FEATURES_LABEL = "FEATURES"
+ACTIVATIONS_LABEL = "ACTIVATIONS"
 
 
 def _header(path: Path) -> list[str]:
@@ -62,6 +64,10 @@ def _header(path: Path) -> list[str]:
 
 def _is_reserve_file(path: Path) -> bool:
     return "product" in _header(path)
+
+
+def _is_activation_file(path: Path) -> bool:
+    return "called_mw" in _header(path)
 
 
 def _is_feature_file(path: Path) -> bool:
@@ -85,8 +91,10 @@ def load_price_file(
         Open session; the caller commits.
     path
         Canonical price file, a reserve price file (recognised by its ``product`` column; its
-        points are stored with the product key as series) or a feature file (no ``price``
-        column; each feature stored as series ``feature:<name>`` with its knowledge times).
+        points are stored with the product key as series), an activation file (recognised by
+        its ``called_mw`` column; stored as series ``<KEY>_CALLED_MW`` and ``<KEY>_MILEAGE_MW``,
+        :mod:`engine.io.activations`) or a feature file (no ``price`` column; each feature
+        stored as series ``feature:<name>`` with its knowledge times).
     zone
         Zone of the prices.
     series
@@ -114,10 +122,18 @@ def load_price_file(
     except OSError as exc:
         raise InputFileError(str(path), f"cannot read file ({exc.strerror})") from None
     sha = hashlib.sha256(data).hexdigest()
-    reserve = _is_reserve_file(path)
-    feature = not reserve and _is_feature_file(path)
-    kind = "reserve_price" if reserve else "feature" if feature else "price"
-    label = RESERVE_SERIES if reserve else FEATURES_LABEL if feature else series
+    activation = _is_activation_file(path)
+    reserve = not activation and _is_reserve_file(path)
+    feature = not activation and not reserve and _is_feature_file(path)
+    kind, label = (
+        ("activation", ACTIVATIONS_LABEL)
+        if activation
+        else ("reserve_price", RESERVE_SERIES)
+        if reserve
+        else ("feature", FEATURES_LABEL)
+        if feature
+        else ("price", series)
+    )
     ds = session.exec(sqlmodel.select(Dataset).where(Dataset.sha256 == sha)).first()
     if ds is not None:
         if (ds.zone, ds.series, ds.kind) != (z.key, label, kind):
@@ -128,7 +144,22 @@ def load_price_file(
         assert ds.id is not None
         return LoadResult(ds.id, sha, ds.rows, created=False)
 
-    if feature:
+    if activation:
+        calls = read_activation_csv(path, z)
+        frame = pd.concat(
+            [
+                k.frame.assign(
+                    interval_end=k.frame["interval_start"] + k.resolution,
+                    price=k.frame["value"],
+                    series=key,
+                )
+                for key, k in calls.items()
+            ],
+            ignore_index=True,
+        )
+        series_keys = frame["series"].to_numpy(dtype=object)
+        unit = "MW"
+    elif feature:
         columns = read_feature_csv([path], z).columns
         frame = pd.concat(
             [

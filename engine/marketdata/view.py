@@ -7,6 +7,12 @@ bid built by the API for a past day and a backtest's bid see the same values. :c
 the final (settled) values, for clearing and settlement only.
 
 Two sources fill it: canonical files (:func:`from_files`) and the database (:func:`from_database`).
+
+The system operator's calls on the site (an activation file, :mod:`engine.io.activations`) travel
+with the reserve series as ``<KEY>_CALLED_MW`` and ``<KEY>_MILEAGE_MW``, each value known at the
+end of its interval, so :meth:`MarketData.as_of` cuts them like every other series: a decision
+sees the calls made before it, never later ones. :meth:`MarketData.actuals` splits them off the
+clearing prices into :class:`~market.clearing.Activations` for settlement.
 """
 
 from __future__ import annotations
@@ -21,13 +27,20 @@ import pandas as pd
 from sqlmodel import Session
 
 from engine.core.errors import NotFoundError, PowerdeskError
+from engine.io.activations import (
+    CALLED_SUFFIX,
+    MOVED_SUFFIX,
+    activations_of,
+    is_activation_key,
+    read_activation_csv,
+)
 from engine.io.canonical import DA_SERIES, read_price_csv, read_reserve_price_csv
 from engine.io.features import read_feature_csv
 from engine.marketdata.store import FEATURE_PREFIX, load_series, stored_feature_names
 from market import KnownSeries, Zone
+from market.clearing import MILEAGE_SUFFIX, Activations
 
 IMBALANCE_SERIES = "IMBALANCE"
-MILEAGE_SUFFIX = "_MILEAGE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +55,8 @@ class MarketData:
         Imbalance (or real-time) prices [currency/MWh]; ``None``: deviations settle at the DA price.
     reserves
         Capacity clearing prices per reserve product key (and ``<KEY>_MILEAGE`` mileage prices)
-        [currency/MW per product interval].
+        [currency/MW per product interval]; calls on the site as ``<KEY>_CALLED_MW`` and
+        ``<KEY>_MILEAGE_MW`` [MW] where an activation file was given.
     features
         Exogenous day-ahead inputs by name (load, wind, solar forecasts, ...), each value with
         its knowledge time (:mod:`engine.io.features`).
@@ -62,13 +76,20 @@ class MarketData:
             {k: s.known_before(t) for k, s in sorted(self.features.items())},
         )
 
+    @property
+    def activations(self) -> dict[str, KnownSeries]:
+        """The activation series among :attr:`reserves` (empty without activation data)."""
+        return {k: s for k, s in sorted(self.reserves.items()) if is_activation_key(k)}
+
     def actuals(self) -> Actuals:
         """Final values of every series (hindsight: to clear and settle)."""
+        calls = self.activations
         return Actuals(
             self.da.final(),
             None if self.imbalance is None else self.imbalance.final(),
             self.imbalance.resolution if self.imbalance is not None else timedelta(0),
-            {k: s.final() for k, s in sorted(self.reserves.items())},
+            {k: s.final() for k, s in sorted(self.reserves.items()) if k not in calls},
+            activations_of(calls) if calls else None,
         )
 
     def sources(self) -> list[str]:
@@ -85,12 +106,17 @@ class MarketData:
 
 @dataclass(frozen=True, slots=True)
 class Actuals:
-    """Final (settled) values: what the market cleared at, for clearing and settlement."""
+    """Final (settled) values: what the market cleared at, for clearing and settlement.
+
+    ``activations`` are the calls on the site (``None``: no activation data, awards are paid as
+    capacity only).
+    """
 
     da: pd.Series
     imbalance: pd.Series | None
     imbalance_resolution: timedelta
     reserves: dict[str, pd.Series]
+    activations: Activations | None = None
 
 
 def file_sha256(path: Path) -> str:
@@ -107,8 +133,12 @@ def from_files(
     imbalance_prices: Path | None = None,
     reserve_prices: Path | None = None,
     features: Sequence[Path] = (),
+    activations: Path | None = None,
 ) -> tuple[MarketData, dict[str, dict[str, str]]]:
-    """Market data from canonical files, and their provenance (file name and SHA-256 each)."""
+    """Market data from canonical files, and their provenance (file name and SHA-256 each).
+
+    ``activations`` is an activation file (:mod:`engine.io.activations`): the calls on the site.
+    """
     inputs = {"prices": {"file": prices.name, "sha256": file_sha256(prices)}}
     da = read_price_csv(prices, zone)
     imbalance = None
@@ -125,6 +155,9 @@ def from_files(
             "file": reserve_prices.name,
             "sha256": file_sha256(reserve_prices),
         }
+    if activations is not None:
+        reserves = {**reserves, **read_activation_csv(activations, zone)}
+        inputs["activations"] = {"file": activations.name, "sha256": file_sha256(activations)}
     feature_set: dict[str, KnownSeries] = {}
     if features:
         feature_set = read_feature_csv(features, zone).columns
@@ -143,7 +176,7 @@ def _optional(session: Session, zone: Zone, series: str) -> KnownSeries | None:
 
 def from_database(session: Session, zone: Zone, reserve_products: Iterable[str] = ()) -> MarketData:
     """Market data stored for ``zone``: DA (required), imbalance, the given reserve products
-    with their mileage prices (where stored) and every stored feature.
+    with their mileage prices and the calls on them (where stored) and every stored feature.
 
     Raises
     ------
@@ -154,7 +187,7 @@ def from_database(session: Session, zone: Zone, reserve_products: Iterable[str] 
     imbalance = _optional(session, zone, IMBALANCE_SERIES)
     reserves: dict[str, KnownSeries] = {}
     for key in reserve_products:
-        for name in (key, f"{key}{MILEAGE_SUFFIX}"):
+        for name in (key, *(f"{key}{x}" for x in (MILEAGE_SUFFIX, CALLED_SUFFIX, MOVED_SUFFIX))):
             series = _optional(session, zone, name)
             if series is not None:
                 reserves[name] = series

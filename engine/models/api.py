@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlalchemy import Boolean, Column, LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from engine.core.dbtypes import UTCDateTime
@@ -25,7 +25,10 @@ class ApiKey(SQLModel, table=True):
 
 
 class ApiIdempotency(SQLModel, table=True):
-    """The stored response of a POST made with an ``Idempotency-Key`` (per API key)."""
+    """The stored response of a POST made with an ``Idempotency-Key`` (per API key id).
+
+    A pending row holds its claimant's ``claim_token`` and ``heartbeat_at`` (its lease); a done
+    row whose response held a secret is ``withheld`` (no body stored)."""
 
     __tablename__ = "api_idempotency"
     __table_args__ = (UniqueConstraint("scope", "key", name="uq_api_idempotency_scope_key"),)
@@ -41,6 +44,11 @@ class ApiIdempotency(SQLModel, table=True):
     content_type: str | None = Field(default=None, max_length=100)
     response_body: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    claim_token: str | None = Field(default=None, max_length=32)
+    heartbeat_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    withheld: bool = Field(
+        default=False, sa_column=Column(Boolean(), nullable=False, server_default=false())
+    )
 
 
 __all__ = ["ApiIdempotency", "ApiKey"]

@@ -45,7 +45,7 @@ from carbon.errors import CarbonInputError
 from carbon.inputs import HOUR
 from engine.core.errors import InputFileError, PowerdeskError
 from engine.io.emission_factors import EfDataset, grid_factors_for
-from engine.io.meter import MeterData, hourly_energy_mwh
+from engine.io.meter import MeterData, hourly_energy_mwh, hourly_it_energy_mwh
 from market import get_zone, local_midnight_utc
 
 REPORT_JSON = "report.json"
@@ -145,6 +145,8 @@ def build_inputs(
 ) -> ReportInputs:
     """Report inputs for one site from its meter, EF datasets and retirement records.
 
+    A meter with an ``it_energy_mwh`` column gives the site's IT load (PUE and CUE).
+
     Raises
     ------
     InputFileError
@@ -154,17 +156,23 @@ def build_inputs(
     start, end = period
     hours = list(_hours(start, end))
     load = hourly_energy_mwh(meter, hours)
+    it_load = hourly_it_energy_mwh(meter, hours) or {}
     factors = grid_factors_for(zone, hours, grid, residual)
     pins = [meter_pin(meter), grid.pin] + ([residual.pin] if residual is not None else [])
     return ReportInputs(
         period_start=start,
         period_end=end,
-        sites=(SiteLoad(site, zone, load),),
+        sites=(SiteLoad(site, zone, load, it_load_mwh=it_load),),
         grid=(factors,),
         retirements=tuple(retirements),
         datasets=tuple(pins),
         parameters=parameters if parameters is not None else ReportParameters(),
     )
+
+
+def report_hours(start: datetime, end: datetime) -> tuple[datetime, ...]:
+    """UTC hour starts of a period: the grid the report computes on (ReportInputs.hours)."""
+    return _hours(start, end)
 
 
 def _hours(start: datetime, end: datetime) -> tuple[datetime, ...]:
@@ -349,6 +357,30 @@ def _headline(report: CarbonReport) -> list[tuple[str, str, str]]:
         ("Green share, hourly", v(report.green_share_hourly), "1"),
         ("Unapplied excess (hourly)", v(report.unapplied_excess_mwh), "MWh"),
         ("Unapplied excess (annual)", v(report.unapplied_excess_annual_mwh), "MWh"),
+        *_china_headline(report),
+    ]
+
+
+def _china_headline(report: CarbonReport) -> list[tuple[str, str, str]]:
+    """The figures of Chinese reporting (docs/carbon-cn.md)."""
+    c = report.china
+    if c is None:
+        return []
+
+    def v(x: Decimal | None, why: str) -> str:
+        return f"n/a ({why})" if x is None else str(x)
+
+    no_it = "no IT energy metered"
+    return [
+        ("IT energy", v(c.it_energy_mwh, no_it), "MWh"),
+        ("PUE (facility / IT energy)", v(c.pue, no_it), "1"),
+        ("CUE, location-based", v(c.cue_location_kg_per_kwh, no_it), "kgCO2e/kWh"),
+        ("CUE, market-based (annual)", v(c.cue_market_kg_per_kwh, no_it), "kgCO2e/kWh"),
+        ("Green electricity share", v(c.green_electricity_share, "no consumption"), "1"),
+        ("Green-power trading (bundled GEC)", str(c.green_power_trading_mwh), "MWh"),
+        ("Unbundled GEC retired", str(c.gec_unbundled_mwh), "MWh"),
+        ("GEC without bundling record (not counted)", str(c.gec_unclassified_mwh), "MWh"),
+        ("On-site renewable", str(c.onsite_renewable_mwh), "MWh"),
     ]
 
 

@@ -59,7 +59,7 @@ from engine.scheduling.runs import (
     run_once,
     succeeded_keys,
 )
-from market import gate_closure_utc, get_zone
+from market import NAME_RULE, gate_closure_utc, get_zone, is_name
 from market.errors import MarketError
 
 if TYPE_CHECKING:
@@ -325,8 +325,12 @@ def _site_ref(path: Path, where: str) -> SiteRef:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputFileError(str(path), f"not a TOML site file: {exc}") from None
     name, zone = raw.get("name"), raw.get("zone")
-    if not isinstance(name, str) or not name or ":" in name or name != name.strip():
-        raise InputFileError(str(path), "needs a 'name' (text without ':')")
+    if not isinstance(name, str) or not name:
+        raise InputFileError(str(path), "needs a 'name'")
+    if not is_name(name):  # it names the report folder (reports/<site>/...) and job keys
+        raise InputFileError(
+            str(path), f"site.name: {name[:80]!r} is not a valid name ({NAME_RULE})"
+        )
     if not isinstance(zone, str):
         raise InputFileError(str(path), "needs a 'zone' (a key of the zone registry)")
     try:

@@ -11,10 +11,14 @@ Inputs, all read from the database:
 - DA prices (series ``DA``), final values; imbalance prices (series ``IMBALANCE``) when stored,
   else deviations settle at the DA price;
 - metered consumption (``powerdesk meter import``), summed exactly onto the DA intervals;
-- reserve clearing prices (series = product key).
+- reserve clearing prices (series = product key, mileage prices ``<KEY>_MILEAGE``);
+- the calls on the site where an activation file was loaded (``powerdesk prices load`` of an
+  activation file: series ``<KEY>_CALLED_MW``, ``<KEY>_MILEAGE_MW``); without them awards are
+  paid as capacity only. The performance factor K is the registered site's
+  (``[reserves] performance_factor``, default 1) unless the caller names it.
 
 The bid is cleared and settled by :func:`market.clearing.settle_submitted_day`, the rule the
-backtest uses (no activation data: activation energy 0).
+backtest uses.
 - virtual PPAs of the site (buyer = site name) with their metered generation, settled through
   :func:`ledger.ppa.settle_ppa` as money lines (physical PPAs move certificates, see
   :mod:`engine.certificates.ppa_delivery`).
@@ -171,8 +175,22 @@ def _submitted_bid_row(engine: Engine, site: str, day: date) -> Any:
     return row
 
 
+def site_performance_factor(engine: Engine, site: str) -> Decimal:
+    """K of a registered site (``[reserves] performance_factor``); 1 for a site not registered."""
+    from engine.sites.registry import get_site
+
+    try:
+        return price_decimal(get_site(engine, site).site.reserve_performance_factor)
+    except NotFoundError:
+        return Decimal(1)
+
+
 def compute_settlement(
-    engine: Engine, site: str, zone: Zone, day: date
+    engine: Engine,
+    site: str,
+    zone: Zone,
+    day: date,
+    performance_factor: Decimal | None = None,
 ) -> tuple[DaySettlement, dict[str, Any]]:
     """Settle ``site`` on ``day`` from what is stored (nothing is written).
 
@@ -194,6 +212,11 @@ def compute_settlement(
         raise PowerdeskError(f"DA prices of {zone.key} are missing for {missing.isoformat()}")
     da = [price_decimal(float(v)) for v in da_on_day.to_numpy()]
     ppa_lines, ppa_notes = ppa_money_lines(engine, site, zone, day, starts, da)
+    k = (
+        performance_factor
+        if performance_factor is not None
+        else site_performance_factor(engine, site)
+    )
     try:
         settlement = settle_submitted_day(
             zone,
@@ -205,6 +228,8 @@ def compute_settlement(
             imbalance_resolution=actuals.imbalance_resolution,
             reserve_clearing=actuals.reserves,
             extra_lines=ppa_lines,
+            activations=actuals.activations,
+            performance_factor=k,
         )
     except MarketError as exc:
         raise PowerdeskError(f"bid {bid.id}: {exc}") from None
@@ -219,6 +244,9 @@ def compute_settlement(
         "awards": sum(1 for ln in settlement.lines if ln.category is Category.RESERVE_CAPACITY),
         "ppas": ppa_notes,
     }
+    if actuals.activations is not None:
+        provenance["activations"] = sorted(data.activations)
+        provenance["performance_factor"] = str(k)
     return settlement, provenance
 
 
@@ -375,13 +403,17 @@ def settle_site_day(
     reason: str = "",
     now: datetime | None = None,
     certificates: dict[str, Any] | None = None,
+    performance_factor: Decimal | None = None,
 ) -> SettlementRecord:
-    """Settle ``site`` on ``day`` once; ``force`` records a correction superseding the last run."""
+    """Settle ``site`` on ``day`` once; ``force`` records a correction superseding the last run.
+
+    ``performance_factor`` is the site's K (default: the registered site's, else 1).
+    """
     z = get_zone(zone)
     previous = latest_settlement(engine, site, day)
     if previous is not None and not force:
         return previous
-    settlement, provenance = compute_settlement(engine, site, z, day)
+    settlement, provenance = compute_settlement(engine, site, z, day, performance_factor)
     lines = [_line_json(ln) for ln in settlement.lines]
     totals = {k: str(v) for k, v in settlement.totals.items()}
     expected = previous.run if previous is not None else None

@@ -24,7 +24,6 @@ from market.errors import MarketError
 
 T_SITE: Table = SiteRow.__table__  # type: ignore[attr-defined]
 SiteFormat = Literal["toml", "json"]
-MAX_NAME = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +46,15 @@ def parse_site(content: str, content_format: SiteFormat, source: str = "<site>")
     Raises
     ------
     InputFileError
-        Not valid TOML/JSON, not a table, or a rule of the site file broken (names the field).
+        Not valid TOML/JSON, not a table, or a rule of the site file broken (names the field);
+        text that cannot be stored (a NUL, a lone surrogate).
     """
+    if "\x00" in content:
+        raise InputFileError(source, "contains a NUL character")
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputFileError(source, "not UTF-8 text (a lone surrogate)") from None
     try:
         data: Any = tomllib.loads(content) if content_format == "toml" else json.loads(content)
     except tomllib.TOMLDecodeError as exc:
@@ -57,9 +63,6 @@ def parse_site(content: str, content_format: SiteFormat, source: str = "<site>")
         raise InputFileError(source, f"not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InputFileError(source, "the site must be a table/object at the top level")
-    name = data.get("name")
-    if isinstance(name, str) and len(name) > MAX_NAME:
-        raise InputFileError(source, f"name is longer than {MAX_NAME} characters")
     try:
         return Site.from_dict(data)
     except (BiddingError, MarketError) as exc:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from api.deps import utc_now
 from engine.certificates.history import register_key_event
 from engine.certificates.keyfiles import create_key, load_private_key
 from engine.certificates.service import ledger_store
@@ -41,13 +43,34 @@ end = 2030-01-01T00:00:00+01:00
 """
 
 
+@dataclass
+class Clock:
+    """The ledger's clock in these tests (the API's ``utc_now`` and the test's own store)."""
+
+    now: datetime = T0
+
+
+def use_clock(client: TestClient, clock: Clock) -> None:
+    """Make ``client``'s app judge ledger appends against ``clock``."""
+    client.app.dependency_overrides[utc_now] = lambda: clock.now  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def ledger_clock(client: TestClient) -> Clock:
+    clock = Clock()
+    use_clock(client, clock)
+    return clock
+
+
 class Parties:
     """The operator (ledger key in the home), an issuer and three owners with their signers."""
 
-    def __init__(self, desk: Desk) -> None:
+    def __init__(self, desk: Desk, clock: Clock | None = None) -> None:
         home = desk.settings.home
         create_key(home)
-        self.store: LedgerStore = ledger_store(desk.engine, home)
+        clock = clock or Clock()
+        self.clock = clock
+        self.store: LedgerStore = ledger_store(desk.engine, home, clock=lambda: clock.now)
         operator = load_private_key(home)
         op = EventSigner(operator, self.store.last_seq(key_id_of(operator.public_key())))
         self.keys = {
@@ -93,8 +116,8 @@ def _issue(p: Parties, energy_wh: int = 1_000_000) -> SignedEvent:
 
 
 @pytest.fixture
-def parties(desk: Desk) -> Parties:
-    return Parties(desk)
+def parties(desk: Desk, ledger_clock: Clock) -> Parties:
+    return Parties(desk, ledger_clock)
 
 
 def test_signed_lifecycle_through_the_api(client: TestClient, desk: Desk, parties: Parties) -> None:
@@ -297,6 +320,7 @@ def test_ppas(client: TestClient, desk: Desk) -> None:
 
 def _hourly_issues(p: Parties, hours: int) -> list[SignedEvent]:
     signer = p.signers["issuer"]
+    p.clock.now = HOUR_START + timedelta(hours=hours + 1)  # the ledger's time when sent
     return [
         signer.sign(
             Issue(

@@ -286,3 +286,42 @@ def test_scheduler_jobs_works_after_the_demo(
     config.write_text(config.read_text().replace("lead_minutes = 60", "lead_minutes = 90"))
     run_demo(settings, backtest=False, echo=lambda *_: None)
     assert "lead_minutes = 90" in config.read_text()
+
+
+def _rebuilt(files: dict[str, bytes], **changed: bytes) -> dict[str, bytes]:
+    """The bundle with files replaced and its manifest rebuilt over them, as a forger would."""
+    from engine.audit.bundle import MANIFEST, canonical_json
+
+    out = {k: v for k, v in files.items() if k != MANIFEST} | changed
+    manifest = json.loads(files[MANIFEST])
+    manifest["files"] = {n: hashlib.sha256(d).hexdigest() for n, d in sorted(out.items())}
+    out[MANIFEST] = canonical_json(manifest)
+    return out
+
+
+def test_dropped_proofs_and_extra_signature_lines_are_caught(
+    cycle: tuple[Settings, dict[str, Any]],
+) -> None:
+    """Issue 11, "also close": removing the inclusion proofs of cited retirements, or adding a
+    signature line to the checkpoint, no longer verifies."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from engine.audit.bundle import read_bundle, verify_files
+    from ledger.note import parse_checkpoint_body, sign_checkpoint
+
+    settings, summary = cycle
+    files = read_bundle(Path(summary["audit"]["bundle"]))
+    public = load_private_key(settings.home).public_key()
+    assert verify_files(files, public).checkpoint is not None
+    proofs = json.loads(files["proofs.json"])
+    for kept in ([], proofs["inclusion"][1:]):
+        dropped = json.dumps(proofs | {"inclusion": kept}, sort_keys=True, separators=(",", ":"))
+        with pytest.raises(AuditError, match="no inclusion proof of retirement"):
+            verify_files(_rebuilt(files, **{"proofs.json": (dropped + "\n").encode()}), public)
+    note = files["checkpoint"].decode()
+    body = note.partition("\n\n")[0] + "\n"
+    stranger = sign_checkpoint(parse_checkpoint_body(body), "witness", Ed25519PrivateKey.generate())
+    extra = note + stranger.rpartition("\n\n")[2]
+    assert extra.count("\n— ") == 2
+    with pytest.raises(AuditError, match="signature line by 'witness'"):
+        verify_files(_rebuilt(files, checkpoint=extra.encode()), public)

@@ -30,6 +30,8 @@ from ledger.note import Checkpoint, sign_checkpoint
 from ledger.schemes import Scheme
 from ledger.state import Status, bundle_id_for
 
+pytestmark = pytest.mark.usefixtures("historical_ledger")
+
 T0 = datetime(2026, 3, 29, 0, tzinfo=UTC)  # the spring DST day in DE-LU
 HOUR = timedelta(hours=1)
 

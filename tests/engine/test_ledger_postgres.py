@@ -17,6 +17,8 @@ from ledger.schemes import Scheme
 from ledger.signer import EventSigner
 from ledger.state import Status, bundle_id_for, replay
 
+pytestmark = pytest.mark.usefixtures("historical_ledger")
+
 START = datetime(2026, 3, 29, tzinfo=UTC)
 WORKERS = 32
 UNITS = 8
@@ -53,6 +55,9 @@ def test_racing_workers_give_one_success_per_unit(postgres_url: str) -> None:
     errors: list[BaseException] = []
     barrier = threading.Barrier(WORKERS)
 
+    # Threads do not inherit the historical context: the workers' ledger clock is ``at``.
+    racing = LedgerStore(engine, clock=lambda: at)
+
     def work(n: int) -> None:
         signer = signers[n]
         try:
@@ -65,13 +70,13 @@ def test_racing_workers_give_one_success_per_unit(postgres_url: str) -> None:
                 )
                 signed: SignedEvent = signer.sign(body, at, f"w{n}-u{u}")
                 try:
-                    result = store.append(signed)
+                    result = racing.append(signed)
                 except LedgerRejectedError:
                     signer.last_seq -= 1
                     continue
                 wins[bundle].append(n)
                 # Idempotent retry: same event again returns the original index.
-                again = store.append(signed.leaf)
+                again = racing.append(signed.leaf)
                 assert again.replayed
                 assert again.index == result.index
         except BaseException as exc:  # pragma: no cover - reported below

@@ -20,6 +20,8 @@ from ledger.events import Retire, Transfer
 from ledger.keys import raw_public_key
 from ledger.state import Status, bundle_id_for, replay
 
+pytestmark = pytest.mark.usefixtures("historical_ledger")
+
 START = datetime(2026, 10, 25, tzinfo=UTC)  # DE-LU autumn DST day (25 local hours)
 
 

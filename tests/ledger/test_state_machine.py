@@ -34,7 +34,7 @@ from ledger.events import (
 )
 from ledger.schemes import Scheme
 from ledger.signer import EventSigner
-from ledger.state import BUNDLE_ACTIONS, TRANSITIONS, Status, replay
+from ledger.state import BUNDLE_ACTIONS, MAX_SKEW, TRANSITIONS, Status, replay
 from tests.ledger.conftest import HOUR, T0, World
 
 LATE = T0 + timedelta(days=400)  # after the 12-month expiry of an EnergyTag GC
@@ -73,7 +73,8 @@ def _bundle_in(world: World, status: Status) -> str:
 def test_transition_table_is_exhaustive(world: World, status: Status, action: Kind) -> None:
     bundle = _bundle_in(world, status)
     signer, body = _action(world, action, bundle, 4_000_000)
-    signed = signer.sign(body, LATE if action is Kind.EXPIRE else T0 + 30 * HOUR)
+    late = action is Kind.EXPIRE or status is Status.EXPIRED  # the log's time never goes back
+    signed = signer.sign(body, LATE if late else T0 + 30 * HOUR)
     before = world.state.copy()
     if (status, action) in TRANSITIONS:
         world.apply(signed)
@@ -98,7 +99,7 @@ def _rejects(
     error: type[Exception],
     at: datetime | None = None,
 ) -> None:
-    signed = signer.sign(body, at or T0 + 30 * HOUR)
+    signed = signer.sign(body, at or max(T0 + 30 * HOUR, world.state.head_time or T0))
     signer.last_seq -= 1
     size = world.state.size
     with pytest.raises(error):
@@ -237,26 +238,77 @@ def test_correction_keeps_conservation(world: World) -> None:
 
 
 class LedgerMachine(RuleBasedStateMachine):
-    """Random walks of valid and invalid actions; invariants after every step."""
+    """Random walks of valid and invalid actions under a moving ledger clock (events signed at
+    the clock's time, within the skew, backdated before the head, or in the future); invariants
+    after every step."""
 
     steps = 0
 
     def __init__(self) -> None:
         super().__init__()
         self.world = World()
+        self.now = T0 + 30 * HOUR  # the appending server's clock
 
-    def _try(self, signer: EventSigner, body: Body, at: datetime | None = None) -> bool:
+    def _try(
+        self,
+        signer: EventSigner,
+        body: Body,
+        at: datetime | None = None,
+        *,
+        time_error: bool = False,
+    ) -> bool:
         LedgerMachine.steps += 1
         state = self.world.state
-        before = (dict(state.bundles), dict(state.cells), state.size)
-        signed = signer.sign(body, at or T0 + 30 * HOUR)
+        before = (dict(state.bundles), dict(state.cells), state.size, state.head_time)
+        signed = signer.sign(body, at or self.now)
+        error: err.LedgerError | None = None
         try:
-            self.world.apply(signed)
+            state.apply(signed, now=self.now)
+        except err.LedgerError as exc:
+            error = exc
+        if error is None:
+            assert not time_error, "an event outside the log's time rules was accepted"
+            self.world.log.append(signed)
             return True
-        except err.LedgerError:
-            signer.last_seq -= 1
-            assert (state.bundles, state.cells, state.size) == before
-            return False
+        signer.last_seq -= 1
+        assert (state.bundles, state.cells, state.size, state.head_time) == before
+        assert isinstance(error, err.EventTimeError) or not time_error, error
+        return False
+
+    @rule(minutes=st.integers(0, 600), days=st.sampled_from([0, 0, 0, 1, 30, 200]))
+    def tick(self, minutes: int, days: int) -> None:
+        LedgerMachine.steps += 1
+        self.now += timedelta(days=days, minutes=minutes)
+
+    @precondition(lambda self: self.world.state.bundles)
+    @rule(data=st.data(), seconds=st.integers(1, 10**8), signer=st.sampled_from(["alice", "bob"]))
+    def backdate(self, data: st.DataObject, seconds: int, signer: str) -> None:
+        """A signer picks a time before the log head's: always refused, for its time."""
+        head = self.world.state.head_time
+        assert head is not None
+        who = self.world.alice if signer == "alice" else self.world.bob
+        body = Transfer(self._pick(data) or "", "bob" if signer == "alice" else "alice")
+        self._try(who, body, head - timedelta(seconds=seconds), time_error=True)
+
+    @rule(seconds=st.integers(1, 10**8), hour=st.integers(0, 3))
+    def future(self, seconds: int, hour: int) -> None:
+        """An issuer signs beyond the skew ahead of the clock: always refused, for its time."""
+        start = self.now.replace(minute=0, second=0) + hour * HOUR
+        body = Issue("DEV", Scheme.ENERGYTAG_GC, start, start + HOUR, 0, 1, 10, "alice", None)
+        at = self.now + MAX_SKEW + timedelta(seconds=seconds)
+        self._try(self.world.issuer, body, at, time_error=True)
+
+    @precondition(lambda self: self.world.state.bundles)
+    @rule(data=st.data(), seconds=st.integers(-400, 400))
+    def skewed(self, data: st.DataObject, seconds: int) -> None:
+        """A signer's clock off by a little: refused exactly when outside the skew or before
+        the head (otherwise judged like any transfer)."""
+        at = self.now + timedelta(seconds=seconds)
+        head = self.world.state.head_time
+        assert head is not None
+        outside = abs(at - self.now) > MAX_SKEW or at < head
+        bundle = self._pick(data) or ""
+        self._try(self.world.alice, Transfer(bundle, "bob"), at, time_error=outside)
 
     def _pick(self, data: st.DataObject) -> str | None:
         ids = sorted(self.world.state.bundles)
@@ -306,7 +358,13 @@ class LedgerMachine(RuleBasedStateMachine):
             "correct": Correct(bundle, data.draw(st.integers(1, 5_000_000)), 10_000_000, "x"),
             "expire": Expire(bundle),
         }[action]
-        self._try(signer, body, LATE if action == "expire" else None)
+        self._try(signer, body)
+
+    @invariant()
+    def time_is_log_order(self) -> None:
+        times = [s.event.at for s in self.world.log]
+        assert times == sorted(times)
+        assert self.world.state.head_time == times[-1]
 
     @invariant()
     def conserved(self) -> None:

@@ -1,0 +1,210 @@
+"""``powerdesk portfolio bid`` and ``powerdesk portfolio backtest``: many sites, migratable jobs."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from engine.strategies.names import DESCRIPTIONS
+
+app = typer.Typer(help="Portfolios of sites with migratable compute (docs/portfolio.md).")
+
+_STRATEGY_HELP = "; ".join(f"{name.value}: {text}" for name, text in DESCRIPTIONS.items())
+
+
+def _date(text: str, option: str) -> date:
+    from engine.core.errors import PowerdeskError
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise PowerdeskError(f"{option} must be YYYY-MM-DD, got {text!r}") from None
+
+
+def _zone_files(items: list[str] | None, option: str) -> dict[str, Path]:
+    """``ZONE=CSV`` options as a mapping (one-line error on a bad item or a repeated zone)."""
+    from engine.core.errors import PowerdeskError
+    from market import get_zone
+
+    out: dict[str, Path] = {}
+    for item in items or []:
+        key, sep, path = item.partition("=")
+        if not sep or not key or not path:
+            raise PowerdeskError(f"{option} must be ZONE=CSV, got {item!r}")
+        get_zone(key)
+        if key in out:
+            raise PowerdeskError(f"{option}: zone {key} given twice")
+        out[key] = Path(path)
+    return out
+
+
+def _pins(items: list[str]) -> dict[str, str]:
+    from engine.core.errors import PowerdeskError
+
+    out: dict[str, str] = {}
+    for item in items:
+        job, sep, site = item.partition("=")
+        if not sep or not job or not site:
+            raise PowerdeskError(f"--pin must be JOB=SITE, got {item!r}")
+        out[job] = site
+    return out
+
+
+def _load(
+    portfolio: Path,
+    zones_file: Path | None,
+    prices: list[str],
+    imbalance: list[str] | None,
+    reserves: list[str] | None,
+) -> tuple[Any, Any, dict[str, Any], dict[str, dict[str, str]], dict[str, str]]:
+    from engine.core.errors import PowerdeskError
+    from engine.io.portfolio_file import load_portfolio, site_files, use_zones_file
+    from engine.marketdata.view import file_sha256, from_files
+    from market import get_zone
+
+    zones = use_zones_file(zones_file)
+    pf = load_portfolio(portfolio)
+    da = _zone_files(prices, "--prices")
+    imb = _zone_files(imbalance, "--imbalance-prices")
+    res = _zone_files(reserves, "--reserve-prices")
+    inputs: dict[str, dict[str, str]] = {
+        "portfolio": {"file": portfolio.name, "sha256": file_sha256(portfolio)}
+    }
+    for f in site_files(portfolio):
+        inputs[f"site {f.name}"] = {"file": f.name, "sha256": file_sha256(f)}
+    data: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    for key in sorted({s.zone for s in pf.sites}):
+        if key not in da:
+            names = ", ".join(s.name for s in pf.sites if s.zone == key)
+            raise PowerdeskError(f"no --prices {key}=CSV for zone {key} (sites: {names})")
+        data[key], files = from_files(get_zone(key), da[key], imb.get(key), res.get(key))
+        for kind, record in files.items():
+            inputs[f"{key} {kind}"] = record
+        labels[key] = f"DA prices {da[key]}"
+    return pf, zones, data, inputs, labels
+
+
+def bid(
+    portfolio: Annotated[Path, typer.Option("--portfolio", help="Portfolio file (TOML).")],
+    day: Annotated[str, typer.Option("--day", help="Delivery day YYYY-MM-DD (local).")],
+    prices: Annotated[
+        list[str], typer.Option("--prices", help="ZONE=CSV DA prices (repeat per zone).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (one sub-folder per site).")],
+    reserve_prices: Annotated[
+        list[str] | None, typer.Option("--reserve-prices", help="ZONE=CSV reserve prices.")
+    ] = None,
+    zones_file: Annotated[
+        Path | None, typer.Option("--zones", help="Zones file (default $POWERDESK_ZONES).")
+    ] = None,
+    scenarios: Annotated[int, typer.Option("--scenarios", help="Price scenarios.")] = 10,
+    strategy: Annotated[str, typer.Option("--strategy", help=_STRATEGY_HELP)] = "forecast",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Build every site's bids and the migratable jobs' allocation for one delivery day."""
+    from bidding import BiddingError
+    from engine.bids.files import write_plan
+    from engine.core.errors import PowerdeskError
+    from engine.strategies.portfolio import decide_portfolio
+    from engine.strategies.registry import StrategyConfig, get_strategy
+
+    get_strategy(strategy)
+    the_day = _date(day, "--day")
+    pf, _, data, inputs, _ = _load(portfolio, zones_file, prices, None, reserve_prices)
+    config = StrategyConfig(n_scenarios=scenarios, seed=seed)
+    try:
+        plan = decide_portfolio(strategy, pf, the_day, data, config)
+    except BiddingError as exc:
+        raise PowerdeskError(str(exc)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    for site_plan in plan.plans:
+        write_plan(site_plan, out / site_plan.site, dict(inputs))
+    rows = ["job,site,interval_start,it_mw"]
+    for a in plan.allocation:
+        for start, mw in zip(a.intervals, a.it_mw, strict=True):
+            rows.append(f"{a.job},{a.site},{start.isoformat()},{round(float(mw), 6)!r}")
+    (out / "allocation.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    placed = {f"{a.job}@{a.site}": round(a.energy_mwh, 6) for a in plan.allocation if a.energy_mwh}
+    typer.echo(
+        f"{pf.name} {the_day.isoformat()} {strategy}: {len(plan.plans)} sites, "
+        f"migratable energy {json.dumps(placed, sort_keys=True)} MWh -> {out}"
+    )
+
+
+def backtest(
+    portfolio: Annotated[Path, typer.Option("--portfolio", help="Portfolio file (TOML).")],
+    prices: Annotated[
+        list[str], typer.Option("--prices", help="ZONE=CSV DA prices (repeat per zone).")
+    ],
+    start: Annotated[str, typer.Option("--start", help="First delivery day YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--end", help="Delivery day after the last (exclusive).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    strategy: Annotated[str, typer.Option("--strategy", help=_STRATEGY_HELP)] = "forecast",
+    imbalance_prices: Annotated[
+        list[str] | None, typer.Option("--imbalance-prices", help="ZONE=CSV imbalance prices.")
+    ] = None,
+    reserve_prices: Annotated[
+        list[str] | None, typer.Option("--reserve-prices", help="ZONE=CSV reserve prices.")
+    ] = None,
+    zones_file: Annotated[
+        Path | None, typer.Option("--zones", help="Zones file (default $POWERDESK_ZONES).")
+    ] = None,
+    scenarios: Annotated[int, typer.Option("--scenarios", help="Scenarios (forecast).")] = 5,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    executor: Annotated[
+        str, typer.Option("--executor", help="inline, local, local:N or dask://HOST:PORT.")
+    ] = "local",
+    progress: Annotated[
+        bool | None, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
+    ] = None,
+    pin: Annotated[
+        list[str] | None,
+        typer.Option("--pin", help="JOB=SITE: run that migratable job only at SITE (baseline)."),
+    ] = None,
+) -> None:
+    """Backtest a portfolio: joint decision per day, each site cleared and settled in its zone."""
+    from engine.backtest.portfolio import (
+        backtest_days_of,
+        backtest_portfolio_days,
+        check_portfolio_data,
+        write_portfolio_backtest,
+    )
+    from engine.strategies.registry import StrategyConfig, get_strategy
+
+    get_strategy(strategy)
+    first, stop = _date(start, "--start"), _date(end, "--end")
+    days = backtest_days_of(first, stop)
+    pf, zones, data, inputs, labels = _load(
+        portfolio, zones_file, prices, imbalance_prices, reserve_prices
+    )
+    if pin:
+        pf = pf.with_jobs_pinned(_pins(pin))
+    check_portfolio_data(pf, data, days, strategy, labels)
+    config = StrategyConfig(n_scenarios=scenarios, seed=seed)
+    result = backtest_portfolio_days(
+        strategy, pf, days, data, config, zones=zones, executor=executor, progress=progress
+    )
+    summary = write_portfolio_backtest(
+        out,
+        strategy=strategy,
+        portfolio=pf,
+        days=result,
+        data=data,
+        start=first,
+        end=stop,
+        config=config,
+        inputs=inputs,
+    )
+    typer.echo(
+        f"{pf.name} {strategy} {summary['days']} days: total cost {summary['total_cost']} "
+        f"{summary['currency']} (placement {summary['placement_cost']}) -> {out}"
+    )
+
+
+app.command("bid")(bid)
+app.command("backtest")(backtest)
