@@ -12,7 +12,7 @@ import pandas as pd
 
 from forecast.errors import ForecastError
 from forecast.lear import WINDOWS
-from forecast.models import ModelName, parse_model, point_model
+from forecast.models import ModelName, PointModel, parse_model, point_model
 from forecast.panel import panel_from_series, slots_to_intervals
 from forecast.probabilistic import QUANTILES, copula_paths, reduce_scenarios, residual_quantiles
 from forecast.rolling import RESIDUAL_DAYS
@@ -66,6 +66,23 @@ def _history_days(model: ModelName, residual_days: int) -> int:
     return 56 + residual_days + 7
 
 
+def _past_errors(
+    pm: PointModel, prices: FloatArray, i: int, residual_days: int, day: date
+) -> FloatArray:
+    past = [j for j in range(max(0, i - residual_days), i) if np.isfinite(prices[j]).all()]
+    usable = []
+    for j in past:
+        try:
+            usable.append((j, pm.forecast(j)))
+        except ForecastError:
+            continue
+    if len(usable) < 2:
+        raise ForecastError(
+            f"fewer than two past days could be forecast to measure the errors before {day}"
+        )
+    return np.vstack([prices[j] - p for j, p in usable])
+
+
 def forecast_day(
     model: ModelName | str,
     history: KnownSeries,
@@ -78,6 +95,7 @@ def forecast_day(
     levels: tuple[float, ...] = QUANTILES,
     seed: int = 0,
     n_samples: int = 1000,
+    errors: FloatArray | None = None,
 ) -> DayForecast:
     """Forecast delivery ``day`` as a desk at gate closure of ``day`` can.
 
@@ -86,7 +104,9 @@ def forecast_day(
     anything published later cannot change the result. The point forecast comes from ``model``;
     quantiles and scenarios from the model's errors on the ``residual_days`` days before ``day``
     (each of those days forecast as of its own gate closure: for LEAR this costs
-    ``residual_days + 1`` recalibrations).
+    ``residual_days + 1`` recalibrations). A caller that keeps its own record of past errors
+    (``actual - point`` per wall-clock slot, shape ``(R, T)``, days before ``day`` only) passes
+    them as ``errors`` and saves the back-casts.
 
     Raises
     ------
@@ -112,18 +132,10 @@ def forecast_day(
     i = len(panel.days) - 1
     pm = point_model(m, panel)
     point = pm.forecast(i)
-    past = [j for j in range(max(0, i - residual_days), i) if np.isfinite(panel.prices[j]).all()]
-    usable = []
-    for j in past:
-        try:
-            usable.append((j, pm.forecast(j)))
-        except ForecastError:
-            continue
-    if len(usable) < 2:
-        raise ForecastError(
-            f"fewer than two past days could be forecast to measure the errors before {day}"
-        )
-    errors = np.vstack([panel.prices[j] - p for j, p in usable])
+    if errors is None:
+        errors = _past_errors(pm, panel.prices, i, residual_days, day)
+    elif errors.ndim != 2 or errors.shape[1] != point.shape[0]:
+        raise ForecastError(f"errors have shape {errors.shape}, expected (R, {point.shape[0]})")
     quant = residual_quantiles(point, errors, levels)
     paths = copula_paths(point, errors, n_samples=n_samples, seed=seed)
     scen, probs = reduce_scenarios(paths, n_scenarios, seed)

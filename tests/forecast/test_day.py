@@ -117,3 +117,14 @@ def test_too_little_history_is_an_error() -> None:
     prices = _hourly(date(2025, 3, 27), date(2025, 3, 29), 3)
     with pytest.raises(ForecastError):
         forecast_day("naive", _series(prices), DAY, ZONE)
+
+
+def test_supplied_errors_replace_the_back_casts() -> None:
+    prices = _hourly(date(2025, 2, 1), date(2025, 3, 29), 4)
+    errors = np.random.default_rng(0).normal(0, 3, (20, 24))
+    f = forecast_day("naive", _series(prices), DAY, ZONE, errors=errors, n_scenarios=2)
+    g = forecast_day("naive", _series(prices), DAY, ZONE, errors=errors * 2, n_scenarios=2)
+    assert np.array_equal(f.point, g.point)
+    assert not np.array_equal(f.quantiles, g.quantiles)
+    with pytest.raises(ForecastError, match="errors have shape"):
+        forecast_day("naive", _series(prices), DAY, ZONE, errors=errors[:, :5])
