@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from engine.strategies.names import DEFAULT_SCENARIOS, StrategyName
+from engine.strategies.names import DEFAULT_SCENARIOS, SIMILAR_DAYS, StrategyName
 
 STRATEGY_NAMES = tuple(s.value for s in StrategyName)
 _FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -69,6 +69,14 @@ def backtest(
         int, typer.Option("--scenarios", help="Price scenarios of the forecast strategy.")
     ] = DEFAULT_SCENARIOS,
     seed: Annotated[int, typer.Option("--seed", help="Scenario seed.")] = 0,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="Price model of forecast/deterministic: similar-days (default), lear, "
+            "lear-1456, naive (docs/forecasting.md).",
+        ),
+    ] = SIMILAR_DAYS,
     executor: ExecutorOpt = "local",
     no_regret: Annotated[
         bool,
@@ -94,6 +102,7 @@ def backtest(
         activations=activations,
         n_scenarios=scenarios,
         seed=seed,
+        model=model,
         executor=executor,
         regret=not no_regret,
         out=out,

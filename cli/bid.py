@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from engine.strategies.names import DEFAULT_SCENARIOS, DESCRIPTIONS
+from engine.strategies.names import DEFAULT_SCENARIOS, DESCRIPTIONS, SIMILAR_DAYS
 
 
 def _day(text: str) -> date:
@@ -62,10 +62,18 @@ def bid(
         bool,
         typer.Option("--job-recourse", help="A job schedule per scenario (slower; see docs)."),
     ] = False,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="Price model: similar-days (default), lear, lear-1456, naive.",
+        ),
+    ] = SIMILAR_DAYS,
 ) -> None:
     """Build the DA curve, block and reserve bids of a site for one delivery day."""
     from bidding import BiddingError
     from engine.core.errors import PowerdeskError
+    from forecast.errors import ForecastError
 
     try:
         _bid(
@@ -83,8 +91,9 @@ def bid(
             solver,
             allow_violations,
             job_recourse,
+            model,
         )
-    except BiddingError as exc:
+    except (BiddingError, ForecastError) as exc:
         raise PowerdeskError(str(exc)) from None
 
 
@@ -103,6 +112,7 @@ def _bid(
     solver: str,
     allow_violations: bool,
     job_recourse: bool,
+    model: str,
 ) -> None:
     from engine.bids.files import money, write_plan
     from engine.io.site_file import load_site
@@ -118,6 +128,7 @@ def _bid(
         cvar_weight=cvar_weight,
         job_recourse=job_recourse,
         strict=not allow_violations,
+        model=model,
     )
     the_day = _day(day)
     the_site = load_site(site)

@@ -51,7 +51,12 @@ from engine.core.errors import PowerdeskError
 from engine.core.files import replace_dir_atomic
 from engine.core.jsonio import pretty_json
 from engine.marketdata.view import Actuals, MarketData, file_sha256, from_files
-from engine.strategies.names import DEFAULT_SCENARIOS, DEFAULT_STRATEGY, StrategyName
+from engine.strategies.names import (
+    DEFAULT_SCENARIOS,
+    DEFAULT_STRATEGY,
+    SIMILAR_DAYS,
+    StrategyName,
+)
 from engine.strategies.registry import StrategyConfig, decide, get_strategy, thread_cache
 from market import MarketError, Zone, delivery_intervals, gate_closure_utc, get_zone
 from market.clearing import (
@@ -505,6 +510,7 @@ def build_summary(
         "site": site.name,
         "seed": config.seed,
         "scenarios": config.n_scenarios if strategy == "forecast" else 1,
+        "price_model": config.model,
         "deviations_settled_at": deviations_at,
         "inputs": {k: dict(v) for k, v in sorted(inputs.items())},
         "code_version": code_version(),
@@ -690,6 +696,7 @@ def run_backtest(
     out: str | Path | None = None,
     progress: bool | None = None,
     solver: str = "HIGHS",
+    model: str = SIMILAR_DAYS,
 ) -> BacktestResult:
     """Backtest ``strategy`` for ``site`` over local delivery days ``[start, end)``.
 
@@ -754,7 +761,7 @@ def run_backtest(
     the_site, zone, data, days = loaded.site, loaded.zone, loaded.data, loaded.days
     stop, inputs = loaded.end, loaded.inputs
 
-    config = StrategyConfig(n_scenarios=n_scenarios, seed=seed, solver=solver)
+    config = StrategyConfig(n_scenarios=n_scenarios, seed=seed, solver=solver, model=model)
     outcome = run_strategies(
         strategy,
         the_site,

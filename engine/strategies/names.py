@@ -15,6 +15,9 @@ class StrategyName(StrEnum):
 
 
 DEFAULT_STRATEGY = StrategyName.FORECAST
+# The default price model of forecast and deterministic (bidding.make_scenarios); other models
+# are those of forecast.models.ModelName (lear, lear-1456, naive).
+SIMILAR_DAYS = "similar-days"
 # Price scenarios of the forecast strategy. Measured (docs/decision-quality.md): with 10 the
 # stochastic bid beats the deterministic one on DE-LU 2024 (capture 73.45 % against 73.11 %)
 # and Gansu 2024 (55.58 % against 53.40 %); with 5 it did not (72.66 %, 51.75 %).

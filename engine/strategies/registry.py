@@ -48,10 +48,14 @@ from engine.strategies.names import (
     DESCRIPTIONS,
     HINDSIGHT,
     NEEDS_HISTORY,
+    SIMILAR_DAYS,
     StrategyName,
     strategy_name,
 )
 from engine.strategies.reserves import actual_reserve_prices, forecast_reserve_prices
+from forecast.day import DayForecast, forecast_day
+from forecast.errors import ForecastError
+from forecast.models import parse_model
 from market import Zone, gate_closure_utc, require_aware
 
 
@@ -79,6 +83,11 @@ class StrategyConfig:
         A job schedule per scenario (slower; see :class:`bidding.SolveOptions`).
     offer_reserves
         Offer the site's reserve products where reserve prices are known.
+    model
+        Price model of ``forecast`` and ``deterministic``: ``similar-days`` (default: the
+        scenarios of :func:`bidding.make_scenarios`) or a model of :mod:`forecast`
+        (``lear``, ``lear-1456``, ``naive``: its point forecast, and for ``forecast`` its
+        Gaussian-copula scenarios of the model's recent errors, :func:`forecast.forecast_day`).
     strict
         Refuse a plan in which a soft constraint gave way (else keep it, reported).
 
@@ -98,8 +107,14 @@ class StrategyConfig:
     job_recourse: bool = False
     offer_reserves: bool = True
     strict: bool = True
+    model: str = SIMILAR_DAYS
 
     def __post_init__(self) -> None:
+        if self.model != SIMILAR_DAYS:
+            try:
+                parse_model(self.model)
+            except ForecastError as exc:
+                raise PowerdeskError(str(exc)) from None
         if self.n_scenarios < 1:
             raise PowerdeskError(f"scenarios must be at least 1, got {self.n_scenarios}")
         if not 0.0 <= self.cvar_weight < 1.0:
@@ -136,12 +151,32 @@ def _perfect_foresight(
     return PriceScenarios.perfect_foresight(data.da, day, zone)
 
 
+def _model_forecast(data: MarketData, day: date, zone: Zone, cfg: StrategyConfig) -> DayForecast:
+    return forecast_day(
+        cfg.model,
+        data.da,
+        day,
+        zone,
+        dict(data.features) or None,
+        n_scenarios=cfg.n_scenarios,
+        seed=day_seed(cfg.seed, day),
+    )
+
+
 def _forecast(data: MarketData, day: date, zone: Zone, cfg: StrategyConfig) -> PriceScenarios:
-    return make_scenarios(data.da, day, zone, cfg.n_scenarios, seed=day_seed(cfg.seed, day))
+    if cfg.model == SIMILAR_DAYS:
+        return make_scenarios(data.da, day, zone, cfg.n_scenarios, seed=day_seed(cfg.seed, day))
+    fc = _model_forecast(data, day, zone, cfg)
+    return PriceScenarios(
+        fc.intervals, fc.scenarios, fc.probabilities, f"{fc.model}+copula", (), fc.as_of
+    )
 
 
 def _deterministic(data: MarketData, day: date, zone: Zone, cfg: StrategyConfig) -> PriceScenarios:
-    return PriceScenarios.deterministic(data.da, day, zone, cfg.point_forecast_days)
+    if cfg.model == SIMILAR_DAYS:
+        return PriceScenarios.deterministic(data.da, day, zone, cfg.point_forecast_days)
+    fc = _model_forecast(data, day, zone, cfg)
+    return PriceScenarios(fc.intervals, fc.point.reshape(1, -1), np.ones(1), fc.model, (), fc.as_of)
 
 
 @dataclass(frozen=True, slots=True)

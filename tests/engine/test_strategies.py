@@ -76,3 +76,24 @@ def test_no_decision_after_gate_closure_without_hindsight() -> None:
         decide("forecast", site, zone, day, None, StrategyConfig())
     flat = decide("price-taker", site, zone, day, None, StrategyConfig())
     assert not flat.reserve_bids
+
+
+def test_the_price_model_is_a_strategy_setting() -> None:
+    from engine.backtest.runner import run_backtest
+
+    with pytest.raises(PowerdeskError, match="unknown model 'magic'"):
+        StrategyConfig(model="magic")
+    de = FIXTURES / "sites" / "example-dc.toml"
+    de_prices = FIXTURES / "prices" / "de_lu_2025_03_da.csv"
+    period = {"start": "2025-03-17", "end": "2025-03-19", "executor": "inline", "progress": False}
+    naive = run_backtest(de, de_prices, strategy="deterministic", model="naive", **period)
+    similar = run_backtest(de, de_prices, strategy="deterministic", **period)
+    assert naive.summary["price_model"] == "naive"
+    assert similar.summary["price_model"] == "similar-days"
+    # Same days, same benchmarks, another forecast: another bid and another cost.
+    assert (
+        naive.summary["perfect_foresight_total_cost"]
+        == similar.summary["perfect_foresight_total_cost"]
+    )
+    assert naive.summary["total_cost"] != similar.summary["total_cost"]
+    assert naive.run.outcomes[0].decision_sha256 != similar.run.outcomes[0].decision_sha256
