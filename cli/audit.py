@@ -55,8 +55,6 @@ def export(
     store = LedgerStore(open_database(settings))
     store.initialise(operator, datetime.now(UTC).replace(microsecond=0))
     if report is not None:
-        import engine.audit.report_section  # noqa: F401  (registers the report section)
-
         files = export_bundle(
             store, operator, out, sections=("ledger", "report"), options={"report_dir": report}
         )

@@ -28,9 +28,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bidding.errors import BiddingError
 from engine.access.keys import ApiPrincipal, ApiRole, authenticate
 from engine.core.errors import ConflictError, NotFoundError, PowerdeskError
+from engine.core.layout import report_dir
 from engine.core.settings import Settings
 from engine.strategies.names import StrategyName
 from ledger.errors import LedgerError
+from market import is_name
 from market.errors import MarketError
 from web import data
 from web import session as ses
@@ -263,7 +265,9 @@ async def _report_file(request: Request, principal: ApiPrincipal) -> Response:
         _safe_part(p) for p in (site, day)
     ):
         return PlainTextResponse("not found", status_code=404)
-    path = _home(request) / "reports" / site / day / name
+    if not (is_name(site) and is_name(day)):
+        return PlainTextResponse("not found", status_code=404)
+    path = report_dir(_home(request), site, day) / name
     if not path.is_file():
         return PlainTextResponse("not found", status_code=404)
     media = {"html": "text/html", "pdf": "application/pdf", "json": "application/json"}

@@ -21,6 +21,7 @@ from engine.bids.service import BidRecord, get_bid, list_bids
 from engine.certificates import service as svc
 from engine.certificates.store import bundle_json
 from engine.core.errors import NotFoundError
+from engine.core.layout import reports_root
 from engine.scheduling.runs import runs_page
 from engine.settlement.service import latest_settlement
 from engine.sites.registry import list_sites
@@ -230,12 +231,13 @@ def certificates(engine: Engine, home: Path, max_proofs: int = 500) -> dict[str,
 def carbon_reports(home: Path) -> list[dict[str, Any]]:
     """The carbon reports written under ``POWERDESK_HOME/reports``, newest period first."""
     out = []
-    for path in (home / "reports").glob("*/*/report.json"):
+    # The stored layout: reports/<site>/<YYYY-MM>/report/report.json (engine.core.layout).
+    for path in reports_root(home).glob("*/*/report/report.json"):
         try:
             report = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        site, day = path.parent.parent.name, path.parent.name
+        site, day = path.parents[2].name, path.parents[1].name
         daily: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
         zones = [s.get("zone") for s in report.get("sites", []) if s.get("site") == site]
         tz = get_zone(str(zones[0])).zoneinfo if zones and zones[0] else UTC

@@ -2,7 +2,7 @@
 
 A bundle is a directory of files. ``manifest.json`` lists the sections and the SHA-256 of every
 file; each section owns some files and has an ``export`` and a ``verify`` function. Sections run
-in :data:`SECTIONS` order, so a later section can use what an earlier one verified:
+in the order of :func:`known_sections`, so a later section can use what an earlier one verified:
 
 - ``ledger`` writes ``checkpoint`` (C2SP signed note), ``entries.jsonl`` (one line per leaf:
   ``{"index":N,"leaf_b64":"...","event":{...}}``), ``keys.json`` (the public keys of every event
@@ -11,16 +11,9 @@ in :data:`SECTIONS` order, so a later section can use what an earlier one verifi
   checkpoint, every proof, replays the state machine and checks conservation, and leaves the
   replayed :class:`ledger.state.LedgerState` in ``ctx.log.state``.
 
-Extension (e.g. the carbon report)::
-
-    from engine.audit.bundle import BundleSection, register_section
-
-    def export_report(ctx: ExportContext) -> dict[str, bytes]:   # file name -> bytes
-        ...
-    def verify_report(ctx: VerifyContext) -> None:               # raise AuditError on failure
-        report = ctx.json("report.json"); bundles = ctx.log.state.bundles; ...
-
-    register_section(BundleSection("report", ("report.json",), export_report, verify_report))
+A section is a :class:`BundleSection` (its files, an ``export(ctx) -> {name: bytes}`` and a
+``verify(ctx)`` that raises :class:`AuditError`), listed in :func:`known_sections`: the carbon
+report (:mod:`engine.audit.report_section`) is the second. Nothing registers itself on import.
 
 Every JSON file is written canonically (sorted keys, no spaces, one trailing newline) and must be
 byte-identical to that form when verified, so any single-byte change is caught.
@@ -132,18 +125,6 @@ class BundleSection:
     files: tuple[str, ...]
     export: Callable[[ExportContext], Mapping[str, bytes]]
     verify: Callable[[VerifyContext], None]
-
-
-SECTIONS: list[BundleSection] = []
-
-
-def register_section(section: BundleSection) -> None:
-    """Add (or replace by name) a bundle section; sections export and verify in order."""
-    for i, s in enumerate(SECTIONS):
-        if s.name == section.name:
-            SECTIONS[i] = section
-            return
-    SECTIONS.append(section)
 
 
 # -- the ledger section ---------------------------------------------------------------------------
@@ -399,14 +380,20 @@ def _verify_proofs(proofs: Any, log: LogVerification, checkpoint: Checkpoint) ->
         verify_consistency(old.size, checkpoint.size, proof, old.root, checkpoint.root)
 
 
-register_section(
-    BundleSection(
-        "ledger",
-        ("checkpoint", "entries.jsonl", "keys.json", "proofs.json"),
-        _export_ledger,
-        _verify_ledger,
-    )
+LEDGER_SECTION = BundleSection(
+    "ledger",
+    ("checkpoint", "entries.jsonl", "keys.json", "proofs.json"),
+    _export_ledger,
+    _verify_ledger,
 )
+
+
+def known_sections() -> tuple[BundleSection, ...]:
+    """Every section a bundle may hold, in export and verification order."""
+    # The report section is built on this module, so it is imported here, not at the top.
+    from engine.audit.report_section import REPORT_SECTION
+
+    return (LEDGER_SECTION, REPORT_SECTION)
 
 
 # -- export / verify ------------------------------------------------------------------------------
@@ -418,7 +405,7 @@ def build_bundle(
     """All files of a bundle (name -> bytes), manifest included."""
     files: dict[str, bytes] = {}
     # By default only the ledger: other sections need inputs of their own (options).
-    used = list([s for s in SECTIONS if s.name == "ledger"] if sections is None else sections)
+    used = [LEDGER_SECTION] if sections is None else list(sections)
     for section in used:
         out = section.export(ctx)
         if set(out) != set(section.files):
@@ -443,10 +430,11 @@ def export_bundle(
 ) -> dict[str, bytes]:
     """Checkpoint the log now and write its audit bundle to ``out`` (atomically, via rename).
 
-    ``sections`` names the registered sections to include (the ledger always comes first);
+    ``sections`` names the sections (:func:`known_sections`) to include (the ledger always
+    comes first);
     ``options`` reach every section's export (e.g. ``report_dir`` for the report section).
     """
-    known = {s.name: s for s in SECTIONS}
+    known = {s.name: s for s in known_sections()}
     unknown = [n for n in sections if n not in known]
     if unknown:
         raise PowerdeskError(f"unknown bundle section {unknown[0]!r}")
@@ -488,7 +476,7 @@ def verify_files(
         raise AuditError("manifest.json: needs exactly format, sections, files")
     if manifest["format"] != BUNDLE_FORMAT:
         raise AuditError(f"manifest.json: unknown format {manifest['format']!r}")
-    known = {s.name: s for s in SECTIONS}
+    known = {s.name: s for s in known_sections()}
     names = manifest["sections"]
     if not isinstance(names, list) or "ledger" not in names or len(set(names)) != len(names):
         raise AuditError("manifest.json: sections must list 'ledger' once")
@@ -619,7 +607,7 @@ def _count(ctx: VerifyContext) -> dict[str, int]:
 
 
 __all__ = [
-    "SECTIONS",
+    "LEDGER_SECTION",
     "AuditError",
     "BundleSection",
     "ExportContext",
@@ -627,8 +615,8 @@ __all__ = [
     "build_bundle",
     "canonical_json",
     "export_bundle",
+    "known_sections",
     "leaf_hash",
-    "register_section",
     "verify_bundle",
     "verify_files",
 ]

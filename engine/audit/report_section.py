@@ -25,7 +25,6 @@ from engine.audit.bundle import (
     ExportContext,
     VerifyContext,
     canonical_json,
-    register_section,
 )
 from engine.certificates.ppa_delivery import retirement_record
 from ledger.state import Status
@@ -107,8 +106,6 @@ def _verify_report(ctx: VerifyContext) -> None:
 
 
 REPORT_SECTION = BundleSection("report", REPORT_FILES, _export_report, _verify_report)
-
-register_section(REPORT_SECTION)
 
 
 def stored_report_dir(home: Path, period: str, site: str | None = None) -> Path:

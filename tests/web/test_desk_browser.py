@@ -230,7 +230,11 @@ def test_auditor_sees_bids_certificates_and_carbon_but_may_not_bid(
     assert "example-dc" in text
     assert "Bid 1" in text
     assert "submitted" in text
-    assert page.eval("document.querySelectorAll('.curve-chart svg circle').length") == 5
+    # One point per step of the first interval's curve, as stored.
+    from engine.bids.service import get_bid
+
+    steps = len(get_bid(open_database(desk.settings), 1).curves[0]["prices_per_mwh"])
+    assert page.eval("document.querySelectorAll('.curve-chart svg circle').length") == steps
     options = page.eval("document.querySelectorAll('.curve-pick option').length")
     assert options == 23  # the DST day has 23 hours
     page.eval(
