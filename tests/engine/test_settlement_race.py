@@ -1,5 +1,6 @@
-"""A (site, day) settles once, whoever asks at the same time: service calls in two processes and
-the CLI race on SQLite and on PostgreSQL and leave one settlement run."""
+"""A (site, day) settles once, whoever asks at the same time: two API server processes (four
+concurrent requests) and the CLI, or service calls in two processes and the CLI, race on SQLite
+and on PostgreSQL and leave one settlement run."""
 
 from __future__ import annotations
 
@@ -149,3 +150,98 @@ def test_a_settlement_that_loses_the_race_returns_the_winner(
     with engine.connect() as conn:
         runs = conn.execute(select(t_run.c.run).order_by(t_run.c.run)).scalars().all()
     assert list(runs) == [1, 2]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _api_race(url: str, folder: Path) -> None:
+    """Two `powerdesk serve` processes and the CLI settle the same site and day at once."""
+    import threading
+    import time
+
+    import httpx
+
+    from engine.access.keys import create_api_key
+    from engine.sites.registry import register_site
+
+    _prepare(url, folder)
+    engine = make_engine(url)
+    register_site(engine, SITE.read_text(), "toml", replace=True)
+    _, token = create_api_key(engine, "trader", "race")
+    engine.dispose()
+    env = {**os.environ, "POWERDESK_HOME": str(folder / "home"), "POWERDESK_DATABASE_URL": url}
+    ports = [_free_port(), _free_port()]
+    servers = [
+        subprocess.Popen(
+            ["timeout", "120", str(POWERDESK), "serve", "--host", "127.0.0.1", "--port", str(p)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for p in ports
+    ]
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+        deadline = time.monotonic() + 60
+        for p in ports:
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{p}/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "the API servers did not start"
+                time.sleep(0.2)
+        body = {"site": "caiso-dc", "day": DAY.isoformat()}
+        answers: list[tuple[int, int]] = []
+        start = threading.Barrier(len(ports) * 2)
+
+        def post(port: int) -> None:
+            start.wait(timeout=30)
+            r = httpx.post(
+                f"http://127.0.0.1:{port}/settlements", json=body, headers=headers, timeout=60
+            )
+            answers.append((r.status_code, int(r.json()["run"])))
+
+        threads = [threading.Thread(target=post, args=(p,)) for p in ports * 2]
+        for t in threads:
+            t.start()
+        cli = subprocess.run(
+            [str(POWERDESK), "settle", "--site", str(SITE), "--day", DAY.isoformat()],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        for s in servers:
+            s.terminate()
+            s.wait(timeout=30)
+    assert cli.returncode == 0, cli.stderr
+    assert sorted(a[1] for a in answers) == [1, 1, 1, 1]
+    assert json.loads(cli.stdout)["run"] == 1
+    assert sorted(a[0] for a in answers).count(201) + json.loads(cli.stdout)["created"] == 1
+    check = make_engine(url)
+    with check.connect() as conn:
+        rows = conn.execute(select(func.count()).select_from(SettlementRun)).scalar_one()
+    check.dispose()
+    assert rows == 1
+
+
+def test_two_api_processes_and_the_cli_settle_once_on_sqlite(tmp_path: Path) -> None:
+    _api_race(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path)
+
+
+@pytest.mark.postgres
+def test_two_api_processes_and_the_cli_settle_once_on_postgres(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    _api_race(postgres_url, tmp_path)
