@@ -98,9 +98,11 @@ def load(data: Path, fmt: str, zone: str | None, features: Path | None) -> Loade
         first, last = local[0].date(), local[-1].date()
         feats = None
         if features is not None:
-            from engine.io.feature_csv import read_feature_csv
+            from engine.io.features import read_feature_csv
 
-            feats = read_feature_csv(features)
+            # The one feature reader: every value known before its day's gate closure.
+            columns = read_feature_csv([features], z).columns
+            feats = pd.DataFrame({name: s.final() for name, s in columns.items()})
         panel = panel_from_series(prices, z, first, last, slot, feats)
         return Loaded(panel, z, series.source, None, prices)
     raise PowerdeskError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
