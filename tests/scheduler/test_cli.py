@@ -131,9 +131,10 @@ def test_scheduler_process_stops_cleanly_on_sigterm(home: Path) -> None:
             seen += line
         assert "Scheduler started" in seen
         proc.send_signal(signal.SIGTERM)
-        _, rest = proc.communicate(timeout=30)
+        _, rest = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()  # close the pipes: no unraisable warning in a later test
     assert proc.returncode == 0, seen + rest
     assert "finishing running jobs, then stopping" in rest
