@@ -13,11 +13,11 @@ import json
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -98,21 +98,30 @@ class SolveOptions:
     resolution: timedelta | None = None
 
 
-class ModelCache:
-    """Compiled models by shape (least recently used dropped beyond ``max_entries``)."""
+ShapeT = TypeVar("ShapeT", bound=Hashable)
+ModelT = TypeVar("ModelT")
 
-    def __init__(self, max_entries: int = 16) -> None:
+
+class ShapeCache(Generic[ShapeT, ModelT]):
+    """Compiled models by shape (least recently used dropped beyond ``max_entries``).
+
+    One cache mechanism for the single-site day model and the portfolio model: ``build`` makes
+    the model of a shape on first use.
+    """
+
+    def __init__(self, build: Callable[[ShapeT], ModelT], max_entries: int) -> None:
         self.max_entries = max_entries
-        self._models: OrderedDict[BidShape, BidModel] = OrderedDict()
+        self._build = build
+        self._models: OrderedDict[ShapeT, ModelT] = OrderedDict()
         self._lock = threading.Lock()
         self.builds = 0
 
-    def get(self, shape: BidShape) -> BidModel:
+    def get(self, shape: ShapeT) -> ModelT:
         """The model of ``shape``, built on first use (thread-safe)."""
         with self._lock:
             model = self._models.get(shape)
             if model is None:
-                model = build_model(shape)
+                model = self._build(shape)
                 self.builds += 1
                 self._models[shape] = model
                 while len(self._models) > self.max_entries:
@@ -124,9 +133,16 @@ class ModelCache:
     def __len__(self) -> int:
         return len(self._models)
 
-    def models(self) -> list[BidModel]:
+    def models(self) -> list[ModelT]:
         """Cached models, least recently used first."""
         return list(self._models.values())
+
+
+class ModelCache(ShapeCache[BidShape, BidModel]):
+    """Compiled single-site day models by shape."""
+
+    def __init__(self, max_entries: int = 16) -> None:
+        super().__init__(build_model, max_entries)
 
 
 DEFAULT_CACHE = ModelCache()

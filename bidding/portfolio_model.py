@@ -20,7 +20,6 @@ Every number that changes from day to day is a parameter (DPP); the structure is
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
@@ -35,6 +34,7 @@ import scipy.sparse as sp
 from bidding.day import (
     MODEL_VERSION,
     DayGrid,
+    ShapeCache,
     SolveOptions,
     day_shape,
     flat_schedule,
@@ -172,32 +172,11 @@ def build_portfolio_model(shape: PortfolioShape) -> PortfolioModel:
     return PortfolioModel(shape, problem, params, variables, views)
 
 
-class PortfolioModelCache:
-    """Compiled portfolio models by shape (least recently used dropped beyond ``max_entries``)."""
+class PortfolioModelCache(ShapeCache[PortfolioShape, PortfolioModel]):
+    """Compiled portfolio models by shape (the day model's cache mechanism)."""
 
     def __init__(self, max_entries: int = 8) -> None:
-        self.max_entries = max_entries
-        self._models: OrderedDict[PortfolioShape, PortfolioModel] = OrderedDict()
-        self._lock = threading.Lock()
-        self.builds = 0
-
-    def get(self, shape: PortfolioShape) -> PortfolioModel:
-        """The model of ``shape``, built on first use (thread-safe)."""
-        with self._lock:
-            model = self._models.get(shape)
-            if model is None:
-                model = build_portfolio_model(shape)
-                self.builds += 1
-                self._models[shape] = model
-                while len(self._models) > self.max_entries:
-                    self._models.popitem(last=False)
-            else:
-                self._models.move_to_end(shape)
-            return model
-
-    def models(self) -> list[PortfolioModel]:
-        """Cached models, least recently used first."""
-        return list(self._models.values())
+        super().__init__(build_portfolio_model, max_entries)
 
 
 DEFAULT_PORTFOLIO_CACHE = PortfolioModelCache()

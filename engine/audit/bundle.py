@@ -26,8 +26,6 @@ import binascii
 import hashlib
 import itertools
 import json
-import shutil
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -38,6 +36,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from engine.core.errors import PowerdeskError
+from engine.core.files import replace_dir_atomic
+from engine.core.jsonio import canonical_json
 from ledger.errors import LedgerError
 from ledger.events import Kind, format_time, split_leaf
 from ledger.keys import KeyRecord, key_id_of, raw_public_key
@@ -72,13 +72,6 @@ MANIFEST = "manifest.json"
 
 class AuditError(PowerdeskError):
     """An audit bundle failed verification (the message names the first failure)."""
-
-
-def canonical_json(data: Any) -> bytes:
-    """The bundle's canonical JSON bytes: sorted keys, compact, UTF-8, trailing newline."""
-    return (
-        json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    ).encode() + b"\n"
 
 
 @dataclass
@@ -448,17 +441,7 @@ def export_bundle(
     files = build_bundle(
         ExportContext(store, operator, tree, note, leaves, dict(options or {})), chosen
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for name, data in files.items():
-            (tmp / name).write_bytes(data)
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    replace_dir_atomic(files, out, what="an empty directory")
     return files
 
 

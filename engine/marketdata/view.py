@@ -174,9 +174,16 @@ def _optional(session: Session, zone: Zone, series: str) -> KnownSeries | None:
         return None
 
 
-def from_database(session: Session, zone: Zone, reserve_products: Iterable[str] = ()) -> MarketData:
+def from_database(
+    session: Session,
+    zone: Zone,
+    reserve_products: Iterable[str] = (),
+    *,
+    features: bool = True,
+) -> MarketData:
     """Market data stored for ``zone``: DA (required), imbalance, the given reserve products
-    with their mileage prices and the calls on them (where stored) and every stored feature.
+    with their mileage prices and the calls on them (where stored) and every stored feature
+    (``features=False``: none, for settlement, which clears against prices only).
 
     Raises
     ------
@@ -191,8 +198,6 @@ def from_database(session: Session, zone: Zone, reserve_products: Iterable[str] 
             series = _optional(session, zone, name)
             if series is not None:
                 reserves[name] = series
-    features = {
-        name: load_series(session, zone, f"{FEATURE_PREFIX}{name}")
-        for name in stored_feature_names(session, zone)
-    }
-    return MarketData(da, imbalance, reserves, features)
+    stored = stored_feature_names(session, zone) if features else []
+    columns = {name: load_series(session, zone, f"{FEATURE_PREFIX}{name}") for name in stored}
+    return MarketData(da, imbalance, reserves, columns)

@@ -20,9 +20,7 @@ import base64
 import html
 import io
 import json
-import os
 import re
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -44,6 +42,7 @@ from carbon import (
 from carbon.errors import CarbonInputError
 from carbon.inputs import HOUR
 from engine.core.errors import InputFileError, PowerdeskError
+from engine.core.files import write_files_atomic
 from engine.io.emission_factors import EfDataset, grid_factors_for
 from engine.io.meter import MeterData, hourly_energy_mwh, hourly_it_energy_mwh
 from market import get_zone, local_midnight_utc
@@ -217,20 +216,7 @@ def write_report(report: CarbonReport, inputs: ReportInputs, out_dir: Path | str
         REPORT_HTML: _html(report, figures).encode("utf-8"),
         REPORT_PDF: _pdf(report, inputs, figures),
     }
-    temps: dict[str, str] = {}
-    try:
-        for name, data in contents.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
-            temps[name] = tmp
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be shared
-        for name, tmp in temps.items():
-            os.replace(tmp, out / name)
-    finally:
-        for tmp in temps.values():
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    write_files_atomic(contents, out)
     return ReportFiles(out / REPORT_JSON, out / INPUTS_JSON, out / REPORT_HTML, out / REPORT_PDF)
 
 

@@ -202,7 +202,7 @@ def compute_settlement(
     bids = submitted_day(json.loads(bid.curves_json), json.loads(bid.reserve_bids_json))
     products = sorted({o.product for o in bids.reserve_offers})
     with Session(engine) as session:
-        data = from_database(session, zone, products)
+        data = from_database(session, zone, products, features=False)
     starts = delivery_intervals(day, zone)
     metered = metered_energy(engine, site, zone, day, starts, zone.resolution_on(day))
     actuals = data.actuals()
