@@ -133,6 +133,21 @@ def energy_to_wh(value: Decimal) -> Decimal:
     return value.quantize(_WH, rounding=ROUND_HALF_EVEN) + Decimal(0)
 
 
+def placed_energy_mwh(it_mw: Iterable[float], interval_hours: float) -> Decimal:
+    """IT energy a migratable job placed over intervals [MWh]: each interval's energy
+    (``it_mw * interval_hours``) rounded once, half to even, to the Wh, then summed exactly."""
+    return sum(
+        (energy_to_wh(Decimal(repr(float(x) * interval_hours))) for x in it_mw), Decimal(0)
+    ) + Decimal(0)
+
+
+def placement_cost(placed: Iterable[tuple[Decimal, Decimal]], minor_unit: Decimal) -> Decimal:
+    """The placement cost line of a site: the exact sum of ``cost_per_mwh * placed MWh`` over
+    the migratable jobs placed there, rounded once, half to even, to the minor unit."""
+    total = sum((price * mwh for price, mwh in placed), Decimal(0))
+    return total.quantize(minor_unit, rounding=ROUND_HALF_EVEN) + Decimal(0)
+
+
 def cleared_energy_mwh(curve: DACurve, price: Decimal, interval: timedelta) -> Decimal:
     """Energy the curve clears at ``price`` over an interval of length ``interval`` [MWh]."""
     hours = Decimal(int(interval.total_seconds())) / 3600

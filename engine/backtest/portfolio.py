@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from engine.marketdata.view import MarketData
 from engine.strategies.portfolio import decide_portfolio, portfolio_thread_cache
 from engine.strategies.registry import StrategyConfig, get_strategy
 from market import MarketError, Zone, get_zone, register_zones
-from market.clearing import energy_to_wh, price_decimal
+from market.clearing import placed_energy_mwh, placement_cost, price_decimal
 
 SITE_MONEY = ("energy_cost", "reserve_revenue", "imbalance_cost", "degradation_cost")
 DAY_COLUMNS = ("day", *SITE_MONEY, "placement_cost", "total_cost", "grid_energy_mwh")
@@ -79,10 +79,6 @@ class PortfolioDay:
         return sum((getattr(s.outcome, name) for s in self.sites), Decimal(0)) + Decimal(0)
 
 
-def _wh(x: float) -> Decimal:
-    return energy_to_wh(Decimal(repr(float(x))))
-
-
 def settle_portfolio_day(
     plan: PortfolioPlan, portfolio: Portfolio, data: Mapping[str, MarketData]
 ) -> PortfolioDay:
@@ -91,21 +87,17 @@ def settle_portfolio_day(
     for site, site_plan in zip(portfolio.sites, plan.plans, strict=True):
         zone = get_zone(site.zone)
         outcome = settle_plan(site_plan, site, zone, data[zone.key].actuals())
-        cost = Decimal(0)
-        for a in plan.allocation:
-            if a.site != site.name:
-                continue
-            mwh = sum((_wh(float(x) * a.interval_hours) for x in a.it_mw), Decimal(0))
-            cost += price_decimal(a.cost_per_mwh) * mwh
-        cost = cost.quantize(zone.minor_unit, rounding=ROUND_HALF_EVEN) + Decimal(0)
+        cost = placement_cost(
+            (
+                (price_decimal(a.cost_per_mwh), placed_energy_mwh(a.it_mw, a.interval_hours))
+                for a in plan.allocation
+                if a.site == site.name
+            ),
+            zone.minor_unit,
+        )
         sites.append(SiteDay(site.name, zone.key, outcome, cost))
     allocation = tuple(
-        (
-            a.job,
-            a.site,
-            sum((_wh(float(x) * a.interval_hours) for x in a.it_mw), Decimal(0)) + Decimal(0),
-        )
-        for a in plan.allocation
+        (a.job, a.site, placed_energy_mwh(a.it_mw, a.interval_hours)) for a in plan.allocation
     )
     return PortfolioDay(plan.day, tuple(sites), allocation)
 

@@ -19,8 +19,16 @@ from typing import Any
 import pandas as pd
 
 from bidding import DayPlan
+from bidding.portfolio_model import JobAllocation
 from engine.core.jsonio import canonical_json
-from market.clearing import DACurve, ReserveOffer, SubmittedDay
+from market.clearing import (
+    DACurve,
+    ReserveOffer,
+    SubmittedDay,
+    placed_energy_mwh,
+    placement_cost,
+    price_decimal,
+)
 
 
 def _f(x: float, digits: int = 6) -> float:
@@ -80,6 +88,45 @@ def plan_documents(plan: DayPlan) -> dict[str, Any]:
         ],
         "objective": {k: _f(v, 2) for k, v in asdict(plan.objective).items()},
     }
+
+
+def allocation_documents(allocation: Sequence[JobAllocation]) -> list[dict[str, Any]]:
+    """The stored form of a portfolio plan's allocation: per migratable job and site, its
+    placement cost rate, interval length and IT power per interval (rounded once here, to the
+    µMW, as the curves are)."""
+    return [
+        {
+            "job": a.job,
+            "site": a.site,
+            "cost_per_mwh": str(price_decimal(a.cost_per_mwh)),
+            "interval_minutes": round(a.interval_hours * 60),
+            "intervals": [
+                {"interval_start": _iso(t), "it_mw": _f(x)}
+                for t, x in zip(a.intervals, a.it_mw, strict=True)
+            ],
+        }
+        for a in allocation
+    ]
+
+
+def site_placement_cost(
+    allocation: Sequence[Mapping[str, Any]], site: str, minor_unit: Decimal
+) -> Decimal:
+    """The placement cost at ``site`` of stored allocation documents
+    (:func:`market.clearing.placement_cost`, the backtest's rule)."""
+    return placement_cost(
+        (
+            (
+                Decimal(str(a["cost_per_mwh"])),
+                placed_energy_mwh(
+                    [float(i["it_mw"]) for i in a["intervals"]], int(a["interval_minutes"]) / 60
+                ),
+            )
+            for a in allocation
+            if a["site"] == site
+        ),
+        minor_unit,
+    )
 
 
 def submitted_day(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -21,6 +22,7 @@ from sqlalchemy import Engine, Select, Table, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from bidding import DayPlan
 from engine.bids.documents import plan_documents
 from engine.bids.submission import SubmissionAdapter
 from engine.core.errors import ConflictError, NotFoundError
@@ -109,6 +111,55 @@ def _dumps(value: Any) -> str:
     return compact_json(value)
 
 
+def bid_row(
+    plan: DayPlan,
+    *,
+    site_sha256: str,
+    strategy: str,
+    perfect_information: bool,
+    inputs_as_of: datetime,
+    gate_closure: datetime,
+    sources: Sequence[str],
+    created_at: datetime,
+    created_by: str,
+) -> dict[str, Any]:
+    """The ``bid`` row of a site's plan, ``built`` (a single site's or a portfolio's site)."""
+    zone = get_zone(plan.zone)
+    docs = plan_documents(plan)
+    prov = plan.provenance
+    return {
+        "site": plan.site,
+        "site_sha256": site_sha256,
+        "zone": zone.key,
+        "day": plan.day,
+        "strategy": strategy,
+        "perfect_information": perfect_information,
+        "inputs_as_of": inputs_as_of,
+        "gate_closure": gate_closure,
+        "price_sources": "\n".join(sources),
+        "code_version": prov.code_version,
+        "solver": prov.solver,
+        "solver_version": prov.solver_version,
+        "solver_status": prov.status,
+        "parameter_hash": prov.parameter_hash,
+        "scenario_method": prov.scenario_method,
+        "n_scenarios": int(plan.probabilities.shape[0]),
+        "currency": plan.currency,
+        "expected_cost": to_money(float(plan.objective.total), zone.minor_unit),
+        "objective_json": _dumps(docs["objective"]),
+        "curves_json": _dumps(docs["curves"]),
+        "reserve_bids_json": _dumps(docs["reserve_bids"]),
+        "block_bids_json": _dumps(docs["block_bids"]),
+        "schedule_json": _dumps(docs["schedule"]),
+        "breaches_json": _dumps(docs["breaches"]),
+        "submission_status": "built",
+        "submitted_at": None,
+        "submission_sha256": None,
+        "created_at": created_at,
+        "created_by": created_by,
+    }
+
+
 def build_bid(
     engine: Engine,
     request: BidRequest,
@@ -150,39 +201,17 @@ def build_bid(
             data = from_database(session, zone, reserve_keys)
     plan = decide(request.strategy, site, zone, request.day, data, config, as_of=as_of)
     sources = [] if data is None else data.sources()
-    docs = plan_documents(plan)
-    prov = plan.provenance
-    row = {
-        "site": site.name,
-        "site_sha256": stored.sha256,
-        "zone": zone.key,
-        "day": request.day,
-        "strategy": request.strategy,
-        "perfect_information": hindsight,
-        "inputs_as_of": as_of,
-        "gate_closure": gate,
-        "price_sources": "\n".join(sources),
-        "code_version": prov.code_version,
-        "solver": prov.solver,
-        "solver_version": prov.solver_version,
-        "solver_status": prov.status,
-        "parameter_hash": prov.parameter_hash,
-        "scenario_method": prov.scenario_method,
-        "n_scenarios": int(plan.probabilities.shape[0]),
-        "currency": plan.currency,
-        "expected_cost": to_money(float(plan.objective.total), zone.minor_unit),
-        "objective_json": _dumps(docs["objective"]),
-        "curves_json": _dumps(docs["curves"]),
-        "reserve_bids_json": _dumps(docs["reserve_bids"]),
-        "block_bids_json": _dumps(docs["block_bids"]),
-        "schedule_json": _dumps(docs["schedule"]),
-        "breaches_json": _dumps(docs["breaches"]),
-        "submission_status": "built",
-        "submitted_at": None,
-        "submission_sha256": None,
-        "created_at": built_at,
-        "created_by": created_by,
-    }
+    row = bid_row(
+        plan,
+        site_sha256=stored.sha256,
+        strategy=request.strategy,
+        perfect_information=hindsight,
+        inputs_as_of=as_of,
+        gate_closure=gate,
+        sources=sources,
+        created_at=built_at,
+        created_by=created_by,
+    )
     with engine.begin() as conn:
         key = conn.execute(T_BID.insert().values(**row)).inserted_primary_key
     assert key is not None

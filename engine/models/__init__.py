@@ -19,6 +19,7 @@ from engine.models.ledger import (
     LedgerPPA,
 )
 from engine.models.market import Dataset, PricePoint
+from engine.models.portfolios import PortfolioBidRow, PortfolioRow
 from engine.models.settlement import MeterReadingRow, SettlementRun
 from engine.models.sites import SiteRow
 
@@ -38,6 +39,8 @@ __all__ = [
     "LedgerKey",
     "LedgerPPA",
     "MeterReadingRow",
+    "PortfolioBidRow",
+    "PortfolioRow",
     "PricePoint",
     "SettlementRun",
     "SiteRow",

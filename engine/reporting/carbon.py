@@ -22,10 +22,11 @@ import io
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from carbon import (
     SiteLoad,
 )
 from carbon.errors import CarbonInputError
+from carbon.exact import quantize, to_fraction
 from carbon.inputs import HOUR
 from engine.core.errors import InputFileError, PowerdeskError
 from engine.core.files import write_files_atomic
@@ -167,6 +169,30 @@ def build_inputs(
         datasets=tuple(pins),
         parameters=parameters if parameters is not None else ReportParameters(),
     )
+
+
+ADDITIVE_FIGURES = (
+    "consumption_mwh",
+    "location_based_tco2e",
+    "market_based_annual_tco2e",
+    "market_based_hourly_tco2e",
+    "applied_annual_mwh",
+    "applied_hourly_mwh",
+    "unapplied_excess_mwh",
+    "unapplied_excess_annual_mwh",
+)
+"""Figures of a carbon report that add up over sites (energy and emissions; not scores)."""
+
+
+def sum_site_figures(reports: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The portfolio's figures from its sites' ``report.json`` documents: the exact sum
+    (:mod:`carbon.exact`) of each additive figure as the site reports state it, so anyone can
+    recompute it from the site reports. Scores and shares are per site only."""
+    out: dict[str, str] = {}
+    for name in ADDITIVE_FIGURES:
+        total = sum((to_fraction(Decimal(str(r[name])), name) for r in reports), Fraction(0))
+        out[name] = str(quantize(total))
+    return out
 
 
 def report_hours(start: datetime, end: datetime) -> tuple[datetime, ...]:

@@ -18,6 +18,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from carbon import CarbonReport, ReportInputs, compute_report
+from engine.bids.portfolio import (
+    PortfolioBidRequest,
+    build_portfolio_bid,
+    latest_portfolio_bid,
+    submit_portfolio_bid,
+)
 from engine.bids.service import (
     BidRecord,
     BidRequest,
@@ -40,8 +46,9 @@ from engine.core.errors import PowerdeskError
 from engine.io.emission_factors import EfDataset
 from engine.io.meter import MeterData
 from engine.io.site_file import load_site
-from engine.reporting.carbon import ReportFiles, build_inputs, write_report
+from engine.reporting.carbon import ReportFiles, build_inputs, sum_site_figures, write_report
 from engine.settlement.service import settle_site_day
+from engine.sites.portfolios import get_portfolio, register_portfolio_file
 from engine.sites.registry import register_site
 from engine.strategies.names import DEFAULT_SCENARIOS
 from ledger.keys import Role
@@ -110,6 +117,65 @@ def bid_day(
         "submission_sha256": record.submission_sha256,
     }
     return BuiltBid(record, {exchange_file_name(record.site, day): document}, summary)
+
+
+def portfolio_bid_day(
+    *,
+    engine: Engine,
+    portfolio: Path,
+    day: date,
+    submitter: SubmissionAdapter,
+    as_of: datetime | None = None,
+    n_scenarios: int = DEFAULT_SCENARIOS,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Build a portfolio's forecast bids for delivery ``day`` jointly and submit each site's bid
+    to its zone's outbox (the scheduler's portfolio job).
+
+    The portfolio file and its site files are registered (refreshed) first. Idempotent per
+    (portfolio, day): a build whose site bids are submitted is returned, one whose submission was
+    cut short is completed, not rebuilt; ``force`` builds a new one whose site bids replace the
+    submitted ones (the earlier become ``superseded``). Each site bid goes through
+    :func:`engine.bids.service.submit_bid`, the one submission path.
+    """
+    record, _ = register_portfolio_file(engine, portfolio, replace=True, created_by="scheduler")
+    build = None if force else latest_portfolio_bid(engine, record.name, day)
+    if build is not None and build.status not in ("submitted", "partly submitted"):
+        build = None
+    if build is None:
+        build = build_portfolio_bid(
+            engine,
+            PortfolioBidRequest(
+                portfolio=record.name,
+                day=day,
+                strategy="forecast",
+                as_of=as_of,
+                n_scenarios=n_scenarios,
+            ),
+            created_by="scheduler",
+            now=as_of,
+        )
+    build = submit_portfolio_bid(engine, build.id, submitter, now=as_of, replace=force)
+    bids = build.site_bids(engine)
+    return {
+        "portfolio": build.portfolio,
+        "portfolio_bid_id": build.id,
+        "day": day.isoformat(),
+        "expected_cost": str(build.expected_cost),
+        "currency": build.currency,
+        "inputs_as_of": build.inputs_as_of.isoformat(),
+        "status": build.status,
+        "sites": [
+            {
+                "site": b.site,
+                "zone": b.zone,
+                "bid_id": b.id,
+                "path": f"outbox/{b.zone}/{day.isoformat()}/{exchange_file_name(b.site, day)}",
+                "submission_sha256": b.submission_sha256,
+            }
+            for b in bids
+        ],
+    }
 
 
 def settle_day(*, engine: Engine, site: Path, day: date) -> dict[str, Any]:
@@ -221,6 +287,8 @@ __all__ = [
     "ledger_report_inputs",
     "load_grid_factors",
     "monthly_report",
+    "portfolio_bid_day",
+    "portfolio_carbon_figures",
     "register_site_file",
     "settle_day",
     "stored_meter",
@@ -335,3 +403,23 @@ def carbon_figures(
         engine, site, zone, period, meter, load_grid_factors(grid_factors)
     )
     return compute_report(inputs).to_json_dict()
+
+
+def portfolio_carbon_figures(
+    engine: Engine, name: str, first: date, last: date, grid_factors: Path | None
+) -> dict[str, Any]:
+    """The carbon report of every site of portfolio ``name`` over local days ``[first, last]``
+    (:func:`carbon_figures`, each site's own) and the portfolio's figures: the exact sums of the
+    sites' additive figures (:func:`engine.reporting.carbon.sum_site_figures`)."""
+    stored = get_portfolio(engine, name)
+    reports = [
+        carbon_figures(engine, s.name, s.zone, first, last, grid_factors)
+        for s in stored.portfolio.sites
+    ]
+    return {
+        "portfolio": name,
+        "first_day": first.isoformat(),
+        "last_day": last.isoformat(),
+        "totals": sum_site_figures(reports),
+        "sites": {s.name: r for s, r in zip(stored.portfolio.sites, reports, strict=True)},
+    }

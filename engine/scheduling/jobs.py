@@ -7,11 +7,14 @@ job kind     service (:mod:`engine.scheduling.daily`)            returns
              force=)``
 ``settle``   ``settle_day(engine=, site=, day=)``                 settlement summary
 ``report``   ``monthly_report(engine=, site=, month=, out_dir=)``  report summary
+``portfolio- ``portfolio_bid_day(engine=, portfolio=, day=,       the build and each site's
+bid``        as_of=, submitter=, force=)``                        submission
 ===========  ==================================================  ==========================
 
-``site`` is the site file's :class:`~pathlib.Path`, ``day``/``month`` are :class:`datetime.date`
-(``month`` is the first day of the month), ``as_of`` the scheduled instant (UTC). Another wiring
-is a registry of one's own passed to :class:`engine.scheduling.schedule.JobRunner`.
+``site`` is the site file's (for ``portfolio-bid``, the portfolio file's)
+:class:`~pathlib.Path`, ``day``/``month`` are :class:`datetime.date` (``month`` is the first day
+of the month), ``as_of`` the scheduled instant (UTC). Another wiring is a registry of one's own
+passed to :class:`engine.scheduling.schedule.JobRunner`.
 """
 
 from __future__ import annotations
@@ -55,6 +58,19 @@ def bid_job(ctx: JobContext) -> Mapping[str, Any]:
     }
 
 
+def portfolio_bid_job(ctx: JobContext) -> Mapping[str, Any]:
+    """Decide a portfolio's day jointly and submit each site's bid to its zone's outbox."""
+    day = _require(ctx.day, "delivery day", ctx)
+    return daily.portfolio_bid_day(
+        engine=ctx.engine,
+        portfolio=ctx.site.path,
+        day=day,
+        as_of=ctx.due_at,
+        submitter=ctx.submitter,
+        force=ctx.forced,
+    )
+
+
 def settle_job(ctx: JobContext) -> Mapping[str, Any]:
     """Settle the site's delivery day (``daily.settle_day``)."""
     day = _require(ctx.day, "delivery day", ctx)
@@ -72,4 +88,9 @@ def report_job(ctx: JobContext) -> Mapping[str, Any]:
 
 def default_registry() -> dict[JobKind, JobFunction]:
     """The registry the scheduler runs by default (a fresh dict: callers may override kinds)."""
-    return {JobKind.BID: bid_job, JobKind.SETTLE: settle_job, JobKind.REPORT: report_job}
+    return {
+        JobKind.BID: bid_job,
+        JobKind.SETTLE: settle_job,
+        JobKind.REPORT: report_job,
+        JobKind.PORTFOLIO_BID: portfolio_bid_job,
+    }

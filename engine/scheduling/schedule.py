@@ -17,6 +17,10 @@ Configuration (``POWERDESK_HOME/scheduler.toml`` or ``--config``)::
     [[site]]
     file = "sites/example-dc.toml"   # site file (relative to this file); gives name and zone
 
+    [[portfolio]]                    # optional: sites bid jointly (docs/portfolio.md)
+    file = "portfolios/nordics.toml" # its sites are settled and reported as sites; their bids
+                                     # come from one daily portfolio-bid job, not their own
+
     [bid]
     lead_minutes = 60                # fire at the zone's gate closure minus this, local D-1
     misfire_grace_minutes = 30       # capped at the lead: a bid after gate closure is useless
@@ -74,6 +78,7 @@ class JobKind(StrEnum):
     BID = "bid"
     SETTLE = "settle"
     REPORT = "report"
+    PORTFOLIO_BID = "portfolio-bid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,14 @@ class SiteRef:
     name: str
     zone: str
     path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioRef(SiteRef):
+    """A configured portfolio: its name, the zone of its earliest gate closure (its bid job's
+    clock), the portfolio file and its sites."""
+
+    sites: tuple[SiteRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +116,7 @@ class SchedulerConfig:
     report_catch_up: timedelta = timedelta(days=40)
     enabled: frozenset[JobKind] = frozenset(JobKind)
     source: Path | None = None
+    portfolios: tuple[PortfolioRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +217,8 @@ class JobSpec:
 
     def key_for(self, period: date) -> str:
         """Business key of the day (bid, settle) or month (report) ``period``."""
+        if self.kind is JobKind.PORTFOLIO_BID:
+            return f"portfolio-bid:{self.site.name}:{period.isoformat()}"
         if self.kind is JobKind.BID:
             return f"bid:{self.site.zone}:{self.site.name}:{period.isoformat()}"
         if self.kind is JobKind.SETTLE:
@@ -212,7 +228,7 @@ class JobSpec:
     def fire_utc(self, period: date) -> datetime:
         """Scheduled instant [UTC] of the run for day or month ``period``."""
         tz = ZoneInfo(self.tz)
-        if self.kind is JobKind.BID:
+        if self.kind in _BIDS:
             return _local(period - timedelta(days=1), self.at, tz)
         if self.kind is JobKind.SETTLE:
             return _local(period + timedelta(days=self.days_after), self.at, tz)
@@ -240,7 +256,7 @@ class JobSpec:
         now = now.astimezone(UTC)
         today = now.astimezone(ZoneInfo(self.tz)).date()
         runs: list[DueRun] = []
-        if self.kind is JobKind.BID:
+        if self.kind in _BIDS:
             for offset in (0, 1, 2):  # delivery days that can be open at ``now``
                 d = today + timedelta(days=offset)
                 if self.fire_utc(d) <= now < gate_closure_utc(d, self.site.zone):
@@ -265,30 +281,54 @@ class JobSpec:
         return runs
 
 
+_BIDS = (JobKind.BID, JobKind.PORTFOLIO_BID)
+
+
+def _bid_spec(config: SchedulerConfig, kind: JobKind, site: SiteRef) -> JobSpec:
+    zone = get_zone(site.zone)
+    gate = datetime.combine(date(2000, 1, 1), zone.gate_closure)
+    fire = gate - config.bid_lead
+    if fire.date() != gate.date():
+        raise PowerdeskError(
+            f"bid lead {config.bid_lead} reaches before midnight of gate closure day "
+            f"({zone.gate_closure} local in {zone.key}); use a shorter lead"
+        )
+    return JobSpec(
+        kind=kind,
+        site=site,
+        at=fire.time(),
+        # after gate closure a bid is useless, so no grace beyond it
+        misfire_grace=min(config.bid_misfire_grace, config.bid_lead),
+        catch_up=config.bid_lead,
+        lead=config.bid_lead,
+    )
+
+
+def scheduled_sites(config: SchedulerConfig) -> list[SiteRef]:
+    """The configured sites and the portfolios' sites not configured on their own, in order."""
+    sites = list(config.sites)
+    names = {s.name for s in sites}
+    for portfolio in config.portfolios:
+        for site in portfolio.sites:
+            if site.name not in names:
+                sites.append(site)
+                names.add(site.name)
+    return sites
+
+
 def job_specs(config: SchedulerConfig) -> list[JobSpec]:
-    """Every job spec of the configuration, by site then kind."""
+    """Every job spec of the configuration, by site then kind, then one portfolio bid per
+    portfolio.
+
+    A site of a portfolio gets no bid job of its own: the portfolio's job bids it (one joint
+    decision, each site's bid submitted to its zone's outbox); its settlement and report jobs
+    are a site's as usual.
+    """
     specs: list[JobSpec] = []
-    for site in config.sites:
-        zone = get_zone(site.zone)
-        if JobKind.BID in config.enabled:
-            gate = datetime.combine(date(2000, 1, 1), zone.gate_closure)
-            fire = gate - config.bid_lead
-            if fire.date() != gate.date():
-                raise PowerdeskError(
-                    f"bid lead {config.bid_lead} reaches before midnight of gate closure day "
-                    f"({zone.gate_closure} local in {zone.key}); use a shorter lead"
-                )
-            specs.append(
-                JobSpec(
-                    kind=JobKind.BID,
-                    site=site,
-                    at=fire.time(),
-                    # after gate closure a bid is useless, so no grace beyond it
-                    misfire_grace=min(config.bid_misfire_grace, config.bid_lead),
-                    catch_up=config.bid_lead,
-                    lead=config.bid_lead,
-                )
-            )
+    in_portfolio = {s.name for p in config.portfolios for s in p.sites}
+    for site in scheduled_sites(config):
+        if JobKind.BID in config.enabled and site.name not in in_portfolio:
+            specs.append(_bid_spec(config, JobKind.BID, site))
         if JobKind.SETTLE in config.enabled:
             specs.append(
                 JobSpec(
@@ -311,6 +351,8 @@ def job_specs(config: SchedulerConfig) -> list[JobSpec]:
                     day_of_month=config.report_day_of_month,
                 )
             )
+    if JobKind.PORTFOLIO_BID in config.enabled:
+        specs.extend(_bid_spec(config, JobKind.PORTFOLIO_BID, p) for p in config.portfolios)
     return specs
 
 
@@ -338,6 +380,22 @@ def _site_ref(path: Path, where: str) -> SiteRef:
     except MarketError as exc:
         raise InputFileError(str(path), str(exc)) from None
     return SiteRef(name=name, zone=zone, path=path)
+
+
+def _portfolio_ref(path: Path, where: str) -> PortfolioRef:
+    from engine.io.portfolio_file import load_portfolio, site_files
+
+    if not path.is_file():
+        raise InputFileError(where, f"portfolio file {path} does not exist")
+    portfolio = load_portfolio(path)  # one-line errors naming the file, site or job
+    if not is_name(portfolio.name):
+        raise InputFileError(
+            str(path), f"name: {portfolio.name[:80]!r} is not a valid name ({NAME_RULE})"
+        )
+    sites = tuple(_site_ref(f, str(path)) for f in site_files(path))
+    reference = date(2025, 1, 15)  # the sites share local day boundaries (checked on load)
+    first = min(sites, key=lambda s: gate_closure_utc(reference, s.zone))
+    return PortfolioRef(name=portfolio.name, zone=first.zone, path=path, sites=sites)
 
 
 def _get(table: Mapping[str, Any], name: str, kind: type, where: str, default: Any) -> Any:
@@ -375,12 +433,15 @@ def load_config(path: Path) -> SchedulerConfig:
         raise InputFileError(where, "scheduler configuration does not exist") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputFileError(where, f"not TOML: {exc}") from None
-    known = {"catch_up_days", "lease_seconds", "site", "bid", "settle", "report"}
+    known = {"catch_up_days", "lease_seconds", "site", "portfolio", "bid", "settle", "report"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise InputFileError(where, f"unknown setting(s): {', '.join(unknown)}")
     sites_raw = raw.get("site", [])
-    if not isinstance(sites_raw, list) or not sites_raw:
+    portfolios_raw = raw.get("portfolio", [])
+    if not isinstance(portfolios_raw, list):
+        raise InputFileError(where, "[[portfolio]] must be tables with a 'file'")
+    if not isinstance(sites_raw, list) or not (sites_raw or portfolios_raw):
         raise InputFileError(where, "needs at least one [[site]] with a 'file'")
     sites: list[SiteRef] = []
     for i, entry in enumerate(sites_raw, start=1):
@@ -393,6 +454,28 @@ def load_config(path: Path) -> SchedulerConfig:
     names = [s.name for s in sites]
     if len(set(names)) != len(names):
         raise InputFileError(where, f"site names must be unique, got {names}")
+    portfolios: list[PortfolioRef] = []
+    for i, entry in enumerate(portfolios_raw, start=1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            raise InputFileError(where, f"[[portfolio]] number {i} needs a 'file'")
+        portfolio_path = Path(entry["file"])
+        if not portfolio_path.is_absolute():
+            portfolio_path = path.parent / portfolio_path
+        portfolios.append(_portfolio_ref(portfolio_path, where))
+    bid_by: dict[str, str] = {}
+    for p in portfolios:
+        if p.name in bid_by.values() or p.name in names:
+            raise InputFileError(
+                where, f"portfolio {p.name!r} is configured twice or named as a site"
+            )
+        for site in p.sites:
+            if site.name in bid_by:
+                raise InputFileError(
+                    where,
+                    f"site {site.name!r} is in portfolios {bid_by[site.name]!r} and {p.name!r}: "
+                    "a site is bid by one portfolio",
+                )
+            bid_by[site.name] = p.name
 
     catch_up_days = _get(raw, "catch_up_days", int, where, 7)
     lease_s = _get(raw, "lease_seconds", int, where, int(DEFAULT_LEASE.total_seconds()))
@@ -405,8 +488,10 @@ def load_config(path: Path) -> SchedulerConfig:
             raise InputFileError(where, f"[{name}] must be a table")
         sections[name] = section
     bid, settle, report = sections["bid"], sections["settle"], sections["report"]
+    # [bid] enabled = false turns off the portfolios' bid jobs too.
+    section_of = {k: k.value for k in JobKind} | {JobKind.PORTFOLIO_BID: JobKind.BID.value}
     enabled = frozenset(
-        kind for kind in JobKind if _get(sections[kind.value], "enabled", bool, where, True)
+        kind for kind in JobKind if _get(sections[section_of[kind]], "enabled", bool, where, True)
     )
     days_after = _get(settle, "days_after", int, where, 1)
     dom = _get(report, "day_of_month", int, where, 1)
@@ -432,6 +517,7 @@ def load_config(path: Path) -> SchedulerConfig:
         report_catch_up=timedelta(days=_get(report, "catch_up_days", int, where, 40)),
         enabled=enabled,
         source=path,
+        portfolios=tuple(portfolios),
     )
 
 
