@@ -23,6 +23,7 @@ from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.middleware import GuardMiddleware
 from api.read_cache import ReadCache, ReadCacheMiddleware
 from api.routes import admin, backtests, bids, jobs, ledger, market, reports, settlements, sites
+from api.routes import portfolios as portfolio_routes
 from api.schemas import Health
 from api.settings import ApiSettings
 from api.workers import lower_worker_priority
@@ -129,6 +130,7 @@ def create_app(
 
     for module in (market, sites, bids, backtests, settlements, reports, ledger, jobs, admin):
         app.include_router(module.router)
+    app.include_router(portfolio_routes.router)
     _errors_are_json(app)
     return app
 

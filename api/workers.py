@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from api.error_map import classify
+from engine.bids.portfolio import PortfolioBidRequest, build_portfolio_bid
 from engine.bids.service import BidRequest, build_bid
 from engine.core.db import make_engine
 
@@ -27,9 +28,10 @@ def lower_worker_priority() -> None:
 
 
 def build_bid_in_worker(
-    url: str, request: BidRequest, created_by: str, now: datetime
+    url: str, request: BidRequest | PortfolioBidRequest, created_by: str, now: datetime
 ) -> tuple[str, Any]:
-    """:func:`build_bid` in a worker process (picklable in and out).
+    """:func:`build_bid` (or :func:`build_portfolio_bid` for a portfolio's request) in a worker
+    process (picklable in and out).
 
     Returns ``("ok", bid_id)``, ``("error", (status, code, message))`` for a domain error
     (mapped by :func:`api.error_map.classify`) or ``("bug", message)``.
@@ -38,6 +40,8 @@ def build_bid_in_worker(
     if engine is None:
         engine = _WORKER_ENGINES[url] = make_engine(url)
     try:
+        if isinstance(request, PortfolioBidRequest):
+            return "ok", build_portfolio_bid(engine, request, created_by=created_by, now=now).id
         return "ok", build_bid(engine, request, created_by=created_by, now=now).id
     except Exception as exc:
         mapped = classify(exc)

@@ -206,5 +206,26 @@ def backtest(
     )
 
 
+def settle(
+    portfolio: Annotated[Path, typer.Option("--portfolio", help="Portfolio file (TOML).")],
+    day: Annotated[str, typer.Option("--day", help="Local delivery day YYYY-MM-DD.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Record a correction of every site's settlement.")
+    ] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why a correction was made.")] = "",
+) -> None:
+    """Settle every site of a registered portfolio once and print the roll-up (as
+    ``powerdesk settle`` for a site; a re-run is a no-op unless --force)."""
+    from engine.core.db import open_database
+    from engine.io.portfolio_file import load_portfolio
+    from engine.settlement.portfolio import settle_portfolio_day
+
+    when = _date(day, "--day")
+    name = load_portfolio(portfolio).name
+    result = settle_portfolio_day(open_database(), name, when, force=force, reason=reason)
+    typer.echo(json.dumps(result.to_json_dict(), indent=2, sort_keys=True))
+
+
 app.command("bid")(bid)
 app.command("backtest")(backtest)
+app.command("settle")(settle)

@@ -26,7 +26,12 @@ from sqlalchemy import Engine
 from engine.bids.documents import site_placement_cost
 from engine.bids.portfolio import portfolio_bid_of
 from engine.core.errors import NotFoundError
-from engine.settlement.service import SettlementRecord, latest_settlement, settle_site_day
+from engine.settlement.service import (
+    SettlementRecord,
+    compute_settlement,
+    latest_settlement,
+    settle_site_day,
+)
 from engine.sites.portfolios import get_portfolio
 from market import get_zone
 
@@ -142,8 +147,8 @@ def settle_portfolio_day(
     """Settle every site of portfolio ``name`` on ``day`` once (``force``: a correction of each)
     with :func:`settle_site_day`, then return the roll-up.
 
-    Every site's submitted bid must belong to one of the portfolio's builds of the day, checked
-    before any site is settled.
+    Every site's submitted bid must belong to one of the portfolio's builds of the day, and every
+    site's day must be computable (prices, meter), checked before any site is settled.
     """
     from engine.bids.service import submitted_bid
 
@@ -153,6 +158,9 @@ def settle_portfolio_day(
         if bid is None:
             raise NotFoundError(f"no submitted bid for site {site.name} on {day}: submit one first")
         portfolio_bid_of(engine, name, day, bid.id)
+        if force or latest_settlement(engine, site.name, day) is None:
+            # Every site's inputs (prices, meter) are checked before any site is stored.
+            compute_settlement(engine, site.name, get_zone(site.zone), day)
     for site in stored.portfolio.sites:
         settle_site_day(engine, site.name, site.zone, day, force=force, reason=reason, now=now)
     return portfolio_results(engine, name, day)
