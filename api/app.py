@@ -30,6 +30,7 @@ from api.workers import lower_worker_priority
 from engine.core.dataversion import data_version_probe
 from engine.core.db import open_database
 from engine.core.settings import Settings
+from engine.io.portfolio_file import use_zones_file
 
 
 def _version() -> str:
@@ -53,6 +54,7 @@ def create_app(
     """
     settings = settings or Settings()
     api_settings = api_settings or ApiSettings()
+    use_zones_file(None)  # $POWERDESK_ZONES: zones without a built-in entry (docs/portfolio.md)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

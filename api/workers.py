@@ -16,6 +16,7 @@ from api.error_map import classify
 from engine.bids.portfolio import PortfolioBidRequest, build_portfolio_bid
 from engine.bids.service import BidRequest, build_bid
 from engine.core.db import make_engine
+from engine.io.portfolio_file import use_zones_file
 
 _WORKER_ENGINES: dict[str, Engine] = {}
 WORKER_NICENESS = 10
@@ -38,6 +39,7 @@ def build_bid_in_worker(
     """
     engine = _WORKER_ENGINES.get(url)
     if engine is None:
+        use_zones_file(None)  # a spawned worker registers $POWERDESK_ZONES as the API did
         engine = _WORKER_ENGINES[url] = make_engine(url)
     try:
         if isinstance(request, PortfolioBidRequest):

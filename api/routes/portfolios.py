@@ -452,21 +452,27 @@ def submit(
     "/{name}/settlements",
     response_model=PortfolioResultOut,
     status_code=201,
+    responses={200: {"model": PortfolioResultOut, "description": "Settled before: as stored"}},
 )
 def settle(
     name: PortfolioName,
     body: PortfolioSettlementIn,
+    response: Response,
     engine: EngineDep,
     _: TraderKey,
     now: ClockDep,
     idempotency_key: IdempotencyKey = None,
 ) -> PortfolioResultOut:
     """Settle every site of the portfolio on a day (each once, as `POST /settlements`; ``force``
-    records a correction of each) and return the sites with their roll-up. A site without a
-    submitted bid of one of the portfolio's builds is a 404 and settles nothing."""
-    return result_out(
-        settle_portfolio_day(engine, name, body.day, force=body.force, reason=body.reason, now=now)
+    records a correction of each) and return the sites with their roll-up: 201 when a site was
+    settled now, 200 when all were settled before. A site without a submitted bid of one of the
+    portfolio's builds, or without its meter readings, is an error that settles no site."""
+    result = settle_portfolio_day(
+        engine, name, body.day, force=body.force, reason=body.reason, now=now
     )
+    if not result.created:
+        response.status_code = 200
+    return result_out(result)
 
 
 @router.get("/{name}/results", response_model=PortfolioResultOut)

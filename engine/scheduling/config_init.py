@@ -27,6 +27,9 @@ catch_up_days = 7                # [days] how far back a start or tick looks for
 lease_seconds = 600              # [s] a claim without heartbeat for this long is taken over
 
 {sites}
+# [[portfolio]]                  # sites bid jointly by one daily job (docs/portfolio.md)
+# file = "portfolios/nordics.toml"
+
 [bid]
 enabled = true
 lead_minutes = 60                # fire at the zone's gate closure minus this, local D-1

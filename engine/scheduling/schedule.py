@@ -433,6 +433,9 @@ def load_config(path: Path) -> SchedulerConfig:
         raise InputFileError(where, "scheduler configuration does not exist") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputFileError(where, f"not TOML: {exc}") from None
+    from engine.io.portfolio_file import use_zones_file
+
+    use_zones_file(None)  # $POWERDESK_ZONES: zones without a built-in entry (docs/portfolio.md)
     known = {"catch_up_days", "lease_seconds", "site", "portfolio", "bid", "settle", "report"}
     unknown = sorted(set(raw) - known)
     if unknown:

@@ -16,7 +16,7 @@ zero without PPAs). The portfolio's figures are the exact sums of the sites'.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -77,6 +77,7 @@ class PortfolioResult:
     day: date
     currency: str
     sites: tuple[SiteResult, ...]
+    created: bool = False  # a site's settlement was stored by this call (not in the document)
 
     @property
     def totals(self) -> dict[str, Decimal]:
@@ -161,6 +162,10 @@ def settle_portfolio_day(
         if force or latest_settlement(engine, site.name, day) is None:
             # Every site's inputs (prices, meter) are checked before any site is stored.
             compute_settlement(engine, site.name, get_zone(site.zone), day)
+    created = False
     for site in stored.portfolio.sites:
-        settle_site_day(engine, site.name, site.zone, day, force=force, reason=reason, now=now)
-    return portfolio_results(engine, name, day)
+        record = settle_site_day(
+            engine, site.name, site.zone, day, force=force, reason=reason, now=now
+        )
+        created |= record.created
+    return replace(portfolio_results(engine, name, day), created=created)

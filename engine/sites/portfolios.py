@@ -210,24 +210,11 @@ def list_portfolios(
     return [_record(r, engine) for r in rows], total
 
 
-def portfolio_of_site(engine: Engine, site: str) -> str | None:
-    """The name of a registered portfolio that holds ``site``, if any (the first by name)."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(T_PORTFOLIO.c.name, T_PORTFOLIO.c.sites_json).order_by(T_PORTFOLIO.c.name)
-        ).all()
-    for name, sites_json in rows:
-        if site in json.loads(sites_json):
-            return str(name)
-    return None
-
-
 __all__ = [
     "PortfolioRecord",
     "get_portfolio",
     "list_portfolios",
     "parse_portfolio",
-    "portfolio_of_site",
     "register_portfolio",
     "register_portfolio_file",
 ]

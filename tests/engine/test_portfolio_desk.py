@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlmodel import col
 
 from cli import main
 from engine.bids.documents import site_placement_cost
 from engine.bids.portfolio import (
-    PortfolioBidRequest,
-    build_portfolio_bid,
     get_portfolio_bid,
     list_portfolio_bids,
 )
@@ -37,6 +36,7 @@ from engine.scheduling.schedule import JobKind, JobRunner, job_specs, load_confi
 from engine.settlement.portfolio import MONEY, portfolio_results, settle_portfolio_day
 from engine.settlement.service import import_meter, latest_settlement
 from engine.sites.portfolios import get_portfolio, register_portfolio_file
+from engine.strategies.names import DEFAULT_SCENARIOS
 from market import delivery_day_bounds, get_zone
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -116,38 +116,56 @@ def test_bad_portfolio_files_write_nothing(engine: Engine, tmp_path: Path) -> No
     assert list_sites(engine)[1] == 0  # the good site files were not registered either
 
 
+def _api_build(tmp_path: Path) -> dict[str, dict[str, object]]:
+    """Register the sites and the portfolio and build its day over HTTP (the real app)."""
+    from tests.api.conftest import TestClient, make_app, prepare_home
+
+    desk = prepare_home(tmp_path / "api-home")
+    with session_scope(desk.engine) as session:
+        load_price_file(session, PRICES["DK2"], "DK2")
+    trader = desk.auth("trader")
+    with TestClient(make_app(desk)) as client:
+        for name in ("dk1-dc", "dk2-dc"):
+            content = (PORTFOLIO.parent / f"{name}.toml").read_text(encoding="utf-8")
+            r = client.post("/sites", json={"content": content}, headers=trader)
+            assert r.status_code == 201, r.text
+        r = client.post(
+            "/portfolios",
+            json={"content": PORTFOLIO.read_text(encoding="utf-8"), "sites": ["dk1-dc", "dk2-dc"]},
+            headers=trader,
+        )
+        assert r.status_code == 201, r.text
+        r = client.post("/portfolios/nordics/bids", json={"day": DAY.isoformat()}, headers=trader)
+        assert r.status_code == 201, r.text
+        docs = {}
+        for b in r.json()["bids"]:
+            bid = client.get(f"/bids/{b['bid_id']}", headers=trader).json()
+            docs[b["site"]] = {k: bid[k] for k in BID_DOCS}
+    desk.engine.dispose()
+    return docs
+
+
 def test_api_build_scheduler_job_and_cli_give_the_same_site_bids(
     engine: Engine, tmp_path: Path
 ) -> None:
-    # 1. the engine function behind POST /portfolios/{name}/bids
-    register_portfolio_file(engine, PORTFOLIO)
-    built = build_portfolio_bid(engine, PortfolioBidRequest("nordics", DAY, n_scenarios=3))
-    assert built.status == "built"
-    api_docs = {site: _stored_docs(engine, bid_id) for site, bid_id in built.bids}
-    # 2. the scheduler's daily portfolio job (its own database)
-    other = make_engine(f"sqlite:///{tmp_path / 'sched.db'}")
-    _prepare(other)
+    # 1. POST /portfolios/{name}/bids
+    api_docs = _api_build(tmp_path)
+    # 2. the scheduler's daily portfolio job
     home = tmp_path / "home"
     cfg = load_config(_scheduler_config(tmp_path / "cfg"))
-    runner = JobRunner(other, cfg, default_registry(), OutboxAdapter(other, home), home)
+    runner = JobRunner(engine, cfg, default_registry(), OutboxAdapter(engine, home), home)
     due = runner.resolve(KEY)
     assert due.due_at == datetime(2023, 10, 19, 9, 0, tzinfo=UTC)  # gate closure 12:00 - 1 h
     outcome = runner.run(due)
     assert outcome.status == "succeeded", outcome.error
-    # the job builds with the scheduler's default scenario count: compare with one built alike
-    job_build = list_portfolio_bids(other, "nordics", day=DAY)[0][0]
+    job_build = list_portfolio_bids(engine, "nordics", day=DAY)[0][0]
     assert job_build.status == "submitted"
-    sched_docs = {site: _stored_docs(other, bid_id) for site, bid_id in job_build.bids}
-    same = build_portfolio_bid(
-        engine, PortfolioBidRequest("nordics", DAY, n_scenarios=job_build_scenarios(other))
-    )
-    assert {site: _stored_docs(engine, b) for site, b in same.bids} == sched_docs
+    sched_docs = {site: _stored_docs(engine, bid_id) for site, bid_id in job_build.bids}
     files = sorted(p.relative_to(home).as_posix() for p in (home / "outbox").rglob("*.json"))
     assert files == [
         "outbox/DK1/2023-10-20/bid-dk1-dc-2023-10-20.json",
         "outbox/DK2/2023-10-20/bid-dk2-dc-2023-10-20.json",
     ]
-    other.dispose()
     # 3. powerdesk portfolio bid on the same prices (from files)
     out = tmp_path / "cli"
     code = _run(
@@ -163,34 +181,45 @@ def test_api_build_scheduler_job_and_cli_give_the_same_site_bids(
             "--prices",
             f"DK2={PRICES['DK2']}",
             "--scenarios",
-            "3",
+            str(DEFAULT_SCENARIOS),
             "--out",
             str(out),
         ]
     )
     assert code == 0
-    for site, docs in api_docs.items():
-        cli_doc = json.loads((out / site / "bids.json").read_text())
-        cli_docs = {
-            "curves": cli_doc["da_curves"],
-            "block_bids": cli_doc["block_bids"],
-            "reserve_bids": cli_doc["reserve_bids"],
+    cli_docs = {}
+    for site in ("dk1-dc", "dk2-dc"):
+        doc = json.loads((out / site / "bids.json").read_text())
+        cli_docs[site] = {
+            "curves": doc["da_curves"],
+            "block_bids": doc["block_bids"],
+            "reserve_bids": doc["reserve_bids"],
         }
-        assert cli_docs == docs, site
+    assert cli_docs == sched_docs
+    assert _same_instants(sched_docs, api_docs)  # the API writes instants with Z
+    assert all(docs["curves"] for docs in cli_docs.values())
     # and the allocation the CLI wrote is the stored one
     rows = (out / "allocation.csv").read_text().splitlines()[1:]
     stored = [
-        (a["job"], a["site"], i["interval_start"], i["it_mw"])
-        for a in built.allocation
-        for i in a["intervals"]
+        (a["job"], a["site"], i["it_mw"]) for a in job_build.allocation for i in a["intervals"]
     ]
-    cli_rows = [(j, s, t, float(mw)) for j, s, t, mw in (r.split(",") for r in rows)]
-    assert [(j, s, float(mw)) for j, s, _, mw in stored] == [(j, s, mw) for j, s, _, mw in cli_rows]
+    assert stored == [(j, s, float(mw)) for j, s, _, mw in (r.split(",") for r in rows)]
 
 
-def job_build_scenarios(engine: Engine) -> int:
-    build = list_portfolio_bids(engine, "nordics", day=DAY)[0][0]
-    return int(build.site_bids(engine)[0].n_scenarios)
+def _same_instants(a: dict[str, object], b: dict[str, object]) -> bool:
+    """The same documents, instants compared as instants (the API writes ``Z``)."""
+    import pandas as pd
+
+    def norm(x: object) -> object:
+        if isinstance(x, dict):
+            return {k: norm(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [norm(v) for v in x]
+        if isinstance(x, str) and len(x) >= 20 and x[4] == "-" and "T" in x:
+            return pd.Timestamp(x).isoformat()
+        return x
+
+    return norm(a) == norm(b)
 
 
 def _race(engine: Engine, tmp_path: Path) -> None:
@@ -221,8 +250,8 @@ def _race(engine: Engine, tmp_path: Path) -> None:
     for site in ("dk1-dc", "dk2-dc"):
         assert list_bids(engine, site=site, day=DAY)[1] == 1
     with engine.connect() as conn:
-        runs = conn.execute(select(JobRun.key, JobRun.attempt, JobRun.status)).all()  # type: ignore[call-overload]
-    assert [(r.key, r.attempt, r.status) for r in runs] == [(KEY, 1, "succeeded")]
+        runs = conn.execute(select(col(JobRun.key), col(JobRun.attempt), col(JobRun.status))).all()
+    assert [tuple(r) for r in runs] == [(KEY, 1, "succeeded")]
 
     # A forced re-run is a new attempt: a new build whose site bids supersede the first.
     runner = JobRunner(engine, cfg, default_registry(), OutboxAdapter(engine, home), home)
