@@ -157,21 +157,27 @@ class SiteDetail(SiteOut):
 # -- bids -----------------------------------------------------------------------------------------
 
 
-class BidIn(Request):
-    """What to bid: a registered site and a delivery day."""
+class BidOptions(Request):
+    """How to build a delivery day's bid (a site's or a portfolio's)."""
 
-    site: Name
     day: Day
     strategy: Strategy = StrategyName.FORECAST
     as_of: Instant | None = Field(
         None,
-        description="Decision time (default: the zone's gate closure for the day); only prices "
-        "published before it are used. Hindsight needs strategy perfect-foresight.",
+        description="Decision time (default: the zone's gate closure for the day; a portfolio's: "
+        "the earliest of its zones'); only prices published before it are used. Hindsight needs "
+        "strategy perfect-foresight.",
     )
     n_scenarios: int = Field(DEFAULT_SCENARIOS, ge=1, le=20)
     offer_reserves: bool = True
     allow_breaches: bool = Field(False, description="Keep a plan whose soft constraints gave way.")
     seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class BidIn(BidOptions):
+    """What to bid: a registered site and a delivery day."""
+
+    site: Name
 
 
 class CurveOut(BaseModel):

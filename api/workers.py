@@ -6,13 +6,17 @@ code and one-line message (:func:`api.error_map.classify`).
 
 from __future__ import annotations
 
+import asyncio
 import os
+from concurrent.futures import Executor
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from api.error_map import classify
+from api.errors import ApiError
 from engine.bids.portfolio import PortfolioBidRequest, build_portfolio_bid
 from engine.bids.service import BidRequest, build_bid
 from engine.core.db import make_engine
@@ -50,3 +54,39 @@ def build_bid_in_worker(
         if mapped is None:
             return "bug", f"{type(exc).__name__}: {exc}"
         return "error", (mapped[0], mapped[1], " ".join(str(exc).split()))
+
+
+async def build_in_background(
+    pool: Executor | None,
+    engine: Engine,
+    url: str,
+    request: BidRequest | PortfolioBidRequest,
+    created_by: str,
+    now: datetime,
+) -> int:
+    """Build a site's or a portfolio's bid off the event loop and return the stored id: in a
+    worker process of ``pool`` (:func:`build_bid_in_worker`), or in a thread without one.
+
+    Raises
+    ------
+    ApiError
+        A domain error, mapped by :func:`api.error_map.classify` in the worker.
+    """
+    if pool is None:
+        if isinstance(request, PortfolioBidRequest):
+            built = await run_in_threadpool(
+                build_portfolio_bid, engine, request, created_by=created_by, now=now
+            )
+            return built.id
+        return (
+            await run_in_threadpool(build_bid, engine, request, created_by=created_by, now=now)
+        ).id
+    outcome, value = await asyncio.get_running_loop().run_in_executor(
+        pool, build_bid_in_worker, url, request, created_by, now
+    )
+    if outcome == "error":
+        status, code, message = value
+        raise ApiError(status, code, message)
+    if outcome != "ok":
+        raise RuntimeError(f"bid build failed in its worker: {value}")
+    return int(value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from concurrent.futures import Executor
 from dataclasses import fields
@@ -10,10 +9,8 @@ from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import CachedAuditorKey, ClockDep, EngineDep, SettingsDep, TraderKey
-from api.errors import ApiError
 from api.routes.sites import IdempotencyKey
 from api.schemas import (
     BidDetail,
@@ -27,12 +24,11 @@ from api.schemas import (
     SubmissionOut,
     next_offset,
 )
-from api.workers import build_bid_in_worker
+from api.workers import build_in_background
 from engine.bids.service import (
     BidRecord,
     BidRequest,
     bid_version,
-    build_bid,
     get_bid,
     list_bids,
     submit_bid,
@@ -115,21 +111,9 @@ async def create_bid(
         seed=body.seed,
     )
     pool: Executor | None = request.app.state.bid_pool
-    if pool is None:
-        built = await run_in_threadpool(
-            build_bid, engine, what, created_by=principal.key_id, now=now
-        )
-        return bid_detail(built)
     url = settings.resolved_database_url
-    outcome, value = await asyncio.get_running_loop().run_in_executor(
-        pool, build_bid_in_worker, url, what, principal.key_id, now
-    )
-    if outcome == "error":
-        status, code, message = value
-        raise ApiError(status, code, message)
-    if outcome != "ok":
-        raise RuntimeError(f"bid build failed in its worker: {value}")
-    return bid_detail(get_bid(engine, int(value)))
+    bid_id = await build_in_background(pool, engine, url, what, principal.key_id, now)
+    return bid_detail(get_bid(engine, bid_id))
 
 
 @router.get("/bids", response_model=Page[BidSummary])

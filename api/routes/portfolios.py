@@ -4,7 +4,6 @@ read the allocation, the settled results per site with their roll-up and the car
 
 from __future__ import annotations
 
-import asyncio
 from concurrent.futures import Executor
 from datetime import date, datetime
 from pathlib import Path as FsPath
@@ -12,19 +11,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import AuditorKey, CachedAuditorKey, ClockDep, EngineDep, SettingsDep, TraderKey
-from api.errors import ApiError
 from api.routes.sites import IdempotencyKey
-from api.schemas import Day, Instant, Name, Page, Strategy, next_offset
+from api.schemas import BidOptions, Day, Name, Page, next_offset
 from api.schemas import Request as Body
-from api.workers import build_bid_in_worker
+from api.workers import build_in_background
 from engine.bids.documents import site_placement_cost
 from engine.bids.portfolio import (
     PortfolioBidRecord,
     PortfolioBidRequest,
-    build_portfolio_bid,
     get_portfolio_bid,
     list_portfolio_bids,
     submit_portfolio_bid,
@@ -38,7 +34,6 @@ from engine.sites.portfolios import (
     list_portfolios,
     register_portfolio,
 )
-from engine.strategies.names import DEFAULT_SCENARIOS, StrategyName
 from market import get_zone
 from market.clearing import placed_energy_mwh
 
@@ -100,20 +95,8 @@ class PortfolioDetail(PortfolioOut):
     content: str
 
 
-class PortfolioBidIn(Body):
-    """What to build: a delivery day of the portfolio (as `POST /bids` for a site)."""
-
-    day: Day
-    strategy: Strategy = StrategyName.FORECAST
-    as_of: Instant | None = Field(
-        None,
-        description="Decision time (default: the earliest gate closure of the sites' zones); "
-        "only prices published before it are used.",
-    )
-    n_scenarios: int = Field(DEFAULT_SCENARIOS, ge=1, le=20)
-    offer_reserves: bool = True
-    allow_breaches: bool = Field(False, description="Keep a plan whose soft constraints gave way.")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+class PortfolioBidIn(BidOptions):
+    """What to build: a delivery day of the portfolio (the options of `POST /bids`)."""
 
 
 class SiteBidOut(BaseModel):
@@ -363,21 +346,9 @@ async def create_portfolio_bid(
         seed=body.seed,
     )
     pool: Executor | None = request.app.state.bid_pool
-    if pool is None:
-        built = await run_in_threadpool(
-            build_portfolio_bid, engine, what, created_by=principal.key_id, now=now
-        )
-        return portfolio_bid_out(engine, built)
     url = settings.resolved_database_url
-    outcome, value = await asyncio.get_running_loop().run_in_executor(
-        pool, build_bid_in_worker, url, what, principal.key_id, now
-    )
-    if outcome == "error":
-        status, code, message = value
-        raise ApiError(status, code, message)
-    if outcome != "ok":
-        raise RuntimeError(f"portfolio bid build failed in its worker: {value}")
-    return portfolio_bid_out(engine, get_portfolio_bid(engine, int(value)))
+    bid_id = await build_in_background(pool, engine, url, what, principal.key_id, now)
+    return portfolio_bid_out(engine, get_portfolio_bid(engine, bid_id))
 
 
 @router.get("/{name}/bids", response_model=Page[PortfolioBidOut])

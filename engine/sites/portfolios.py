@@ -25,7 +25,7 @@ from bidding.portfolio import Portfolio
 from engine.core.errors import ConflictError, InputFileError, NotFoundError
 from engine.io.portfolio_file import load_portfolio, site_files
 from engine.models.portfolios import PortfolioRow
-from engine.sites.registry import T_SITE, get_site, register_site
+from engine.sites.registry import T_SITE, check_storable, get_site, register_site
 from market import NAME_RULE, is_name
 from market.errors import MarketError
 
@@ -53,12 +53,7 @@ def parse_portfolio(content: str, sites: Sequence[Any], source: str = "<portfoli
     InputFileError
         Not TOML, not a valid portfolio (names the site or job), a name that cannot be stored.
     """
-    if "\x00" in content:
-        raise InputFileError(source, "contains a NUL character")
-    try:
-        content.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputFileError(source, "not UTF-8 text (a lone surrogate)") from None
+    check_storable(content, source)
     try:
         data = tomllib.loads(content)
     except tomllib.TOMLDecodeError as exc:

@@ -40,6 +40,16 @@ class SiteRecord:
     site: Site
 
 
+def check_storable(content: str, source: str) -> None:
+    """Refuse text that cannot be stored (a NUL, a lone surrogate) as an :class:`InputFileError`."""
+    if "\x00" in content:
+        raise InputFileError(source, "contains a NUL character")
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputFileError(source, "not UTF-8 text (a lone surrogate)") from None
+
+
 def parse_site(content: str, content_format: SiteFormat, source: str = "<site>") -> Site:
     """Parse and validate a site file's content.
 
@@ -49,12 +59,7 @@ def parse_site(content: str, content_format: SiteFormat, source: str = "<site>")
         Not valid TOML/JSON, not a table, or a rule of the site file broken (names the field);
         text that cannot be stored (a NUL, a lone surrogate).
     """
-    if "\x00" in content:
-        raise InputFileError(source, "contains a NUL character")
-    try:
-        content.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputFileError(source, "not UTF-8 text (a lone surrogate)") from None
+    check_storable(content, source)
     try:
         data: Any = tomllib.loads(content) if content_format == "toml" else json.loads(content)
     except tomllib.TOMLDecodeError as exc:
