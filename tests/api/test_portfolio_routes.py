@@ -223,3 +223,23 @@ def test_bad_input_writes_nothing(client: TestClient, desk: Desk) -> None:
     refused = client.post(f"/portfolios/nordics/bids/{hind.json()['id']}/submit", headers=h)
     assert "hindsight" in assert_error(refused, 409, "conflict")["message"]
     assert row_counts(desk.engine) == before
+
+
+def test_portfolio_builds_in_a_worker_process(desk: Desk) -> None:
+    from api.app import create_app
+    from api.settings import ApiSettings
+
+    app = create_app(
+        desk.settings, ApiSettings(bid_processes=1, backtest_executor="inline", gc_freeze=False)
+    )
+    h = desk.auth("trader")
+    with TestClient(app) as client:
+        _registered(client, desk)
+        built = client.post("/portfolios/nordics/bids", json={"day": DAY}, headers=h)
+        assert built.status_code == 201, built.text
+        assert [b["site"] for b in built.json()["bids"]] == ["dk1-dc", "dk2-dc"]
+        before = row_counts(desk.engine)
+        late = client.post("/portfolios/nordics/bids", json={"day": "2026-01-05"}, headers=h)
+        assert_error(late, 422, "no_price_scenarios")  # raised in the worker, mapped the same
+        assert_error(client.post("/portfolios/none/bids", json={"day": DAY}, headers=h), 404)
+        assert row_counts(desk.engine) == before
