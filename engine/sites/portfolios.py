@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Table, bindparam, func, select
+from sqlalchemy.exc import IntegrityError
 
 from bidding import BiddingError
 from bidding.portfolio import Portfolio
@@ -112,27 +113,42 @@ def register_portfolio(
     digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
     sites_json = json.dumps(names)
     at = now or datetime.now(UTC)
+    try:
+        return _store(engine, portfolio.name, content, digest, sites_json, replace, created_by, at)
+    except IntegrityError:
+        # Another request registered the same name at the same time: as if it had come first.
+        return _store(engine, portfolio.name, content, digest, sites_json, replace, created_by, at)
+
+
+def _store(
+    engine: Engine,
+    name: str,
+    content: str,
+    digest: str,
+    sites_json: str,
+    replace: bool,
+    created_by: str,
+    at: datetime,
+) -> tuple[PortfolioRecord, bool]:
     with engine.begin() as conn:
-        row = conn.execute(_GET, {"name": portfolio.name}).first()
+        row = conn.execute(_GET, {"name": name}).first()
         if row is not None and (row.sha256, row.sites_json) == (digest, sites_json):
             return _record(row, engine), False
         if row is not None and not replace:
             raise ConflictError(
-                f"portfolio {portfolio.name!r} exists with other content (sha256 {row.sha256}); "
+                f"portfolio {name!r} exists with other content (sha256 {row.sha256}); "
                 "set replace to overwrite it"
             )
         values = {"content": content, "sha256": digest, "sites_json": sites_json, "updated_at": at}
         if row is None:
             conn.execute(
                 T_PORTFOLIO.insert().values(
-                    name=portfolio.name, created_at=at, created_by=created_by, **values
+                    name=name, created_at=at, created_by=created_by, **values
                 )
             )
         else:
-            conn.execute(
-                T_PORTFOLIO.update().where(T_PORTFOLIO.c.name == portfolio.name).values(**values)
-            )
-        row = conn.execute(_GET, {"name": portfolio.name}).one()
+            conn.execute(T_PORTFOLIO.update().where(T_PORTFOLIO.c.name == name).values(**values))
+        row = conn.execute(_GET, {"name": name}).one()
     return _record(row, engine), True
 
 
