@@ -460,3 +460,34 @@ def test_carbon_report_of_the_portfolio_sums_the_sites(engine: Engine, tmp_path:
     assert Decimal(figures["totals"]["consumption_mwh"]) == 24 * (
         Decimal("70.5") + Decimal("61.25")
     )
+
+
+class _FlakyOutbox(OutboxAdapter):
+    """The outbox, failing once on its second file (a transport cut short mid-submission)."""
+
+    calls = 0
+
+    def submit(self, *args: object, **kwargs: object) -> list[object]:  # type: ignore[override]
+        type(self).calls += 1
+        if type(self).calls == 2:
+            raise OSError("connection reset while handing over the second site's file")
+        return super().submit(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_cut_short_submission_is_completed_by_the_retry_not_rebuilt(
+    engine: Engine, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    cfg = load_config(_scheduler_config(tmp_path / "cfg"))
+    runner = JobRunner(engine, cfg, default_registry(), _FlakyOutbox(engine, home), home)
+    first = runner.run(runner.resolve(KEY))
+    assert first.status == "failed"
+    assert first.error is not None
+    assert "connection reset" in first.error
+    builds, total = list_portfolio_bids(engine, "nordics", day=DAY)
+    assert (total, builds[0].status) == (1, "partly submitted")
+    second = runner.run(runner.resolve(KEY))
+    assert (second.status, second.attempt) == ("succeeded", 2), second.error
+    builds, total = list_portfolio_bids(engine, "nordics", day=DAY)
+    assert (total, builds[0].status) == (1, "submitted")  # the same build, completed
+    assert [submitted_bid(engine, s, DAY) is not None for s in ("dk1-dc", "dk2-dc")] == [True] * 2
