@@ -18,7 +18,7 @@ from engine.certificates.store import LedgerStore, sign_and_append
 from ledger.events import Issue, RegisterDevice, Retire, decode_leaf, format_time
 from ledger.keys import Role, key_id_of
 from ledger.ppa import PPA, MeteredInterval, Settlement, settle_ppa
-from ledger.schemes import Scheme
+from ledger.schemes import SCHEMES, Scheme
 from ledger.signer import EventSigner
 from ledger.state import Bundle, Status, bundle_id_for
 
@@ -149,6 +149,8 @@ def retirement_record(bundle: Bundle) -> RetirementRecord:
         consumption_end=r.consumption_end,
         beneficiary=r.beneficiary,
         ef_tco2e_per_mwh=None,
+        # China GEC: bundled with a green-electricity trading contract, or bought on its own.
+        bundled=(bundle.contract is not None) if SCHEMES[bundle.scheme].bundling else None,
     )
 
 

@@ -84,6 +84,9 @@ class LedgerCell(SQLModel, table=True):
     expired_wh: int = Field(sa_column=Column(BigInteger, nullable=False))
     withdrawn_wh: int = Field(sa_column=Column(BigInteger, nullable=False))
     metered_wh: int = Field(sa_column=Column(BigInteger, nullable=False))
+    carried_in_wh: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
 
 
 class LedgerBundle(SQLModel, table=True):
@@ -116,6 +119,7 @@ class LedgerBundle(SQLModel, table=True):
     consumption_end: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     consumption_zone: str | None = Field(default=None, max_length=200)
     retired_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    contract: str | None = Field(default=None, max_length=200)
 
 
 class LedgerCheckpoint(SQLModel, table=True):
