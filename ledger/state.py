@@ -146,6 +146,14 @@ def carried_from(scheme: Scheme, interval_start: datetime) -> datetime | None:
     return previous_month_start(interval_start, period_zone(scheme))
 
 
+def remainder_of(cell: Cell | None, scheme: Scheme) -> int:
+    """What a period's cell carries into the next period [Wh]: its metered energy plus what it
+    carried in, modulo the scheme's unit (0 without a cell)."""
+    if cell is None:
+        return 0
+    return (cell.metered_wh + cell.carried_in_wh) % SCHEMES[scheme].unit_wh
+
+
 def bundle_id_for(device: str, interval_start: datetime, id_start: int, id_end: int) -> str:
     """Deterministic bundle id; id ranges of one (device, interval) never repeat."""
     return f"{device}/{format_time(interval_start)}/{id_start}-{id_end}"
@@ -530,13 +538,9 @@ class LedgerState:
         cell = self.cells.get((device.device, start))
         if cell is not None:
             return cell
-        carried = 0
         previous = carried_from(rules.scheme, start)
-        if previous is not None:
-            before = self.cells.get((device.device, previous))
-            if before is not None:
-                carried = (before.metered_wh + before.carried_in_wh) % rules.unit_wh
-        return Cell(device.device, start, end, carried_in_wh=carried)
+        before = None if previous is None else self.cells.get((device.device, previous))
+        return Cell(device.device, start, end, carried_in_wh=remainder_of(before, rules.scheme))
 
     def _check_limits(self, device: Device, cell: Cell, live_wh: int, metered_wh: int) -> None:
         basis = metered_wh + cell.carried_in_wh

@@ -149,12 +149,24 @@ class LedgerPPA(SQLModel, table=True):
     contract_toml: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class LedgerGreenRecord(SQLModel, table=True):
+    """A green-electricity trading contract (its TOML as imported), a settled monthly statement
+    or an unbundled GEC purchase (canonical JSON of the outcome and its ledger indexes)."""
+
+    __tablename__ = "ledger_green_record"
+
+    record_id: str = Field(primary_key=True, max_length=300)
+    kind: str = Field(max_length=16, index=True)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+
+
 __all__ = [
     "LedgerBundle",
     "LedgerCell",
     "LedgerCheckpoint",
     "LedgerDevice",
     "LedgerEvent",
+    "LedgerGreenRecord",
     "LedgerHead",
     "LedgerKey",
     "LedgerPPA",

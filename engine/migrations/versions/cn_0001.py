@@ -2,7 +2,8 @@
 
 ``ledger_cell.carried_in_wh`` holds the metered energy below one certificate carried into a
 monthly period (China GEC); ``ledger_bundle.contract`` names the green-electricity trading
-contract a bundle was transferred with (issue 14).
+contract a bundle was transferred with; ``ledger_green_record`` keeps green-electricity
+contracts, settled monthly statements and unbundled GEC purchases (issue 14).
 
 Revision ID: cn_0001
 Revises: api_0003
@@ -29,9 +30,21 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("ledger_bundle", schema=None) as batch_op:
         batch_op.add_column(sa.Column("contract", sa.String(length=200), nullable=True))
+    op.create_table(
+        "ledger_green_record",
+        sa.Column("record_id", sa.String(length=300), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("record_id"),
+    )
+    with op.batch_alter_table("ledger_green_record", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ledger_green_record_kind"), ["kind"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("ledger_green_record", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ledger_green_record_kind"))
+    op.drop_table("ledger_green_record")
     with op.batch_alter_table("ledger_bundle", schema=None) as batch_op:
         batch_op.drop_column("contract")
     with op.batch_alter_table("ledger_cell", schema=None) as batch_op:
