@@ -449,14 +449,14 @@ def green_settle(
 ) -> None:
     """Settle a monthly statement: money like a physical PPA, GECs bundled to the buyer and
     retired for its site, in one ledger transaction (a retry returns the first result)."""
-    from engine.certificates.green import settle_contract_month
+    from engine.certificates.green import key_signer, settle_contract_month
     from engine.core.db import open_database
 
     text = _read_text(statement)
     keys = _party_keys(seller_key, buyer_key)
-    result = settle_contract_month(
-        open_database(), _store(), contract_id, text, str(statement), keys, _at(at)
-    )
+    store = _store()
+    sign = key_signer(store, keys, _at(at))
+    result = settle_contract_month(open_database(), store, contract_id, text, str(statement), sign)
     typer.echo(json.dumps(result, indent=2))
 
 
@@ -469,10 +469,11 @@ def gec_buy(
 ) -> None:
     """Buy GECs of a plant and month (unbundled) and retire them for a site, in one ledger
     transaction (a retry returns the first result)."""
-    from engine.certificates.green import buy_gecs
+    from engine.certificates.green import buy_gecs, key_signer
     from engine.core.db import open_database
 
     text = _read_text(path)
     keys = _party_keys(seller_key, buyer_key)
-    result = buy_gecs(open_database(), _store(), text, str(path), keys, _at(at))
+    store = _store()
+    result = buy_gecs(open_database(), store, text, str(path), key_signer(store, keys, _at(at)))
     typer.echo(json.dumps(result, indent=2))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -307,48 +307,64 @@ def execute(
     return record | {"replayed": False}
 
 
+Signer = Callable[[Plan], Sequence[SignedEvent]]
+"""Signs a plan: with the parties' key files (CLI, :func:`key_signer`) or by returning what a
+client signed (API)."""
+
+
+def key_signer(store: LedgerStore, keys: Mapping[str, Ed25519PrivateKey], at: datetime) -> Signer:
+    """A :data:`Signer` with local keys by party."""
+    return lambda plan: sign_plan(store, plan, keys, at)
+
+
+def statement_plan(
+    engine: Engine, store: LedgerStore, contract_id: str, statement_text: str, source: str
+) -> Plan:
+    """The plan of one monthly statement of a stored contract (nothing is written)."""
+    contract = get_contract(engine, contract_id)
+    month, generation = parse_statement(statement_text, source)
+    try:
+        settle_statement(contract, month, generation)
+    except LedgerError as exc:
+        raise InputFileError(source, str(exc)) from exc
+    return plan_statement(store, contract, month, generation)
+
+
 def settle_contract_month(
     engine: Engine,
     store: LedgerStore,
     contract_id: str,
     statement_text: str,
     source: str,
-    keys: Mapping[str, Ed25519PrivateKey],
-    at: datetime,
+    sign: Signer,
 ) -> dict[str, Any]:
-    """Settle one monthly statement of a stored contract, signing with ``keys`` by party."""
+    """Settle one monthly statement: money, bundled GECs moved and retired, recorded; a retry
+    of a recorded statement returns the record and appends nothing."""
     contract = get_contract(engine, contract_id)
     month, generation = parse_statement(statement_text, source)
-    statement = settle_statement_checked(contract, month, generation, source)
-    earlier = _replayed(engine, f"statement:{contract_id}:{month}", statement)
+    try:
+        result = settle_statement(contract, month, generation).to_json()
+    except LedgerError as exc:
+        raise InputFileError(source, str(exc)) from exc
+    earlier = _replayed(engine, f"statement:{contract_id}:{month}", result)
     if earlier is not None:
         return earlier
     plan = plan_statement(store, contract, month, generation)
-    return execute(engine, store, plan, sign_plan(store, plan, keys, at))
+    return execute(engine, store, plan, sign(plan))
 
 
-def settle_statement_checked(
-    contract: GreenContract, month: str, generation: Mapping[datetime, int], source: str
-) -> dict[str, Any]:
-    """The statement's money and GECs, or a one-line :class:`InputFileError` naming the file."""
-    try:
-        return settle_statement(contract, month, generation).to_json()
-    except LedgerError as exc:
-        raise InputFileError(source, str(exc)) from exc
+def purchase_plan(store: LedgerStore, purchase_text: str, source: str) -> Plan:
+    """The plan of an unbundled GEC purchase (nothing is written)."""
+    return plan_purchase(store, parse_purchase(purchase_text, source))
 
 
 def buy_gecs(
-    engine: Engine,
-    store: LedgerStore,
-    purchase_text: str,
-    source: str,
-    keys: Mapping[str, Ed25519PrivateKey],
-    at: datetime,
+    engine: Engine, store: LedgerStore, purchase_text: str, source: str, sign: Signer
 ) -> dict[str, Any]:
-    """Execute an unbundled GEC purchase file, signing with ``keys`` by party."""
+    """Execute an unbundled GEC purchase; a retry returns the record and appends nothing."""
     purchase = parse_purchase(purchase_text, source)
     earlier = _replayed(engine, f"purchase:{purchase.purchase_id}", purchase.to_json())
     if earlier is not None:
         return earlier
     plan = plan_purchase(store, purchase)
-    return execute(engine, store, plan, sign_plan(store, plan, keys, at))
+    return execute(engine, store, plan, sign(plan))

@@ -15,8 +15,10 @@ from sqlalchemy import Engine, func, select
 from carbon.cn import green_supply
 from engine.certificates.green import (
     T_GREEN,
+    Signer,
     add_contract_text,
     buy_gecs,
+    key_signer,
     settle_contract_month,
 )
 from engine.certificates.ppa_delivery import (
@@ -121,10 +123,13 @@ def world(tmp_path: Path) -> World:
     return World(engine)
 
 
+def _signer(w: World) -> Signer:
+    return key_signer(w.store, w.keys, AT)
+
+
 def _settle(w: World, statement: str = STATEMENT) -> dict[str, object]:
-    return settle_contract_month(
-        w.engine, w.store, "GT-HEXI-2024-06", statement, "june.toml", w.keys, AT
-    )
+    sign = key_signer(w.store, w.keys, AT)
+    return settle_contract_month(w.engine, w.store, "GT-HEXI-2024-06", statement, "june.toml", sign)
 
 
 def test_a_statement_settles_money_and_moves_bundled_gecs(world: World) -> None:
@@ -136,7 +141,7 @@ def test_a_statement_settles_money_and_moves_bundled_gecs(world: World) -> None:
     assert result["payment"] == "781500.00"
     assert result["shortfall_wh"] == 499_500_000
     assert result["gec_bundled_wh"] == 2500 * MWH
-    bought = buy_gecs(world.engine, world.store, PURCHASE, "p.toml", world.keys, AT)
+    bought = buy_gecs(world.engine, world.store, PURCHASE, "p.toml", _signer(world))
     assert bought["result"]["cost"] == "4200.00"  # type: ignore[index]
     start, end = month_interval("2024-06")
     gs = site_retirements(world.store.bundles(), "gansu-dc", start, end)
@@ -256,7 +261,7 @@ def test_a_bad_purchase_is_one_line_and_writes_nothing(
 ) -> None:
     size = world.size()
     with pytest.raises(PowerdeskError) as info:
-        buy_gecs(world.engine, world.store, text, "p.toml", world.keys, AT)
+        buy_gecs(world.engine, world.store, text, "p.toml", _signer(world))
     assert message in str(info.value)
     assert "\n" not in str(info.value)
     assert (world.size(), world.records()) == (size, 0)
