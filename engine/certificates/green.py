@@ -68,9 +68,15 @@ def parse_contract(text: str, source: str = "<contract>") -> GreenContract:
     return contract
 
 
-def parse_statement(text: str, source: str = "<statement>") -> tuple[str, dict[datetime, int]]:
-    """Parse a monthly statement (TOML): (month, metered generation [Wh] by period start)."""
+def parse_statement(
+    text: str, source: str = "<statement>", contract_id: str | None = None
+) -> tuple[str, dict[datetime, int]]:
+    """Parse a monthly statement (TOML): (month, metered generation [Wh] by period start); a
+    ``contract`` field must name ``contract_id``."""
     data = _toml(text, source)
+    named = data.get("contract")
+    if contract_id is not None and named is not None and named != contract_id:
+        raise InputFileError(source, f"statement of contract {named!r}, not {contract_id!r}")
     try:
         return statement_generation(data)
     except LedgerError as exc:
@@ -322,7 +328,7 @@ def statement_plan(
 ) -> Plan:
     """The plan of one monthly statement of a stored contract (nothing is written)."""
     contract = get_contract(engine, contract_id)
-    month, generation = parse_statement(statement_text, source)
+    month, generation = parse_statement(statement_text, source, contract_id)
     try:
         settle_statement(contract, month, generation)
     except LedgerError as exc:
@@ -341,7 +347,7 @@ def settle_contract_month(
     """Settle one monthly statement: money, bundled GECs moved and retired, recorded; a retry
     of a recorded statement returns the record and appends nothing."""
     contract = get_contract(engine, contract_id)
-    month, generation = parse_statement(statement_text, source)
+    month, generation = parse_statement(statement_text, source, contract_id)
     try:
         result = settle_statement(contract, month, generation).to_json()
     except LedgerError as exc:
