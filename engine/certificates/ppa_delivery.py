@@ -130,7 +130,8 @@ def deliver_physical_ppa(
 
     For a monthly scheme (China GEC) the hours' certificates are summed per calendar month of
     the scheme and issued once per month in whole units (remainder carried), with the
-    registry's code ``external_code(month start)`` where the scheme keeps one; the month's
+    registry's code ``external_code(month start, in the scheme's time zone)`` where the scheme
+    keeps one; the month's
     certificates are retired for the site over the month's hours delivered.
     """
     if ppa.settlement is not Settlement.PHYSICAL:
@@ -202,7 +203,7 @@ def _deliver_monthly(
         end = month_bounds(start, tz)[1]
         stamp = format_time(start)
         due = sum(x.certificate_wh for x in month)
-        code = None if external_code is None else external_code(start)
+        code = None if external_code is None else external_code(start.astimezone(tz))
         issued = issue_month(
             store,
             issuer,

@@ -288,3 +288,60 @@ def test_monthly_issuance_carries_the_remainder_in_the_store(world: World) -> No
     assert cell is not None
     assert cell.carried_in_wh == 400_000
     assert Decimal(cell.metered_wh) == Decimal(1_700_000)
+
+
+def test_a_physical_ppa_delivers_gecs_monthly_with_the_registry_code(world: World) -> None:
+    from datetime import timedelta
+
+    from engine.certificates.ppa_delivery import deliver_physical_ppa
+    from ledger.ppa import PPA, MeteredInterval, Settlement, Volume
+
+    start, end = month_interval("2024-06")
+    ppa = PPA(
+        ppa_id="ppa-gs",
+        settlement=Settlement.PHYSICAL,
+        volume=Volume.AS_PRODUCED,
+        buyer="gansu-dc",
+        counterparty="hexi-wind",
+        zone="CN-GS",
+        time_zone="Asia/Shanghai",
+        currency="CNY",
+        strike_per_mwh=Decimal("250"),
+        start=start,
+        end=end,
+        devices=("GS-SOLAR-1",),
+    )
+    ensure_device(world.store, world.registry, "GS-SOLAR-1", 10_000_000, "solar", "CN-GS", AT)
+    hours = [start + timedelta(hours=h) for h in range(30 * 24)]
+    metered = [MeteredInterval(h, h + timedelta(hours=1), 700_000) for h in hours]  # 0.7 MWh
+    kw = {"issuer": world.registry, "buyer": world.buyer, "site": "gansu-dc", "at": AT}
+    with pytest.raises(ValueError, match="registry's code"):
+        deliver_physical_ppa(world.store, ppa, metered, scheme=Scheme.CHINA_GEC, **kw)  # type: ignore[arg-type]
+    delivered = deliver_physical_ppa(
+        world.store,
+        ppa,
+        metered,
+        scheme=Scheme.CHINA_GEC,
+        external_code=lambda month: f"GEC-GS-SOLAR-1-{month:%Y%m}",
+        **kw,  # type: ignore[arg-type]
+    )
+    # 720 h x 0.7 MWh = 504 MWh: one issuance of 504 GECs for the month, retired for the site.
+    assert len(delivered) == 1
+    assert delivered[0].certificate_wh == 504 * MWH
+    bundle = world.store.bundle(delivered[0].bundle_id)
+    assert (bundle.external_code, bundle.status, bundle.owner) == (
+        "GEC-GS-SOLAR-1-202406",
+        "retired",
+        "gansu-dc",
+    )
+    size = world.size()
+    again = deliver_physical_ppa(
+        world.store,
+        ppa,
+        metered,
+        scheme=Scheme.CHINA_GEC,
+        external_code=lambda month: f"GEC-GS-SOLAR-1-{month:%Y%m}",
+        **kw,  # type: ignore[arg-type]
+    )
+    assert world.size() == size
+    assert again[0].bundle_id == delivered[0].bundle_id
