@@ -347,6 +347,8 @@ def run_cn_demo(
     }
 
     # 7. Audit bundle, verified offline (the report's figures recomputed from its inputs).
+    from engine.demo.run import _stamp
+
     bundle_dir = home / "audit" / f"{site.name}-{MONTH}-{_stamp()}"
     export_bundle(
         store,
@@ -362,7 +364,3 @@ def run_cn_demo(
     )
     out["audit"] = {"bundle": str(bundle_dir), "verified": verified}
     return out
-
-
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")

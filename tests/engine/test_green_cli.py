@@ -3,13 +3,11 @@ parties' key files, one-line errors that write nothing."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from cli import main
+from tests.engine.test_ledger_cli import _error, _json, _run
 
 MONTH = [
     "--interval-start",
@@ -51,27 +49,6 @@ currency = "CNY"
 site = "dc-js"
 zone = "CN-JS"
 """
-
-
-def _run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
-def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> Any:
-    assert _run(argv) == 0, capsys.readouterr().err
-    return json.loads(capsys.readouterr().out)
-
-
-def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    assert _run(argv) == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert err.startswith("powerdesk: error: ")
-    return err
 
 
 def test_green_contract_statement_and_purchase(
