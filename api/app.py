@@ -22,7 +22,18 @@ from api.deps import AuthCache
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.middleware import GuardMiddleware
 from api.read_cache import ReadCache, ReadCacheMiddleware
-from api.routes import admin, backtests, bids, jobs, ledger, market, reports, settlements, sites
+from api.routes import (
+    admin,
+    backtests,
+    bids,
+    green,
+    jobs,
+    ledger,
+    market,
+    reports,
+    settlements,
+    sites,
+)
 from api.routes import portfolios as portfolio_routes
 from api.schemas import Health
 from api.settings import ApiSettings
@@ -130,7 +141,18 @@ def create_app(
         """Liveness; needs no key."""
         return health_body
 
-    for module in (market, sites, bids, backtests, settlements, reports, ledger, jobs, admin):
+    for module in (
+        market,
+        sites,
+        bids,
+        backtests,
+        settlements,
+        reports,
+        ledger,
+        green,
+        jobs,
+        admin,
+    ):
         app.include_router(module.router)
     app.include_router(portfolio_routes.router)
     _errors_are_json(app)

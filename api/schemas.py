@@ -561,3 +561,72 @@ class LedgerKeyOut(BaseModel):
     public_key_b64: str = Field(description="Raw Ed25519 public key (32 bytes), base64.")
     last_seq: int = Field(description="Last sequence number this key signed (0: none yet).")
     next_seq: int = Field(description="The sequence number of this key's next event.")
+
+
+class GreenContractIn(Request):
+    """A green-electricity trading contract file's text (TOML, docs/green-power.md)."""
+
+    contract_toml: str = Field(min_length=1, max_length=262_144)
+
+
+class GreenPeriodOut(BaseModel):
+    """Contracted energy and price of one contract period."""
+
+    start: datetime
+    end: datetime
+    energy_mwh: str
+    price_per_mwh: str
+
+
+class GreenContractOut(BaseModel):
+    """A green-electricity trading contract (绿电交易) with a named plant."""
+
+    id: str
+    buyer: str
+    seller: str
+    plant: str
+    site: str
+    zone: str
+    currency: str
+    periods: list[GreenPeriodOut]
+
+
+class StatementIn(Request):
+    """A monthly statement (TOML) and, to settle it, the client-signed events of its plan."""
+
+    statement_toml: str = Field(min_length=1, max_length=262_144)
+    leaves_b64: list[str] = Field(default_factory=list, max_length=2000)
+
+
+class GecPurchaseIn(Request):
+    """An unbundled GEC purchase (TOML) and, to execute it, the client-signed events of its
+    plan."""
+
+    purchase_toml: str = Field(min_length=1, max_length=262_144)
+    leaves_b64: list[str] = Field(default_factory=list, max_length=2000)
+
+
+class PlannedEventOut(BaseModel):
+    """An event a party must sign: sign ``{"v":1,"kind","at","key_id","seq","idem","body"}``
+    with this kind, body and idempotency key."""
+
+    party: str
+    kind: str
+    body: dict[str, Any]
+    idem: str
+
+
+class GreenPlanOut(BaseModel):
+    """What a statement or purchase settles and the events its parties sign."""
+
+    result: dict[str, Any]
+    events: list[PlannedEventOut]
+
+
+class GreenRecordOut(BaseModel):
+    """A settled statement or executed purchase: result, ledger indexes, retired bundles."""
+
+    result: dict[str, Any]
+    ledger_indexes: list[int]
+    bundles: list[str]
+    replayed: bool

@@ -18,9 +18,9 @@ Beside the GHG Protocol figures of :mod:`carbon.report`, per site and for the re
 ``green_power_trading_mwh``, ``gec_unbundled_mwh``
     The two instrument totals, separately: eligible renewable China GEC retirements of the site
     that are *bundled* (transferred with a green-electricity trade) and *unbundled* (bought on
-    their own). A retirement record says which through a ``bundled`` attribute; a GEC retirement
-    without it is not counted in either and is reported as ``gec_unclassified_mwh`` (until the
-    ledger records the bundling, both totals are 0).
+    their own). A retirement record says which through its ``bundled`` field, which the ledger
+    sets from the bundle's contract (``ledger transfer_bundled``); a GEC retirement without it
+    (a hand-written record) is not counted in either and is reported as ``gec_unclassified_mwh``.
 
 Exact arithmetic on the unrounded sums; every figure is rounded once to 6 decimals, half-even.
 Figures that divide by IT energy are ``None`` where the site gives no IT load (or it is 0); the
@@ -37,7 +37,7 @@ from fractions import Fraction
 from typing import Any
 
 from carbon.exact import quantize
-from carbon.instruments import GEC_SCHEMES, RetirementRecord
+from carbon.instruments import RetirementRecord, is_gec
 
 DEFINITIONS = (
     "PUE = facility energy / IT energy; CUE = tCO2e / IT MWh (kgCO2e/kWh), location-based and "
@@ -68,10 +68,10 @@ def green_supply(eligible: Iterable[RetirementRecord], onsite_renewable: Fractio
     """Green electricity of a site from its eligible retirements and on-site generation."""
     trading = unbundled = unclassified = Fraction(0)
     for r in eligible:
-        if r.scheme not in GEC_SCHEMES or not r.renewable:
+        if not is_gec(r.scheme) or not r.renewable:
             continue
         energy = Fraction(r.energy_wh, 1_000_000)
-        bundled = getattr(r, "bundled", None)
+        bundled = r.bundled
         if bundled is True:
             trading += energy
         elif bundled is False:

@@ -25,9 +25,13 @@ from carbon.errors import CarbonInputError
 from carbon.mix import DIRECT_EF_TCO2E_PER_MWH
 from market import require_aware
 from market.errors import NaiveDatetimeError
+from market.schemes import Scheme, scheme_of
 from market.units import WH_PER_MWH, wh_to_mwh
 
-GEC_SCHEMES = frozenset({"China GEC", "GEC"})
+
+def is_gec(scheme: str) -> bool:
+    """Whether a scheme name denotes China GEC (any of its names, :mod:`market.schemes`)."""
+    return scheme_of(scheme) is Scheme.CHINA_GEC
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,9 @@ class RetirementRecord:
         Legal entity the retirement is made for.
     ef_tco2e_per_mwh
         Emission rate [tCO2e/MWh] when the certificate states one; otherwise the technology's.
+    bundled
+        For China GEC: True when the certificates came with a green-electricity trading
+        contract (绿电交易), False when bought on their own (unbundled); None when unknown.
     """
 
     retirement_id: str
@@ -147,6 +154,7 @@ class RetirementRecord:
     consumption_end: datetime
     beneficiary: str
     ef_tco2e_per_mwh: Decimal | None = None
+    bundled: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("production_start", "production_end", "consumption_start", "consumption_end"):
@@ -161,7 +169,9 @@ class RetirementRecord:
             raise CarbonInputError(f"retirement {rid}: energy_wh must be an integer [Wh]")
         if self.energy_wh <= 0:
             raise CarbonInputError(f"retirement {rid}: energy_wh must be > 0")
-        if self.scheme in GEC_SCHEMES and self.energy_wh % WH_PER_MWH:
+        if self.bundled is not None and not isinstance(self.bundled, bool):
+            raise CarbonInputError(f"retirement {rid}: bundled must be true, false or absent")
+        if is_gec(self.scheme) and self.energy_wh % WH_PER_MWH:
             raise CarbonInputError(
                 f"retirement {rid}: China GEC certificates are whole MWh, not {self.energy_wh} Wh"
             )
@@ -215,8 +225,9 @@ class RetirementRecord:
         )
 
     def to_json_dict(self) -> dict[str, Any]:
-        """JSON-ready record: instants as ISO 8601 UTC strings, Decimals as strings."""
-        return {
+        """JSON-ready record: instants as ISO 8601 UTC strings, Decimals as strings;
+        ``bundled`` only when known (records without it keep their earlier form)."""
+        out: dict[str, Any] = {
             "retirement_id": self.retirement_id,
             "certificate_id_first": self.certificate_id_first,
             "certificate_id_last": self.certificate_id_last,
@@ -234,6 +245,9 @@ class RetirementRecord:
             if self.ef_tco2e_per_mwh is None
             else str(self.ef_tco2e_per_mwh),
         }
+        if self.bundled is not None:
+            out["bundled"] = self.bundled
+        return out
 
     @classmethod
     def from_json_dict(cls, data: Mapping[str, Any]) -> RetirementRecord:
@@ -258,7 +272,7 @@ class RetirementRecord:
         missing = [k for k in required if k not in data]
         if missing:
             raise CarbonInputError(f"retirement record lacks {', '.join(missing)}")
-        unknown = sorted(set(data) - {*required, "ef_tco2e_per_mwh"})
+        unknown = sorted(set(data) - {*required, "ef_tco2e_per_mwh", "bundled"})
         if unknown:
             raise CarbonInputError(f"retirement record has unknown field {', '.join(unknown)}")
         texts = {}
@@ -300,4 +314,5 @@ class RetirementRecord:
             consumption_end=_parse_instant(data["consumption_end"], f"{rid} consumption_end"),
             beneficiary=texts["beneficiary"],
             ef_tco2e_per_mwh=ef,
+            bundled=data.get("bundled"),
         )

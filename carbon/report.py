@@ -9,10 +9,12 @@ Arithmetic and rounding
 Scope of a retirement
     A retirement is considered when its consumption interval lies within the reporting period
     (so consecutive reports never claim the same retirement twice). It is *eligible* for a site
-    when it was retired for that site, its device is in the site's market zone (market boundary)
-    and its production starts in a local calendar year of the zone that the consumption interval
-    touches (vintage: "instruments of that year"). It is *hourly-eligible* for hour h when, in
-    addition, its production interval lies within the UTC hour ``[h, h + 1 h)`` and the
+    when it was retired for that site, its device's zone lies in the scheme's claim area for the
+    site's zone (:func:`market.schemes.may_claim`: same zone for EnergyTag GCs, AIB countries
+    for GOs, the same country for I-RECs, US RECs and China GECs; same zone for an unknown
+    scheme) and its production starts in a local calendar year of the zone that the consumption
+    interval touches (vintage: "instruments of that year"). It is *hourly-eligible* for hour h
+    when, in addition, its production interval lies within the UTC hour ``[h, h + 1 h)`` and the
     consumption interval covers that hour. Every retirement is listed in the report with the
     reason when it is not applied.
 
@@ -68,6 +70,7 @@ from carbon.exact import PLACES, quantize
 from carbon.inputs import HOUR, GridFactors, ReportInputs, SiteLoad
 from carbon.instruments import RetirementRecord
 from market import get_zone
+from market.schemes import may_claim
 
 FORMAT = "powerdesk.carbon.report/1"
 INSTRUMENT_ORDER = (
@@ -229,7 +232,7 @@ class CarbonReport:
                 "residual_fallback": "grid-average factor where no residual mix is published",
                 "retirement_scope": "consumption interval within the reporting period",
                 "hourly_eligibility": "production interval within one UTC hour covered by "
-                "the consumption interval; same site and market zone",
+                "the consumption interval; same site, device in the scheme's claim area",
                 "china_definitions": DEFINITIONS,
             },
             "residual_mix": [
@@ -399,7 +402,7 @@ def _classify(
     site = sites.get(r.site)
     if site is None:
         return UNKNOWN_SITE, None
-    if r.zone != site.zone:
+    if not may_claim(r.scheme, r.zone, site.zone):
         return OTHER_ZONE, None
     tz = get_zone(site.zone).zoneinfo
     if r.production_start.astimezone(tz).year not in _local_years(

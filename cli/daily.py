@@ -18,13 +18,40 @@ def demo(
         bool, typer.Option("--no-backtest", help="Skip the one-month backtest.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    region: Annotated[
+        str,
+        typer.Option(
+            "--region",
+            help="eu: the European demo (DE-LU); cn: a Gansu data centre with green-electricity "
+            "trading, GECs and Chinese carbon figures (docs/green-power.md).",
+        ),
+    ] = "eu",
+    prices: Annotated[
+        Path | None,
+        typer.Option("--prices", help="cn: real Gansu price file (else a synthetic series)."),
+    ] = None,
+    price_format: Annotated[
+        str | None, typer.Option("--format", help="cn: layout of --prices (gansu).")
+    ] = None,
 ) -> None:
     """Run the daily cycle on the bundled fixtures: bid, clear, settle, certificates, report,
-    audit bundle, and a one-month backtest."""
-    from engine.demo.run import run_demo
+    audit bundle, and a one-month backtest (``--region cn``: the Gansu cycle, no backtest)."""
+    from engine.core.errors import PowerdeskError
     from engine.scheduling.daily import dumps
 
-    summary = run_demo(backtest=not no_backtest, echo=(lambda *_: None) if as_json else print)
+    echo = (lambda *_: None) if as_json else print
+    if region == "cn":
+        from engine.demo.cn import run_cn_demo
+
+        summary = run_cn_demo(prices=prices, price_format=price_format, echo=echo)
+    elif region == "eu":
+        from engine.demo.run import run_demo
+
+        if prices is not None or price_format is not None:
+            raise PowerdeskError("--prices and --format are options of --region cn")
+        summary = run_demo(backtest=not no_backtest, echo=echo)
+    else:
+        raise PowerdeskError(f"--region {region!r}: choose eu or cn")
     if as_json:
         typer.echo(dumps(summary))
     else:

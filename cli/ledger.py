@@ -376,3 +376,104 @@ def ppa_show(ppa_id: Annotated[str, typer.Argument()]) -> None:
     from ledger.ppa import ppa_to_mapping
 
     typer.echo(json.dumps(ppa_to_mapping(get_ppa(open_database(), ppa_id)), indent=2))
+
+
+# -- China green power: green-electricity trading contracts and unbundled GEC purchases ---------
+
+green_app = typer.Typer(help="Green-electricity trading contracts (绿电交易, TOML files).")
+gec_app = typer.Typer(help="Unbundled China GEC purchases (TOML files).")
+ledger_app.add_typer(green_app, name="green")
+ledger_app.add_typer(gec_app, name="gec")
+SellerKeyOpt = Annotated[
+    str, typer.Option("--seller-key", help="Key name of the plant's owner (signs the moves).")
+]
+BuyerKeyOpt = Annotated[
+    str, typer.Option("--buyer-key", help="Key name of the buyer (signs the retirements).")
+]
+
+
+def _read_text(path: Path) -> str:
+    from engine.core.errors import InputFileError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(str(path), f"cannot read: {exc}") from exc
+
+
+def _party_keys(seller_key: str, buyer_key: str) -> dict[str, Any]:
+    """Signing keys by party, as the ledger registered them."""
+    from engine.certificates.keyfiles import load_private_key
+    from engine.core.errors import PowerdeskError
+    from engine.core.settings import Settings
+    from ledger.keys import key_id_of
+
+    store = _store()
+    registered = {k.key_id: k.party for k in store.keys()}  # noqa: SIM118 (a list)
+    out: dict[str, Any] = {}
+    for name in (seller_key, buyer_key):
+        key = load_private_key(Settings().home, name)
+        party = registered.get(key_id_of(key.public_key()))
+        if party is None:
+            raise PowerdeskError(f"key {name} is not registered in the ledger")
+        out[party] = key
+    return out
+
+
+@green_app.command("add")
+def green_add(path: Annotated[Path, typer.Argument(help="Contract (TOML).")]) -> None:
+    """Import a green-electricity trading contract file."""
+    from engine.certificates.green import add_contract_text, contract_json
+    from engine.core.db import open_database
+
+    contract = add_contract_text(open_database(), _read_text(path), str(path))
+    typer.echo(json.dumps(contract_json(contract), indent=2))
+
+
+@green_app.command("list")
+def green_list() -> None:
+    """List stored green-electricity trading contracts as JSON."""
+    from engine.certificates.green import contract_json, list_contracts
+    from engine.core.db import open_database
+
+    typer.echo(json.dumps([contract_json(c) for c in list_contracts(open_database())], indent=2))
+
+
+@green_app.command("settle")
+def green_settle(
+    contract_id: Annotated[str, typer.Argument()],
+    statement: Annotated[Path, typer.Option("--statement", help="Monthly statement (TOML).")],
+    seller_key: SellerKeyOpt,
+    buyer_key: BuyerKeyOpt,
+    at: AtOpt = None,
+) -> None:
+    """Settle a monthly statement: money like a physical PPA, GECs bundled to the buyer and
+    retired for its site, in one ledger transaction (a retry returns the first result)."""
+    from engine.certificates.green import key_signer, settle_contract_month
+    from engine.core.db import open_database
+
+    text = _read_text(statement)
+    keys = _party_keys(seller_key, buyer_key)
+    store = _store()
+    sign = key_signer(store, keys, _at(at))
+    result = settle_contract_month(open_database(), store, contract_id, text, str(statement), sign)
+    typer.echo(json.dumps(result, indent=2))
+
+
+@gec_app.command("buy")
+def gec_buy(
+    path: Annotated[Path, typer.Argument(help="Purchase (TOML).")],
+    seller_key: SellerKeyOpt,
+    buyer_key: BuyerKeyOpt,
+    at: AtOpt = None,
+) -> None:
+    """Buy GECs of a plant and month (unbundled) and retire them for a site, in one ledger
+    transaction (a retry returns the first result)."""
+    from engine.certificates.green import buy_gecs, key_signer
+    from engine.core.db import open_database
+
+    text = _read_text(path)
+    keys = _party_keys(seller_key, buyer_key)
+    store = _store()
+    result = buy_gecs(open_database(), store, text, str(path), key_signer(store, keys, _at(at)))
+    typer.echo(json.dumps(result, indent=2))

@@ -3,7 +3,8 @@
 Modules: :mod:`ledger.events` (event model, canonical bytes, signatures, leaves),
 :mod:`ledger.state` (the certificate state machine), :mod:`ledger.merkle` (RFC 6962 tree and
 proofs), :mod:`ledger.note` (C2SP signed-note checkpoints), :mod:`ledger.verify` (offline log
-verification), :mod:`ledger.ppa` (PPA contracts and settlement), :mod:`ledger.schemes`,
+verification), :mod:`ledger.ppa` (PPA contracts and settlement), :mod:`ledger.green`
+(green-electricity trading contracts and unbundled GEC purchases), :mod:`ledger.schemes`,
 :mod:`ledger.keys`, :mod:`ledger.signer`, :mod:`ledger.errors`.
 """
 
@@ -21,6 +22,7 @@ from ledger.events import (
     SignedEvent,
     Split,
     Transfer,
+    TransferBundled,
     Withdraw,
     decode_leaf,
     sign_event,
@@ -54,6 +56,7 @@ __all__ = [
     "Split",
     "Status",
     "Transfer",
+    "TransferBundled",
     "Withdraw",
     "decode_leaf",
     "key_id_of",

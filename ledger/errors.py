@@ -90,6 +90,11 @@ class NoteError(LedgerError):
     """A signed note (checkpoint) is malformed or its signature does not verify."""
 
 
+class BundledError(LedgerError):
+    """Certificates bundled with a green-electricity contract cannot move on their own (or a
+    bundle cannot be bundled: wrong scheme, bundled already)."""
+
+
 class PPAError(LedgerError):
     """A PPA contract or its settlement inputs are invalid."""
 

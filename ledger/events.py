@@ -49,6 +49,7 @@ class Kind(StrEnum):
     WITHDRAW = "withdraw"
     CORRECT = "correct"
     EXPIRE = "expire"
+    TRANSFER_BUNDLED = "transfer_bundled"
 
 
 # -- field codecs -------------------------------------------------------------------------------
@@ -337,6 +338,22 @@ class Expire(Body):
     CODECS: ClassVar[Mapping[str, Callable[[Any], Any]]] = {"bundle": _str}
 
 
+@dataclass(frozen=True)
+class TransferBundled(Body):
+    """Owner (the plant) transfers a bundle to the buyer of a green-electricity trading contract
+    (绿电交易), bundled with it: from then on the certificates move only with that contract."""
+
+    bundle: str
+    to: str
+    contract: str
+    KIND: ClassVar[Kind] = Kind.TRANSFER_BUNDLED
+    CODECS: ClassVar[Mapping[str, Callable[[Any], Any]]] = {
+        "bundle": _str,
+        "to": _str,
+        "contract": _str,
+    }
+
+
 BODIES: dict[Kind, type[Body]] = {
     cls.KIND: cls
     for cls in (
@@ -350,6 +367,7 @@ BODIES: dict[Kind, type[Body]] = {
         Withdraw,
         Correct,
         Expire,
+        TransferBundled,
     )
 }
 _BODY_KEYS = {kind: frozenset(cls.CODECS) for kind, cls in BODIES.items()}

@@ -486,3 +486,9 @@ def ppa_to_mapping(ppa: PPA) -> dict[str, Any]:
     if ppa.shortfall_price_per_mwh is not None:
         out["shortfall_price_per_mwh"] = str(ppa.shortfall_price_per_mwh)
     return out
+
+
+# Field readers shared with the other contract files of the ledger (ledger.green).
+decimal_field = _decimal
+time_field = _time
+text_field = _text

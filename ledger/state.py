@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.errors import (
     AmountError,
+    BundledError,
     ConservationError,
     DuplicateError,
     EventFormatError,
@@ -53,11 +54,13 @@ from ledger.events import (
     SignedEvent,
     Split,
     Transfer,
+    TransferBundled,
     Withdraw,
     format_time,
 )
 from ledger.keys import KeyRecord, Role, key_id_of
-from ledger.schemes import SCHEMES, Scheme, expiry_of
+from ledger.schemes import SCHEMES, Period, Scheme, SchemeRules, expiry_of
+from market.schemes import is_month, period_zone, previous_month_start
 
 SECONDS_PER_HOUR = 3600
 MAX_SKEW = timedelta(minutes=5)
@@ -82,6 +85,7 @@ BUNDLE_ACTIONS: tuple[Kind, ...] = (
     Kind.WITHDRAW,
     Kind.CORRECT,
     Kind.EXPIRE,
+    Kind.TRANSFER_BUNDLED,
 )
 """Event kinds that act on an existing bundle."""
 
@@ -92,6 +96,7 @@ TRANSITIONS: Mapping[tuple[Status, Kind], Status] = {
     (Status.ACTIVE, Kind.WITHDRAW): Status.WITHDRAWN,
     (Status.ACTIVE, Kind.CORRECT): Status.WITHDRAWN,
     (Status.ACTIVE, Kind.EXPIRE): Status.EXPIRED,
+    (Status.ACTIVE, Kind.TRANSFER_BUNDLED): Status.ACTIVE,
 }
 """The complete transition table; every (state, action) pair not listed is rejected."""
 
@@ -127,6 +132,28 @@ def next_status(status: Status, action: Kind, bundle_id: str = "?") -> Status:
         raise InvalidTransitionError(bundle_id, str(status), str(action)) from None
 
 
+def carried_from(scheme: Scheme, interval_start: datetime) -> datetime | None:
+    """Start of the period whose remainder an issuance for ``interval_start`` takes over (the
+    previous calendar month, for monthly schemes that carry remainders), else None.
+
+    The remainder is fixed when the month's first issuance (or zero statement) is applied:
+    ``(metered + carried in) mod unit`` of the previous month. Whole units left unissued stay
+    issuable in their own month only; a month with no statement at all carries nothing.
+    """
+    rules = SCHEMES[scheme]
+    if not (rules.carry_remainder and rules.period is Period.MONTH):
+        return None
+    return previous_month_start(interval_start, period_zone(scheme))
+
+
+def remainder_of(cell: Cell | None, scheme: Scheme) -> int:
+    """What a period's cell carries into the next period [Wh]: its metered energy plus what it
+    carried in, modulo the scheme's unit (0 without a cell)."""
+    if cell is None:
+        return 0
+    return (cell.metered_wh + cell.carried_in_wh) % SCHEMES[scheme].unit_wh
+
+
 def bundle_id_for(device: str, interval_start: datetime, id_start: int, id_end: int) -> str:
     """Deterministic bundle id; id ranges of one (device, interval) never repeat."""
     return f"{device}/{format_time(interval_start)}/{id_start}-{id_end}"
@@ -154,6 +181,10 @@ class Bundle:
         Log indexes of the event that created it and of the last one that changed it.
     parent
         Bundle this one was split from, or for a correction the bundle it replaces.
+    contract
+        Green-electricity trading contract the certificates are bundled with (绿电交易), or
+        None for unbundled certificates. Bundled certificates are never transferred on their
+        own; split parts and corrections stay bundled.
     """
 
     bundle_id: str
@@ -174,6 +205,7 @@ class Bundle:
     created_index: int
     updated_index: int
     retirement: Retirement | None = None
+    contract: str | None = None
 
     @property
     def energy_wh(self) -> int:
@@ -195,7 +227,11 @@ class Device:
 
 @dataclass(frozen=True)
 class Cell:
-    """Tallies [Wh] of one (device, production interval); ids [0, next_id) were issued."""
+    """Tallies [Wh] of one (device, production interval); ids [0, next_id) were issued.
+
+    ``carried_in_wh`` is metered energy below one certificate carried from the previous
+    monthly period (schemes that carry remainders, e.g. China GEC); 0 otherwise.
+    """
 
     device: str
     interval_start: datetime
@@ -207,6 +243,7 @@ class Cell:
     expired_wh: int = 0
     withdrawn_wh: int = 0
     metered_wh: int = 0
+    carried_in_wh: int = 0
 
     @property
     def live_issued_wh(self) -> int:
@@ -479,25 +516,41 @@ class LedgerState:
 
     # -- issuance -------------------------------------------------------------------------------
 
-    def _cell(self, device: Device, start: datetime, end: datetime) -> Cell:
-        seconds = (end - start).total_seconds()
-        if seconds != device.resolution_s:
-            raise IntervalError(
-                f"interval {format_time(start)}–{format_time(end)} is not the device's "
-                f"{device.resolution_s} s resolution"
-            )
-        if int(start.timestamp()) % device.resolution_s:
-            raise IntervalError(f"interval start {format_time(start)} is not aligned (UTC)")
+    def _cell(self, device: Device, start: datetime, end: datetime, rules: SchemeRules) -> Cell:
+        """The (device, period) cell of an issuance; a new monthly cell of a scheme that carries
+        remainders takes the previous month's remainder below one unit."""
+        tz = period_zone(rules.scheme)
+        if rules.period is Period.MONTH:
+            if not is_month(start, end, tz):
+                raise IntervalError(
+                    f"interval {format_time(start)}–{format_time(end)} is not a calendar month "
+                    f"({tz.key}): {rules.scheme} certificates are issued per month"
+                )
+        else:
+            seconds = (end - start).total_seconds()
+            if seconds != device.resolution_s:
+                raise IntervalError(
+                    f"interval {format_time(start)}–{format_time(end)} is not the device's "
+                    f"{device.resolution_s} s resolution"
+                )
+            if int(start.timestamp()) % device.resolution_s:
+                raise IntervalError(f"interval start {format_time(start)} is not aligned (UTC)")
         cell = self.cells.get((device.device, start))
-        return cell or Cell(device.device, start, end)
+        if cell is not None:
+            return cell
+        previous = carried_from(rules.scheme, start)
+        before = None if previous is None else self.cells.get((device.device, previous))
+        return Cell(device.device, start, end, carried_in_wh=remainder_of(before, rules.scheme))
 
     def _check_limits(self, device: Device, cell: Cell, live_wh: int, metered_wh: int) -> None:
-        if live_wh > metered_wh:
+        basis = metered_wh + cell.carried_in_wh
+        if live_wh > basis:
+            carried = f" + {cell.carried_in_wh} Wh carried" if cell.carried_in_wh else ""
             raise IssuanceLimitError(
-                f"{live_wh} Wh would exceed the metered {metered_wh} Wh of {device.device} "
-                f"at {format_time(cell.interval_start)}"
+                f"{live_wh} Wh would exceed the metered {metered_wh} Wh{carried} of "
+                f"{device.device} at {format_time(cell.interval_start)}"
             )
-        seconds = device.resolution_s
+        seconds = int((cell.interval_end - cell.interval_start).total_seconds())
         if live_wh * SECONDS_PER_HOUR > device.capacity_w * seconds:
             raise IssuanceLimitError(
                 f"{live_wh} Wh would exceed capacity {device.capacity_w} W × {seconds} s "
@@ -514,10 +567,17 @@ class LedgerState:
             raise UnknownDeviceError(f"unknown device {body.device}")
         if device.issuer != signer.party:
             raise UnauthorisedError(f"{signer.party} is not the issuer of device {body.device}")
-        cell = self._cell(device, body.interval_start, body.interval_end)
+        rules = SCHEMES[body.scheme]
+        cell = self._cell(device, body.interval_start, body.interval_end, rules)
         if event.at < body.interval_end:
             raise IntervalError("certificates can only be issued after the production interval")
-        rules = SCHEMES[body.scheme]
+        if body.energy_wh == 0 and rules.carry_remainder:
+            # A month below one certificate: the statement records the meter, nothing is issued
+            # and the whole production carries to the next month.
+            if body.id_start != cell.next_id:
+                raise AmountError(f"id_start {body.id_start} is not the next id {cell.next_id}")
+            self._check_limits(device, cell, cell.live_issued_wh, body.metered_wh)
+            return self._changes(signed, cells=(_evolve(cell, metered_wh=body.metered_wh),))
         _check_amount(body.energy_wh, rules.unit_wh)
         if body.id_start != cell.next_id:
             raise AmountError(
@@ -542,7 +602,7 @@ class LedgerState:
             owner=body.owner,
             issuer=signer.party,
             status=Status.ACTIVE,
-            expires_at=expiry_of(body.scheme, body.interval_end),
+            expires_at=expiry_of(body.scheme, body.interval_start, body.interval_end),
             external_code=body.external_code,
             parent=None,
             created_index=self.size,
@@ -627,7 +687,29 @@ class LedgerState:
         assert isinstance(body, Transfer)
         bundle, status = self._bundle(body.bundle, Kind.TRANSFER)
         self._owned(signer, bundle, event.at, "transfer")
+        if bundle.contract is not None:
+            raise BundledError(
+                f"{bundle.bundle_id} is bundled with green-electricity contract "
+                f"{bundle.contract}: it cannot be transferred separately from its contract"
+            )
         new = _evolve(bundle, owner=body.to, status=status, updated_index=self.size)
+        return self._changes(signed, bundles=(new,))
+
+    def _transfer_bundled(self, signer: KeyRecord, signed: SignedEvent) -> Changes:
+        event = signed.event
+        body = event.body
+        assert isinstance(body, TransferBundled)
+        bundle, status = self._bundle(body.bundle, Kind.TRANSFER_BUNDLED)
+        self._owned(signer, bundle, event.at, "transfer")
+        if not SCHEMES[bundle.scheme].bundling:
+            raise BundledError(f"{bundle.scheme} certificates cannot be bundled with a contract")
+        if bundle.contract is not None:
+            raise BundledError(
+                f"{bundle.bundle_id} is bundled with contract {bundle.contract} already"
+            )
+        new = _evolve(
+            bundle, owner=body.to, contract=body.contract, status=status, updated_index=self.size
+        )
         return self._changes(signed, bundles=(new,))
 
     def _retire(self, signer: KeyRecord, signed: SignedEvent) -> Changes:
@@ -777,6 +859,7 @@ _HANDLERS = {
     Kind.WITHDRAW: LedgerState._withdraw,
     Kind.CORRECT: LedgerState._correct,
     Kind.EXPIRE: LedgerState._expire,
+    Kind.TRANSFER_BUNDLED: LedgerState._transfer_bundled,
 }
 
 

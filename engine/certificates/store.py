@@ -46,6 +46,7 @@ from ledger.events import (
     SignedEvent,
     Split,
     Transfer,
+    TransferBundled,
     Withdraw,
     decode_leaf,
 )
@@ -54,7 +55,16 @@ from ledger.merkle import MerkleTree
 from ledger.note import Checkpoint, sign_checkpoint
 from ledger.schemes import Scheme
 from ledger.signer import EventSigner
-from ledger.state import Bundle, Cell, Changes, Device, LedgerState, Retirement, Status
+from ledger.state import (
+    Bundle,
+    Cell,
+    Changes,
+    Device,
+    LedgerState,
+    Retirement,
+    Status,
+    carried_from,
+)
 
 DEFAULT_ORIGIN = "powerdesk-ledger"
 _CHUNK = 500  # ids per IN (...) query
@@ -148,6 +158,7 @@ _CELL_FIELDS = (
     "expired_wh",
     "withdrawn_wh",
     "metered_wh",
+    "carried_in_wh",
 )
 
 
@@ -187,6 +198,7 @@ def bundle_row(b: Bundle) -> dict[str, Any]:
         "consumption_end": ret.consumption_end if ret else None,
         "consumption_zone": ret.zone if ret else None,
         "retired_at": ret.retired_at if ret else None,
+        "contract": b.contract,
     }
 
 
@@ -221,6 +233,7 @@ def bundle_from_row(r: Any) -> Bundle:
         created_index=r.created_index,
         updated_index=r.updated_index,
         retirement=retirement,
+        contract=r.contract,
     )
 
 
@@ -480,7 +493,12 @@ class LedgerStore:
             elif isinstance(body, Issue):
                 device_ids.add(body.device)
                 cell_keys.add((body.device, body.interval_start))
-            elif isinstance(body, Split | Transfer | Retire | Withdraw | Correct | Expire):
+                before = carried_from(body.scheme, body.interval_start)
+                if before is not None:  # a monthly remainder carries from the previous month
+                    cell_keys.add((body.device, before))
+            elif isinstance(
+                body, Split | Transfer | Retire | Withdraw | Correct | Expire | TransferBundled
+            ):
                 bundle_ids.add(body.bundle)
         keys: list[KeyRecord] = []
         seqs: dict[str, int] = {}

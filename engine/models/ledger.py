@@ -84,6 +84,9 @@ class LedgerCell(SQLModel, table=True):
     expired_wh: int = Field(sa_column=Column(BigInteger, nullable=False))
     withdrawn_wh: int = Field(sa_column=Column(BigInteger, nullable=False))
     metered_wh: int = Field(sa_column=Column(BigInteger, nullable=False))
+    carried_in_wh: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
 
 
 class LedgerBundle(SQLModel, table=True):
@@ -116,6 +119,7 @@ class LedgerBundle(SQLModel, table=True):
     consumption_end: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     consumption_zone: str | None = Field(default=None, max_length=200)
     retired_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    contract: str | None = Field(default=None, max_length=200)
 
 
 class LedgerCheckpoint(SQLModel, table=True):
@@ -145,12 +149,24 @@ class LedgerPPA(SQLModel, table=True):
     contract_toml: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class LedgerGreenRecord(SQLModel, table=True):
+    """A green-electricity trading contract (its TOML as imported), a settled monthly statement
+    or an unbundled GEC purchase (canonical JSON of the outcome and its ledger indexes)."""
+
+    __tablename__ = "ledger_green_record"
+
+    record_id: str = Field(primary_key=True, max_length=300)
+    kind: str = Field(max_length=16, index=True)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+
+
 __all__ = [
     "LedgerBundle",
     "LedgerCell",
     "LedgerCheckpoint",
     "LedgerDevice",
     "LedgerEvent",
+    "LedgerGreenRecord",
     "LedgerHead",
     "LedgerKey",
     "LedgerPPA",

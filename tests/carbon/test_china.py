@@ -5,7 +5,7 @@ Every expected figure is worked by hand in the comments.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -25,14 +25,6 @@ T0 = datetime(2024, 6, 1, 0, tzinfo=UTC)
 H1 = T0 + HOUR
 
 
-@dataclass(frozen=True, slots=True)
-class _Bundling(RetirementRecord):
-    """A retirement record that says whether it came with a green-electricity trade (the field
-    the ledger's records carry once the ledger work lands)."""
-
-    bundled: bool = False
-
-
 def _gec(rid: str, mwh: str, bundled: bool | None, technology: str = "wind") -> RetirementRecord:
     base = certificate(
         rid,
@@ -43,10 +35,7 @@ def _gec(rid: str, mwh: str, bundled: bool | None, technology: str = "wind") -> 
         scheme="China GEC",
         consumption=(T0, T0 + 2 * HOUR),
     )
-    if bundled is None:
-        return base
-    fields = {f: getattr(base, f) for f in RetirementRecord.__dataclass_fields__}
-    return _Bundling(**fields, bundled=bundled)
+    return dataclasses.replace(base, bundled=bundled)
 
 
 def _inputs(it: dict[datetime, Decimal] | None = None) -> ReportInputs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -16,6 +17,16 @@ from ledger.signer import EventSigner
 from ledger.state import Changes, LedgerState
 
 T0 = datetime(2026, 3, 29, 0, 0, tzinfo=UTC)  # DE-LU spring-forward day
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def gec_month(year: int, month: int) -> tuple[datetime, datetime]:
+    """A China GEC issuance period: one calendar month of Beijing time, as UTC instants."""
+    start = datetime(year, month, 1, tzinfo=BEIJING)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=BEIJING)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
 HOUR = timedelta(seconds=3600)
 
 
@@ -66,6 +77,37 @@ class World:
         )
         changes = self.apply(self.sign(self.issuer, body))
         return changes.bundles[0].bundle_id
+
+    def issue_gec(
+        self,
+        year: int,
+        month: int,
+        energy_wh: int,
+        metered_wh: int,
+        owner: str = "alice",
+        device: str = "GS-WIND",
+        at: datetime | None = None,
+    ) -> Changes:
+        """Issue China GECs of a Beijing-time month for ``device`` (registered on first use,
+        a 50 MW Gansu wind plant)."""
+        if device not in self.state.devices:
+            self.apply(
+                self.issuer.sign(RegisterDevice(device, 50_000_000, "wind", "CN-GS", 3600), T0)
+            )
+        start, end = gec_month(year, month)
+        cell = self.state.cells.get((device, start))
+        body = Issue(
+            device,
+            Scheme.CHINA_GEC,
+            start,
+            end,
+            cell.next_id if cell else 0,
+            energy_wh,
+            metered_wh,
+            owner,
+            f"GEC-{device}-{year}{month:02d}",
+        )
+        return self.apply(self.sign(self.issuer, body, at))
 
 
 @pytest.fixture

@@ -29,13 +29,14 @@ from ledger.events import (
     RevokeKey,
     Split,
     Transfer,
+    TransferBundled,
     Withdraw,
     decode_leaf,
 )
 from ledger.schemes import Scheme
 from ledger.signer import EventSigner
 from ledger.state import BUNDLE_ACTIONS, MAX_SKEW, TRANSITIONS, Status, replay
-from tests.ledger.conftest import HOUR, T0, World
+from tests.ledger.conftest import HOUR, T0, World, gec_month
 
 LATE = T0 + timedelta(days=400)  # after the 12-month expiry of an EnergyTag GC
 
@@ -49,6 +50,7 @@ def _action(world: World, kind: Kind, bundle: str, energy_wh: int) -> tuple[Even
         Kind.WITHDRAW: (world.issuer, Withdraw(bundle, "meter error")),
         Kind.CORRECT: (world.issuer, Correct(bundle, 1_000_000, 10_000_000, "meter fix")),
         Kind.EXPIRE: (world.issuer, Expire(bundle)),
+        Kind.TRANSFER_BUNDLED: (world.alice, TransferBundled(bundle, "bob", "GT-1")),
     }[kind]
 
 
@@ -71,7 +73,11 @@ def _bundle_in(world: World, status: Status) -> str:
 @pytest.mark.parametrize("status", list(Status))
 @pytest.mark.parametrize("action", BUNDLE_ACTIONS)
 def test_transition_table_is_exhaustive(world: World, status: Status, action: Kind) -> None:
-    bundle = _bundle_in(world, status)
+    if action is Kind.TRANSFER_BUNDLED and status is Status.ACTIVE:
+        # Only bundling schemes (China GEC) may be bundled with a contract.
+        bundle = world.issue_gec(2026, 2, 4_000_000, 4_000_000).bundles[0].bundle_id
+    else:
+        bundle = _bundle_in(world, status)
     signer, body = _action(world, action, bundle, 4_000_000)
     late = action is Kind.EXPIRE or status is Status.EXPIRED  # the log's time never goes back
     signed = signer.sign(body, LATE if late else T0 + 30 * HOUR)
@@ -143,17 +149,21 @@ def test_issue_limits(world: World) -> None:
         ),
         err.IntervalError,
     )
+    feb = gec_month(2026, 2)
+    gec = {"scheme": Scheme.CHINA_GEC, "interval_start": feb[0], "interval_end": feb[1]}
+    _rejects(world, world.issuer, issue(1_000_000, 1_000_000, **gec), err.EventFormatError)
     _rejects(
         world,
         world.issuer,
-        issue(1_000_000, 1_000_000, scheme=Scheme.CHINA_GEC),
-        err.EventFormatError,
-    )
-    _rejects(
-        world,
-        world.issuer,
-        issue(1_500_000, 2_000_000, scheme=Scheme.CHINA_GEC, external_code="GEC-1"),
+        issue(1_500_000, 2_000_000, external_code="GEC-1", **gec),
         err.AmountError,
+    )
+    # GECs are issued per calendar month of Beijing time, never per hour.
+    _rejects(
+        world,
+        world.issuer,
+        issue(1_000_000, 1_000_000, scheme=Scheme.CHINA_GEC, external_code="GEC-1"),
+        err.IntervalError,
     )
     world.apply(world.issuer.sign(issue(7_000_000, 8_000_000), T0 + 30 * HOUR))
     # A second issuance for the same hour continues the ids and still respects the meter.
