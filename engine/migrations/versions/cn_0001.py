@@ -6,7 +6,7 @@ contract a bundle was transferred with; ``ledger_green_record`` keeps green-elec
 contracts, settled monthly statements and unbundled GEC purchases (issue 14).
 
 Revision ID: cn_0001
-Revises: api_0003
+Revises: ledger_0001
 Create Date: 2026-11-28
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "cn_0001"
-down_revision: str | Sequence[str] | None = "api_0003"
+down_revision: str | Sequence[str] | None = "ledger_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """api: portfolios (the file and its sites) and their co-optimised day builds (issue 13)
 
 Revision ID: pdesk_0001
-Revises: cn_0001
+Revises: api_0003
 Create Date: 2026-11-28
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import engine.core.dbtypes
 
 revision: str = "pdesk_0001"
-down_revision: str | Sequence[str] | None = "cn_0001"
+down_revision: str | Sequence[str] | None = "api_0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
