@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from engine.strategies.names import DEFAULT_SCENARIOS, SIMILAR_DAYS, StrategyName
+from engine.strategies.names import (
+    DEFAULT_RT_THRESHOLD,
+    DEFAULT_SCENARIOS,
+    SIMILAR_DAYS,
+    StrategyName,
+)
+from forecast.realtime import DEFAULT_RT_LOOKBACK_DAYS, DEFAULT_RT_METHOD
 
 STRATEGY_NAMES = tuple(s.value for s in StrategyName)
 _FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -37,6 +43,29 @@ ActivationsOpt = Annotated[
         "--activations",
         help="Canonical activation CSV (calls on the site: settled, and the bid's expected "
         "activation).",
+    ),
+]
+RtStageOpt = Annotated[
+    bool,
+    typer.Option(
+        "--rt-stage",
+        help="Add the real-time stage: after the DA result, re-plan jobs and battery against a "
+        "real-time price forecast; deviations settle at the imbalance price (docs/realtime.md).",
+    ),
+]
+RtForecastOpt = Annotated[
+    str,
+    typer.Option("--rt-forecast", help="Real-time price forecast: zero, mean or median."),
+]
+RtLookbackOpt = Annotated[
+    int, typer.Option("--rt-lookback", help="Days of real-time spread history it looks at.")
+]
+RtThresholdOpt = Annotated[
+    float,
+    typer.Option(
+        "--rt-threshold",
+        help="Dead band of the re-plan [currency/MWh]: move a MWh only where the forecast gains "
+        "more.",
     ),
 ]
 ExecutorOpt = Annotated[
@@ -82,6 +111,10 @@ def backtest(
         bool,
         typer.Option("--no-regret", help="Do not run perfect foresight for the regret."),
     ] = False,
+    rt_stage: RtStageOpt = False,
+    rt_forecast: RtForecastOpt = DEFAULT_RT_METHOD,
+    rt_lookback: RtLookbackOpt = DEFAULT_RT_LOOKBACK_DAYS,
+    rt_threshold: RtThresholdOpt = DEFAULT_RT_THRESHOLD,
 ) -> None:
     """Bid every delivery day with a strategy, clear against history, settle, summarise.
 
@@ -89,7 +122,14 @@ def backtest(
     OUT/days_perfect_foresight.csv, OUT/run.json) and prints the summary.
     """
     from engine.backtest.runner import format_summary, run_backtest
+    from engine.strategies.registry import StrategyConfig
 
+    realtime = StrategyConfig(
+        rt_stage=rt_stage,
+        rt_forecast=rt_forecast,
+        rt_lookback_days=rt_lookback,
+        rt_threshold_per_mwh=rt_threshold,
+    )
     result = run_backtest(
         site,
         prices,
@@ -106,6 +146,7 @@ def backtest(
         executor=executor,
         regret=not no_regret,
         out=out,
+        realtime=realtime,
     )
     typer.echo(format_summary(result.summary))
     typer.echo(f"{'written to':<30} {out}")
