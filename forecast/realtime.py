@@ -105,6 +105,12 @@ def day_spreads(
         return intervals, np.full(len(intervals), np.nan)
     on = imbalance_prices_on(part, rt_resolution, intervals, step)
     real = np.array([np.nan if v is None else float(v) for v in on])
+    # A DA interval is known only when all of its real-time intervals are (at the re-plan time
+    # the interval running then is known in part: its mean so far is not its price).
+    per = max(1, int(pd.Timedelta(step) // pd.Timedelta(rt_resolution)))
+    if per > 1:
+        counts = np.diff(part.index.searchsorted(intervals.append(pd.DatetimeIndex([hi]))))
+        real[counts < per] = np.nan
     return intervals, real - got
 
 

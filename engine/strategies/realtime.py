@@ -9,6 +9,7 @@ re-plan time (the real-time prices of ``D``, later DA prices) can reach it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -20,7 +21,7 @@ from engine.core.errors import PowerdeskError
 from engine.marketdata.view import MarketData
 from engine.strategies.registry import StrategyConfig
 from forecast.errors import ForecastError
-from forecast.realtime import RealtimeForecast, forecast_realtime
+from forecast.realtime import RealtimeForecast, day_spreads, forecast_realtime
 from market import MarketError, Zone, require_aware
 from market.calendar import da_publication_utc
 
@@ -124,3 +125,46 @@ def realtime_replan(
         )
     except (BiddingError, MarketError) as exc:
         raise PowerdeskError(f"real-time stage, delivery day {day}: {exc}") from None
+
+
+def realtime_forecast_errors(
+    data: MarketData, zone: Zone, days: Sequence[date], config: StrategyConfig
+) -> dict[str, float | int | str]:
+    """How well the real-time forecast of ``config`` did over ``days`` (each made at its re-plan
+    time), against the final real-time prices on the DA intervals.
+
+    ``mae`` and ``mae_zero_spread`` are the mean absolute errors of the forecast and of the DA
+    price itself [currency/MWh]; ``spread_correlation`` is the correlation of forecast and actual
+    real-time minus DA spreads (``nan`` for the zero forecast).
+
+    Raises
+    ------
+    PowerdeskError
+        No real-time prices, or a day whose forecast cannot be made.
+    """
+    if data.imbalance is None:
+        raise PowerdeskError("real-time forecast errors need real-time / imbalance prices")
+    da, rt = data.da.final(), data.imbalance.final()
+    forecast_spread: list[FloatArray] = []
+    actual_spread: list[FloatArray] = []
+    for day in days:
+        fc = realtime_forecast(data, day, zone, config, replan_time(day, zone))
+        _, actual = day_spreads(da, rt, data.imbalance.resolution, day, zone)
+        keep = np.isfinite(actual)
+        forecast_spread.append(fc.spread_per_mwh[keep])
+        actual_spread.append(actual[keep])
+    f = np.concatenate(forecast_spread) if forecast_spread else np.zeros(0)
+    a = np.concatenate(actual_spread) if actual_spread else np.zeros(0)
+    corr = float("nan")
+    if len(f) > 1 and np.std(f) > 0 and np.std(a) > 0:
+        corr = float(np.corrcoef(f, a)[0, 1])
+    return {
+        "method": config.rt_forecast,
+        "lookback_days": config.rt_lookback_days,
+        "intervals": len(a),
+        "mae": float(np.mean(np.abs(a - f))) if len(a) else float("nan"),
+        "mae_zero_spread": float(np.mean(np.abs(a))) if len(a) else float("nan"),
+        "mean_actual_spread": float(np.mean(a)) if len(a) else float("nan"),
+        "spread_correlation": corr,
+        "sign_hit_rate": float(np.mean(np.sign(f) == np.sign(a))) if len(a) else float("nan"),
+    }
