@@ -35,8 +35,8 @@ from market.clearing import imbalance_prices_on
 FloatArray = npt.NDArray[np.float64]
 
 RT_METHODS = ("zero", "mean", "median")
-DEFAULT_RT_METHOD = "median"
-DEFAULT_RT_LOOKBACK_DAYS = 14
+DEFAULT_RT_METHOD = "zero"
+DEFAULT_RT_LOOKBACK_DAYS = 28
 
 
 @dataclass(frozen=True, slots=True)
