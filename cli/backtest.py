@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,9 @@ from engine.strategies.names import (
 from forecast.realtime import DEFAULT_RT_LOOKBACK_DAYS, DEFAULT_RT_METHOD
 
 STRATEGY_NAMES = tuple(s.value for s in StrategyName)
+if TYPE_CHECKING:
+    from engine.strategies.registry import StrategyConfig
+
 _FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 SiteOpt = Annotated[Path, typer.Option("--site", help="Site file (TOML).")]
@@ -74,6 +77,17 @@ ExecutorOpt = Annotated[
 ]
 
 
+def _realtime(stage: bool, forecast: str, lookback: int, threshold: float) -> StrategyConfig:
+    from engine.strategies.registry import StrategyConfig
+
+    return StrategyConfig(
+        rt_stage=stage,
+        rt_forecast=forecast,
+        rt_lookback_days=lookback,
+        rt_threshold_per_mwh=threshold,
+    )
+
+
 def backtest(
     site: SiteOpt,
     prices: PricesOpt,
@@ -122,14 +136,8 @@ def backtest(
     OUT/days_perfect_foresight.csv, OUT/run.json) and prints the summary.
     """
     from engine.backtest.runner import format_summary, run_backtest
-    from engine.strategies.registry import StrategyConfig
 
-    realtime = StrategyConfig(
-        rt_stage=rt_stage,
-        rt_forecast=rt_forecast,
-        rt_lookback_days=rt_lookback,
-        rt_threshold_per_mwh=rt_threshold,
-    )
+    realtime = _realtime(rt_stage, rt_forecast, rt_lookback, rt_threshold)
     result = run_backtest(
         site,
         prices,
@@ -193,6 +201,10 @@ def sweep(
     reserve_prices: ReservePricesOpt = None,
     features: FeaturesOpt = None,
     executor: ExecutorOpt = "local",
+    rt_stage: RtStageOpt = False,
+    rt_forecast: RtForecastOpt = DEFAULT_RT_METHOD,
+    rt_lookback: RtLookbackOpt = DEFAULT_RT_LOOKBACK_DAYS,
+    rt_threshold: RtThresholdOpt = DEFAULT_RT_THRESHOLD,
 ) -> None:
     """Backtest several strategies, and the forecast strategy over a grid of scenario counts and
     seeds, against perfect foresight (run once). Writes OUT/sweep.csv, OUT/summary.json and
@@ -212,6 +224,7 @@ def sweep(
         features=features or [],
         executor=executor,
         out=out,
+        realtime=_realtime(rt_stage, rt_forecast, rt_lookback, rt_threshold),
     )
     cur = result.summary["currency"]
     typer.echo(

@@ -856,15 +856,9 @@ def run_backtest(
     the_site, zone, data, days = loaded.site, loaded.zone, loaded.data, loaded.days
     stop, inputs = loaded.end, loaded.inputs
 
-    config = StrategyConfig(n_scenarios=n_scenarios, seed=seed, solver=solver, model=model)
-    if realtime is not None:
-        config = replace(
-            config,
-            rt_stage=realtime.rt_stage,
-            rt_forecast=realtime.rt_forecast,
-            rt_lookback_days=realtime.rt_lookback_days,
-            rt_threshold_per_mwh=realtime.rt_threshold_per_mwh,
-        )
+    config = with_realtime(
+        StrategyConfig(n_scenarios=n_scenarios, seed=seed, solver=solver, model=model), realtime
+    )
     outcome = run_strategies(
         strategy,
         the_site,
@@ -904,6 +898,28 @@ def run_backtest(
     return BacktestResult(summary, run, perfect, files, out_dir, elapsed, str(spec))
 
 
+def with_realtime(config: StrategyConfig, realtime: StrategyConfig | None) -> StrategyConfig:
+    """``config`` with the real-time settings (``rt_stage`` and the ``rt_`` fields) of
+    ``realtime`` (``None``: unchanged)."""
+    if realtime is None:
+        return config
+    return replace(
+        config,
+        rt_stage=realtime.rt_stage,
+        rt_forecast=realtime.rt_forecast,
+        rt_lookback_days=realtime.rt_lookback_days,
+        rt_threshold_per_mwh=realtime.rt_threshold_per_mwh,
+    )
+
+
+def check_realtime(config: StrategyConfig, data: MarketData) -> None:
+    """Refuse, in one line, a real-time stage without real-time prices."""
+    if config.rt_stage and data.imbalance is None:
+        raise PowerdeskError(
+            "the real-time stage needs real-time / imbalance prices (--imbalance-prices)"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class StrategiesOutcome:
     """What :func:`run_strategies` produced: the summary document and the runs behind it."""
@@ -931,10 +947,7 @@ def run_strategies(
     """The backtest's orchestration, shared by ``powerdesk backtest`` and the API's backtests:
     ``strategy`` over ``days`` and, with ``regret``, perfect foresight and the price taker as
     benchmarks, summarised (regret, capture)."""
-    if config.rt_stage and data.imbalance is None:
-        raise PowerdeskError(
-            "the real-time stage needs real-time / imbalance prices (--imbalance-prices)"
-        )
+    check_realtime(config, data)
     strategies = [strategy]
     if regret:
         strategies += [s for s in (PERFECT_FORESIGHT, PRICE_TAKER) if s != strategy]

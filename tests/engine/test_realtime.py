@@ -367,8 +367,14 @@ def _cli(argv: list[str]) -> int:
     return 0
 
 
-def _write_prices(path: Path, series: pd.Series) -> Path:
-    lines = ["interval_start,price"] + [f"{t.isoformat()},{v!r}" for t, v in series.items()]
+def _write_prices(path: Path, series: pd.Series, step: timedelta | None = None) -> Path:
+    """A canonical price file (with ``interval_end`` when ``step`` is given)."""
+    if step is None:
+        lines = ["interval_start,price"] + [f"{t.isoformat()},{v!r}" for t, v in series.items()]
+    else:
+        lines = ["interval_start,price,interval_end"] + [
+            f"{t.isoformat()},{v!r},{(t + step).isoformat()}" for t, v in series.items()
+        ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -391,7 +397,7 @@ def test_rt_files_with_a_gap_are_one_line_errors_that_write_nothing(
     da = _da_values(days)
     rt = _rt_values(da, spread=False)
     prices = _write_prices(tmp_path / "da.csv", da)
-    gap = _write_prices(tmp_path / "rt.csv", rt.drop(rt.index[500]))
+    gap = _write_prices(tmp_path / "rt.csv", rt.drop(rt.index[500]), QUARTER)
     out = tmp_path / "out"
     argv: list[str] = [
         "backtest", "--site", str(site_file), "--prices", str(prices), "--imbalance-prices",
@@ -402,6 +408,7 @@ def test_rt_files_with_a_gap_are_one_line_errors_that_write_nothing(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "rt.csv" in err
+    assert "missing interval" in err
     assert not out.exists()
     # Without real-time prices the stage cannot run: one line, nothing written.
     no_rt = [a for a in argv if a not in ("--imbalance-prices", str(gap))]
@@ -411,7 +418,7 @@ def test_rt_files_with_a_gap_are_one_line_errors_that_write_nothing(
     assert "needs real-time / imbalance prices" in err
     assert not out.exists()
     bad = [*argv[: argv.index("--rt-stage")], "--rt-stage", "--rt-forecast", "magic"]
-    bad[bad.index(str(gap))] = str(_write_prices(tmp_path / "rt_ok.csv", rt))
+    bad[bad.index(str(gap))] = str(_write_prices(tmp_path / "rt_ok.csv", rt, QUARTER))
     assert _cli(bad) != 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
@@ -436,3 +443,48 @@ def test_an_id_aep_file_with_a_gap_is_a_one_line_error(
     assert len(err.splitlines()) == 1
     assert "idaep.csv" in err
     assert not out.exists()
+
+
+def test_a_sweep_adds_a_real_time_row_per_optimising_strategy(
+    tmp_path: Path, site_file: Path
+) -> None:
+    from engine.backtest.sweep import SweepResult, run_sweep
+
+    days = _days(FIRST, DAY)
+    da = _da_values(days)
+    prices = _write_prices(tmp_path / "da.csv", da)
+    rt = _write_prices(tmp_path / "rt.csv", _rt_values(da, spread=True, noise_on=DAY), QUARTER)
+
+    def sweep(realtime: StrategyConfig | None) -> SweepResult:
+        return run_sweep(
+            site_file,
+            prices,
+            DAY,
+            DAY + timedelta(days=1),
+            strategies=["forecast", "deterministic", "price-taker"],
+            n_scenarios=[3],
+            imbalance_prices=rt,
+            executor="inline",
+            realtime=realtime,
+        )
+
+    result = sweep(None)
+    assert [r.strategy for r in result.rows] == ["forecast", "deterministic", "price-taker"]
+    with_rt = sweep(CFG)
+    names = [r.strategy for r in with_rt.rows]
+    assert names == ["forecast", "forecast+rt", "deterministic", "deterministic+rt", "price-taker"]
+    by = {r.strategy: r for r in with_rt.rows}
+    assert by["forecast"].totals == result.rows[0].totals  # the DA-only row is unchanged
+    assert by["forecast+rt"].totals["energy_cost"] == by["forecast"].totals["energy_cost"]
+    assert by["forecast+rt"].totals["total_cost"] != by["forecast"].totals["total_cost"]
+    with pytest.raises(PowerdeskError, match="needs real-time / imbalance prices"):
+        run_sweep(
+            site_file,
+            prices,
+            DAY,
+            DAY + timedelta(days=1),
+            strategies=["forecast"],
+            n_scenarios=[3],
+            executor="inline",
+            realtime=CFG,
+        )
