@@ -17,6 +17,11 @@ Per delivery day ``D`` (a local day of the site's zone):
    reserve headroom hold. With activation data (``--activations``) the site also delivers what
    was called on its awards (:func:`market.clearing.called_energy_mwh`, the rule settlement
    counts), and the calls are settled with the site's performance factor.
+4. **Real-time stage** (``StrategyConfig.rt_stage``, not for the two benchmarks): the same day is
+   settled a second time with the schedule of
+   :func:`engine.strategies.realtime.realtime_replan` consumed instead (same bids, so the same
+   energy cost and reserve revenue; the deviation at the imbalance price), kept as
+   ``DayOutcome.realtime`` beside the DA-only figures (docs/realtime.md).
 
 Degradation cost = ``degradation_cost_per_mwh`` x battery throughput of the consumed schedule.
 ``total_cost = energy_cost + imbalance_cost + degradation_cost - reserve_revenue``. PPA energy
