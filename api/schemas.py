@@ -284,6 +284,11 @@ class BacktestIn(Request):
     n_scenarios: int = Field(DEFAULT_SCENARIOS, ge=1, le=20)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     regret: bool = Field(True, description="Also run perfect foresight and report the regret.")
+    rt_stage: bool = Field(
+        False,
+        description="Add the real-time stage (needs stored imbalance prices): the summary's "
+        "realtime_stage holds the DA+RT figures beside the DA-only ones (docs/realtime.md).",
+    )
 
 
 class BacktestOut(BaseModel):

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from engine.strategies.names import DEFAULT_SCENARIOS, SIMILAR_DAYS, StrategyName
+from engine.strategies.names import (
+    DEFAULT_RT_THRESHOLD,
+    DEFAULT_SCENARIOS,
+    SIMILAR_DAYS,
+    StrategyName,
+)
+from forecast.realtime import DEFAULT_RT_LOOKBACK_DAYS, DEFAULT_RT_METHOD
 
 STRATEGY_NAMES = tuple(s.value for s in StrategyName)
+if TYPE_CHECKING:
+    from engine.strategies.registry import StrategyConfig
+
 _FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 SiteOpt = Annotated[Path, typer.Option("--site", help="Site file (TOML).")]
@@ -39,10 +48,44 @@ ActivationsOpt = Annotated[
         "activation).",
     ),
 ]
+RtStageOpt = Annotated[
+    bool,
+    typer.Option(
+        "--rt-stage",
+        help="Add the real-time stage: after the DA result, re-plan jobs and battery against a "
+        "real-time price forecast; deviations settle at the imbalance price (docs/realtime.md).",
+    ),
+]
+RtForecastOpt = Annotated[
+    str,
+    typer.Option("--rt-forecast", help="Real-time price forecast: zero, mean or median."),
+]
+RtLookbackOpt = Annotated[
+    int, typer.Option("--rt-lookback", help="Days of real-time spread history it looks at.")
+]
+RtThresholdOpt = Annotated[
+    float,
+    typer.Option(
+        "--rt-threshold",
+        help="Dead band of the re-plan [currency/MWh]: move a MWh only where the forecast gains "
+        "more.",
+    ),
+]
 ExecutorOpt = Annotated[
     str,
     typer.Option("--executor", help="local (2 processes), local:N, inline or dask://HOST:PORT."),
 ]
+
+
+def _realtime(stage: bool, forecast: str, lookback: int, threshold: float) -> StrategyConfig:
+    from engine.strategies.registry import StrategyConfig
+
+    return StrategyConfig(
+        rt_stage=stage,
+        rt_forecast=forecast,
+        rt_lookback_days=lookback,
+        rt_threshold_per_mwh=threshold,
+    )
 
 
 def backtest(
@@ -82,6 +125,10 @@ def backtest(
         bool,
         typer.Option("--no-regret", help="Do not run perfect foresight for the regret."),
     ] = False,
+    rt_stage: RtStageOpt = False,
+    rt_forecast: RtForecastOpt = DEFAULT_RT_METHOD,
+    rt_lookback: RtLookbackOpt = DEFAULT_RT_LOOKBACK_DAYS,
+    rt_threshold: RtThresholdOpt = DEFAULT_RT_THRESHOLD,
 ) -> None:
     """Bid every delivery day with a strategy, clear against history, settle, summarise.
 
@@ -90,6 +137,7 @@ def backtest(
     """
     from engine.backtest.runner import format_summary, run_backtest
 
+    realtime = _realtime(rt_stage, rt_forecast, rt_lookback, rt_threshold)
     result = run_backtest(
         site,
         prices,
@@ -106,6 +154,7 @@ def backtest(
         executor=executor,
         regret=not no_regret,
         out=out,
+        realtime=realtime,
     )
     typer.echo(format_summary(result.summary))
     typer.echo(f"{'written to':<30} {out}")
@@ -152,6 +201,10 @@ def sweep(
     reserve_prices: ReservePricesOpt = None,
     features: FeaturesOpt = None,
     executor: ExecutorOpt = "local",
+    rt_stage: RtStageOpt = False,
+    rt_forecast: RtForecastOpt = DEFAULT_RT_METHOD,
+    rt_lookback: RtLookbackOpt = DEFAULT_RT_LOOKBACK_DAYS,
+    rt_threshold: RtThresholdOpt = DEFAULT_RT_THRESHOLD,
 ) -> None:
     """Backtest several strategies, and the forecast strategy over a grid of scenario counts and
     seeds, against perfect foresight (run once). Writes OUT/sweep.csv, OUT/summary.json and
@@ -171,6 +224,7 @@ def sweep(
         features=features or [],
         executor=executor,
         out=out,
+        realtime=_realtime(rt_stage, rt_forecast, rt_lookback, rt_threshold),
     )
     cur = result.summary["currency"]
     typer.echo(

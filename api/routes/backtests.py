@@ -67,6 +67,7 @@ def start_backtest(
             n_scenarios=body.n_scenarios,
             seed=body.seed,
             regret=body.regret,
+            rt_stage=body.rt_stage,
         ),
         created_by=principal.key_id,
     )

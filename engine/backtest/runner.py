@@ -17,6 +17,11 @@ Per delivery day ``D`` (a local day of the site's zone):
    reserve headroom hold. With activation data (``--activations``) the site also delivers what
    was called on its awards (:func:`market.clearing.called_energy_mwh`, the rule settlement
    counts), and the calls are settled with the site's performance factor.
+4. **Real-time stage** (``StrategyConfig.rt_stage``, not for the two benchmarks): the same day is
+   settled a second time with the schedule of
+   :func:`engine.strategies.realtime.realtime_replan` consumed instead (same bids, so the same
+   energy cost and reserve revenue; the deviation at the imbalance price), kept as
+   ``DayOutcome.realtime`` beside the DA-only figures (docs/realtime.md).
 
 Degradation cost = ``degradation_cost_per_mwh`` x battery throughput of the consumed schedule.
 ``total_cost = energy_cost + imbalance_cost + degradation_cost - reserve_revenue``. PPA energy
@@ -34,7 +39,7 @@ import importlib.metadata
 import io
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -44,6 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bidding import MODEL_VERSION, BiddingError, DayPlan, ModelCache, Site, make_scenarios
+from bidding.realtime import Replan
 from bidding.solve import solver_version
 from engine.backtest.executors import ExecutorSpec, parse_executor, progress_bar, run_tasks
 from engine.bids.documents import decision_sha256, plan_documents, submitted_day
@@ -57,6 +63,7 @@ from engine.strategies.names import (
     SIMILAR_DAYS,
     StrategyName,
 )
+from engine.strategies.realtime import nearest_scenario, realtime_replan
 from engine.strategies.registry import StrategyConfig, decide, get_strategy, thread_cache
 from market import MarketError, Zone, delivery_intervals, gate_closure_utc, get_zone
 from market.clearing import (
@@ -80,6 +87,14 @@ MONEY_FIELDS = (
     "total_cost",
 )
 DAY_COLUMNS = ("day", *MONEY_FIELDS, "grid_energy_mwh")
+# The real-time stage changes what is consumed, not what cleared: energy cost and reserve revenue
+# are the DA-only figures (same bids, same prices), so only these columns follow them.
+RT_MONEY_FIELDS = ("imbalance_cost", "degradation_cost", "total_cost")
+RT_DAY_COLUMNS = (
+    *(f"rt_{name}" for name in RT_MONEY_FIELDS),
+    "rt_grid_energy_mwh",
+    "rt_replanned_mwh",
+)
 _WH = Decimal("0.000001")  # energies are kept to the Wh [MWh]
 
 
@@ -111,6 +126,12 @@ class DayOutcome:
     decision_sha256
         SHA-256 of the bids (DA curves, block and reserve bids): what the strategy decided
         before gate closure.
+    replanned_mwh
+        Energy the real-time stage moved away from the DA-stage schedule, both directions, as
+        metered [MWh] (0 without the stage).
+    realtime
+        The same day with the real-time stage (``None`` without it): same bids, the re-planned
+        schedule consumed.
     """
 
     day: date
@@ -123,15 +144,8 @@ class DayOutcome:
     cleared_energy_mwh: Decimal
     consumed_scenario: int
     decision_sha256: str
-
-
-def nearest_scenario(plan: DayPlan, actual_per_mwh: FloatArray) -> int:
-    """The scenario whose prices are nearest (least squares) to the realised ones."""
-    prices = np.asarray(plan.scenario_prices_per_mwh, dtype=np.float64)
-    if prices.shape[0] == 1 or not np.isfinite(prices).all():
-        return 0
-    distance = ((prices - actual_per_mwh[None, :]) ** 2).sum(axis=1)
-    return int(np.argmin(distance))
+    replanned_mwh: Decimal = Decimal(0)
+    realtime: DayOutcome | None = None
 
 
 def _mwh(x: float) -> Decimal:
@@ -145,8 +159,17 @@ def consumed_mwh(plan: DayPlan, scenario: int) -> list[Decimal]:
     return [_mwh(float(m) * dt) for m in plan.market_mw[scenario]]
 
 
-def settle_plan(plan: DayPlan, site: Site, zone: Zone, actuals: Actuals) -> DayOutcome:
+def settle_plan(
+    plan: DayPlan,
+    site: Site,
+    zone: Zone,
+    actuals: Actuals,
+    replan: Replan | None = None,
+) -> DayOutcome:
     """Clear ``plan``'s stored bid documents against history, let the site consume, settle.
+
+    Without ``replan`` the site consumes the plan's scenario nearest to the realised DA prices;
+    with it, the re-planned schedule of the real-time stage (the bids are ``plan``'s either way).
 
     Raises
     ------
@@ -163,6 +186,13 @@ def settle_plan(plan: DayPlan, site: Site, zone: Zone, actuals: Actuals) -> DayO
     docs = plan_documents(plan)
     bids = submitted_day(docs["curves"], docs["reserve_bids"])
     metered = consumed_mwh(plan, s)
+    replanned = Decimal(0)
+    run, k = plan, s
+    if replan is not None:
+        run, k = replan.plan, 0
+        moved = consumed_mwh(run, k)
+        replanned = sum((abs(a - b) for a, b in zip(moved, metered, strict=True)), Decimal(0))
+        metered = moved
     try:
         if actuals.activations is not None:
             called = called_energy_mwh(zone, day, bids, actuals.reserves, actuals.activations)
@@ -186,7 +216,7 @@ def settle_plan(plan: DayPlan, site: Site, zone: Zone, actuals: Actuals) -> DayO
         throughput = sum(
             (
                 _mwh(float(c + d) * dt)
-                for c, d in zip(plan.charge_mw[s], plan.discharge_mw[s], strict=True)
+                for c, d in zip(run.charge_mw[k], run.discharge_mw[k], strict=True)
             ),
             Decimal(0),
         )
@@ -199,7 +229,7 @@ def settle_plan(plan: DayPlan, site: Site, zone: Zone, actuals: Actuals) -> DayO
     cleared = sum(
         (ln.quantity for ln in settlement.lines if ln.category.value == "da_energy"), Decimal(0)
     )
-    grid = sum((_mwh(float(g) * dt) for g in plan.grid_mw[s]), Decimal(0))
+    grid = sum((_mwh(float(g) * dt) for g in run.grid_mw[k]), Decimal(0))
     return DayOutcome(
         day=day,
         energy_cost=energy_cost + Decimal(0),
@@ -211,6 +241,7 @@ def settle_plan(plan: DayPlan, site: Site, zone: Zone, actuals: Actuals) -> DayO
         cleared_energy_mwh=cleared + Decimal(0),
         consumed_scenario=s,
         decision_sha256=decision_sha256(docs),
+        replanned_mwh=replanned + Decimal(0),
     )
 
 
@@ -266,9 +297,15 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     actuals = task.data.actuals()
     cache = thread_cache()
     out = []
+    realtime = task.config.rt_stage and task.strategy not in (PERFECT_FORESIGHT, PRICE_TAKER)
     for day in task.days:
         plan = decide_day(task.strategy, task.site, zone, day, task.data, task.config, cache)
-        out.append(settle_plan(plan, task.site, zone, actuals))
+        outcome = settle_plan(plan, task.site, zone, actuals)
+        if realtime:
+            replan = realtime_replan(task.site, zone, day, plan, task.data, task.config)
+            rt = settle_plan(plan, task.site, zone, actuals, replan)
+            outcome = replace(outcome, realtime=rt)
+        out.append(outcome)
     return ChunkResult(task.strategy, tuple(out))
 
 
@@ -298,6 +335,13 @@ class StrategyRun:
     def total(self, name: str) -> Decimal:
         """Sum of a money or energy field over the days."""
         return sum((getattr(o, name) for o in self.outcomes), Decimal(0)) + Decimal(0)
+
+    def realtime(self) -> StrategyRun | None:
+        """The same days with the real-time stage (``None`` when it did not run)."""
+        rt = [o.realtime for o in self.outcomes]
+        if not rt or any(o is None for o in rt):
+            return None
+        return StrategyRun(self.strategy, tuple(o for o in rt if o is not None))
 
 
 def backtest_days(
@@ -460,12 +504,20 @@ def energy(value: Decimal) -> str:
 
 
 def days_csv(run: StrategyRun, zone: Zone) -> bytes:
-    """``days.csv``: one row per day, money with the minor unit, energy to the Wh."""
-    lines = [",".join(DAY_COLUMNS)]
+    """``days.csv``: one row per day, money with the minor unit, energy to the Wh.
+
+    With the real-time stage, the DA-only columns are followed by ``rt_`` columns: the same day
+    with the re-planned schedule consumed (:data:`RT_DAY_COLUMNS`).
+    """
+    with_rt = run.realtime() is not None
+    lines = [",".join(DAY_COLUMNS + (RT_DAY_COLUMNS if with_rt else ()))]
     for o in run.outcomes:
         cells = [o.day.isoformat()]
         cells += [money(getattr(o, name), zone) for name in MONEY_FIELDS]
         cells.append(energy(o.grid_energy_mwh))
+        if with_rt and o.realtime is not None:
+            cells += [money(getattr(o.realtime, name), zone) for name in RT_MONEY_FIELDS]
+            cells += [energy(o.realtime.grid_energy_mwh), energy(o.realtime.replanned_mwh)]
         lines.append(",".join(cells))
     return ("\n".join(lines) + "\n").encode()
 
@@ -535,7 +587,48 @@ def build_summary(
         summary["value_of_flexibility"] = money(pt_total - perfect.total("total_cost"), zone)
         share = capture(run.total("total_cost"), pt_total, perfect.total("total_cost"))
         summary["capture"] = None if share is None else str(share)
+    summary["realtime_stage"] = realtime_summary(run, perfect, price_taker, zone, config)
     return summary
+
+
+def realtime_summary(
+    run: StrategyRun,
+    perfect: StrategyRun | None,
+    price_taker: StrategyRun | None,
+    zone: Zone,
+    config: StrategyConfig,
+) -> dict[str, Any] | None:
+    """The DA+RT figures beside the DA-only ones (``None`` without the real-time stage).
+
+    Regret and capture are measured against the same benchmarks as the DA-only figures:
+    perfect foresight of the day's DA and reserve prices, and the price taker (neither runs
+    the stage).
+    """
+    rt = run.realtime()
+    if rt is None:
+        return None
+    total = rt.total("total_cost")
+    out: dict[str, Any] = {
+        "rt_forecast": config.rt_forecast,
+        "rt_lookback_days": config.rt_lookback_days,
+        "threshold_per_mwh": repr(float(config.rt_threshold_per_mwh)),
+        "replan_time": "DA publication of the day + 15 min",
+        "benchmarks": "perfect foresight and price taker run without the stage",
+    }
+    for name in MONEY_FIELDS:
+        out[name] = money(rt.total(name), zone)
+    out["grid_energy_mwh"] = energy(rt.total("grid_energy_mwh"))
+    out["replanned_mwh"] = energy(rt.total("replanned_mwh"))
+    out["days_replanned"] = sum(1 for o in rt.outcomes if o.replanned_mwh > 0)
+    out["gain_vs_da_only"] = money(run.total("total_cost") - total, zone)
+    out["regret_vs_perfect_foresight"] = None
+    out["capture"] = None
+    if perfect is not None:
+        out["regret_vs_perfect_foresight"] = money(total - perfect.total("total_cost"), zone)
+        if price_taker is not None:
+            share = capture(total, price_taker.total("total_cost"), perfect.total("total_cost"))
+            out["capture"] = None if share is None else str(share)
+    return out
 
 
 def capture(total: Decimal, price_taker: Decimal, perfect: Decimal) -> Decimal | None:
@@ -563,6 +656,9 @@ def plot_png(run: StrategyRun, perfect: StrategyRun | None, zone: Zone, site: st
     series = [(run.strategy, run)]
     if perfect is not None and compare:
         series.append((PERFECT_FORESIGHT, perfect))
+    rt = run.realtime()
+    if rt is not None:
+        series.insert(1, (f"{run.strategy} + real-time stage", rt))
     for label, r in series:
         y = np.cumsum([float(o.total_cost) for o in r.outcomes])
         ax.plot(x, y, marker="o", markersize=3, label=label)
@@ -697,6 +793,7 @@ def run_backtest(
     progress: bool | None = None,
     solver: str = "HIGHS",
     model: str = SIMILAR_DAYS,
+    realtime: StrategyConfig | None = None,
 ) -> BacktestResult:
     """Backtest ``strategy`` for ``site`` over local delivery days ``[start, end)``.
 
@@ -735,6 +832,9 @@ def run_backtest(
         Progress bar on stderr (``None``: only when stdout is a terminal).
     solver
         Solver of the day problems.
+    realtime
+        A configuration whose real-time settings (``rt_stage`` and the ``rt_`` fields) are
+        used; ``None``: no real-time stage.
 
     Raises
     ------
@@ -761,7 +861,9 @@ def run_backtest(
     the_site, zone, data, days = loaded.site, loaded.zone, loaded.data, loaded.days
     stop, inputs = loaded.end, loaded.inputs
 
-    config = StrategyConfig(n_scenarios=n_scenarios, seed=seed, solver=solver, model=model)
+    config = with_realtime(
+        StrategyConfig(n_scenarios=n_scenarios, seed=seed, solver=solver, model=model), realtime
+    )
     outcome = run_strategies(
         strategy,
         the_site,
@@ -801,6 +903,28 @@ def run_backtest(
     return BacktestResult(summary, run, perfect, files, out_dir, elapsed, str(spec))
 
 
+def with_realtime(config: StrategyConfig, realtime: StrategyConfig | None) -> StrategyConfig:
+    """``config`` with the real-time settings (``rt_stage`` and the ``rt_`` fields) of
+    ``realtime`` (``None``: unchanged)."""
+    if realtime is None:
+        return config
+    return replace(
+        config,
+        rt_stage=realtime.rt_stage,
+        rt_forecast=realtime.rt_forecast,
+        rt_lookback_days=realtime.rt_lookback_days,
+        rt_threshold_per_mwh=realtime.rt_threshold_per_mwh,
+    )
+
+
+def check_realtime(config: StrategyConfig, data: MarketData) -> None:
+    """Refuse, in one line, a real-time stage without real-time prices."""
+    if config.rt_stage and data.imbalance is None:
+        raise PowerdeskError(
+            "the real-time stage needs real-time / imbalance prices (--imbalance-prices)"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class StrategiesOutcome:
     """What :func:`run_strategies` produced: the summary document and the runs behind it."""
@@ -828,6 +952,7 @@ def run_strategies(
     """The backtest's orchestration, shared by ``powerdesk backtest`` and the API's backtests:
     ``strategy`` over ``days`` and, with ``regret``, perfect foresight and the price taker as
     benchmarks, summarised (regret, capture)."""
+    check_realtime(config, data)
     strategies = [strategy]
     if regret:
         strategies += [s for s in (PERFECT_FORESIGHT, PRICE_TAKER) if s != strategy]
@@ -872,11 +997,19 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     ]
     cur = summary.get("currency", "")
     lines = []
-    for k in keys:
-        v = summary.get(k)
+    rt = summary.get("realtime_stage") or {}
+    rows = [(k, summary.get(k)) for k in keys]
+    rows += [
+        (f"rt_{k}", rt.get(k))
+        for k in ("total_cost", "gain_vs_da_only", "replanned_mwh", "capture")
+    ]
+    for k, v in rows:
         if v is None:
             continue
-        money_key = k in MONEY_FIELDS or k.startswith(("regret", "perfect", "price_taker"))
+        bare = k.removeprefix("rt_")
+        money_key = bare in MONEY_FIELDS or bare.startswith(
+            ("regret", "perfect", "price_taker", "gain")
+        )
         suffix = f" {cur}" if money_key else ""
         lines.append(f"{k:<30} {v}{suffix}")
     return "\n".join(lines)

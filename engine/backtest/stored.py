@@ -52,6 +52,7 @@ class BacktestRequest:
     n_scenarios: int = DEFAULT_SCENARIOS
     seed: int = 0
     regret: bool = True
+    rt_stage: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +164,11 @@ def run_backtest_job(
             f"stored DA prices of {zone.key}",
             f"stored imbalance prices of {zone.key}",
         )
-        config = StrategyConfig(n_scenarios=int(req["n_scenarios"]), seed=int(req["seed"]))
+        config = StrategyConfig(
+            n_scenarios=int(req["n_scenarios"]),
+            seed=int(req["seed"]),
+            rt_stage=bool(req.get("rt_stage", False)),
+        )
         inputs = {
             "site": {"name": site.name, "sha256": stored.sha256},
             "prices": {"source": data.da.source},

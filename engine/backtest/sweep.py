@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +34,9 @@ from engine.backtest.runner import (
     StrategyRun,
     backtest_runs,
     capture,
+    check_realtime,
     load_inputs,
+    with_realtime,
     write_outputs,
 )
 from engine.core.errors import PowerdeskError
@@ -88,9 +90,12 @@ def run_sweep(
     executor: str = "local",
     out: str | Path | None = None,
     progress: bool | None = None,
+    realtime: StrategyConfig | None = None,
 ) -> SweepResult:
     """Backtest ``strategies`` over ``[start, end)``; ``forecast`` once per scenario count and
-    seed. Regret is against perfect foresight, which runs once.
+    seed. Regret is against perfect foresight, which runs once. With the real-time settings of
+    ``realtime`` (``rt_stage``), every strategy that optimises also gets a ``<name>+rt`` row: the
+    same bids with the real-time stage (benchmarks unchanged, docs/realtime.md).
 
     Raises
     ------
@@ -114,12 +119,13 @@ def run_sweep(
     loaded = load_inputs(
         site, prices, start, end, names, imbalance_prices, reserve_prices, features
     )
-    base = StrategyConfig()
+    base = with_realtime(StrategyConfig(), realtime)
+    check_realtime(base, loaded.data)
     benchmarks = (PERFECT_FORESIGHT, PRICE_TAKER)
     fixed = [*benchmarks, *(n for n in names if n not in (FORECAST, *benchmarks))]
     grid = [(n, seed) for n in grid_n for seed in grid_seeds] if FORECAST in names else []
     settings = [(name, base) for name in fixed]
-    settings += [(FORECAST, StrategyConfig(n_scenarios=n, seed=seed)) for n, seed in grid]
+    settings += [(FORECAST, replace(base, n_scenarios=n, seed=seed)) for n, seed in grid]
     # One executor session for every run: the workers start (and compile their models) once.
     done = backtest_runs(
         settings, loaded.site, loaded.zone, loaded.days, loaded.data, spec, progress
@@ -135,12 +141,18 @@ def run_sweep(
         share = capture(total, taker_total, perfect_total)
         return SweepRow(name, n, seed, totals, total - perfect_total, share)
 
+    def rows_of(name: str, n: int | None, seed: int | None, run: StrategyRun) -> list[SweepRow]:
+        rt = run.realtime()
+        extra = [] if rt is None else [row(f"{name}+rt", n, seed, rt)]
+        return [row(name, n, seed, run), *extra]
+
     rows: list[SweepRow] = []
     for name in names:
         if name == FORECAST:
-            rows += [row(FORECAST, n, seed, run) for (n, seed), run in forecast_runs.items()]
+            for (n, seed), run in forecast_runs.items():
+                rows += rows_of(FORECAST, n, seed, run)
         else:
-            rows.append(row(name, None, None, fixed_runs[name]))
+            rows += rows_of(name, None, None, fixed_runs[name])
     best = min(rows, key=lambda r: (r.totals["total_cost"], r.strategy, r.n_scenarios or 0))
     summary: dict[str, Any] = {
         "site": loaded.site.name,

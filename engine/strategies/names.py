@@ -22,6 +22,8 @@ SIMILAR_DAYS = "similar-days"
 # stochastic bid beats the deterministic one on DE-LU 2024 (capture 73.45 % against 73.11 %)
 # and Gansu 2024 (55.58 % against 53.40 %); with 5 it did not (72.66 %, 51.75 %).
 DEFAULT_SCENARIOS = 10
+# Dead band of the real-time re-plan [currency/MWh] (docs/realtime.md).
+DEFAULT_RT_THRESHOLD = 10.0
 
 DESCRIPTIONS: dict[StrategyName, str] = {
     StrategyName.FORECAST: (

@@ -44,6 +44,7 @@ from bidding import (
 from engine.core.errors import PowerdeskError
 from engine.marketdata.view import MarketData
 from engine.strategies.names import (
+    DEFAULT_RT_THRESHOLD,
     DEFAULT_SCENARIOS,
     DESCRIPTIONS,
     HINDSIGHT,
@@ -56,6 +57,7 @@ from engine.strategies.reserves import actual_reserve_prices, forecast_reserve_p
 from forecast.day import DayForecast, forecast_day
 from forecast.errors import ForecastError
 from forecast.models import parse_model
+from forecast.realtime import DEFAULT_RT_LOOKBACK_DAYS, DEFAULT_RT_METHOD, check_rt_method
 from market import Zone, gate_closure_utc, require_aware
 
 
@@ -90,6 +92,15 @@ class StrategyConfig:
         Gaussian-copula scenarios of the model's recent errors, :func:`forecast.forecast_day`).
     strict
         Refuse a plan in which a soft constraint gave way (else keep it, reported).
+    rt_stage
+        Run the real-time stage after the DA result (:mod:`engine.strategies.realtime`): the DA
+        bid is unchanged; the site then re-plans its flexible load and battery.
+    rt_forecast, rt_lookback_days
+        Real-time price forecast of the stage (:data:`forecast.realtime.RT_METHODS`) and the
+        days of spread history it looks at.
+    rt_threshold_per_mwh
+        Dead band of the re-plan: a MWh moves away from the DA-stage schedule only where the
+        forecast gains more than this [currency/MWh].
 
     Notes
     -----
@@ -108,8 +119,24 @@ class StrategyConfig:
     offer_reserves: bool = True
     strict: bool = True
     model: str = SIMILAR_DAYS
+    rt_stage: bool = False
+    rt_forecast: str = DEFAULT_RT_METHOD
+    rt_lookback_days: int = DEFAULT_RT_LOOKBACK_DAYS
+    rt_threshold_per_mwh: float = DEFAULT_RT_THRESHOLD
 
     def __post_init__(self) -> None:
+        try:
+            check_rt_method(self.rt_forecast)
+        except ForecastError as exc:
+            raise PowerdeskError(str(exc)) from None
+        if self.rt_lookback_days < 1:
+            raise PowerdeskError(
+                f"the real-time look-back must be at least 1 day, got {self.rt_lookback_days}"
+            )
+        if not self.rt_threshold_per_mwh >= 0.0:
+            raise PowerdeskError(
+                f"the re-plan threshold must be >= 0, got {self.rt_threshold_per_mwh}"
+            )
         if self.model != SIMILAR_DAYS:
             try:
                 parse_model(self.model)

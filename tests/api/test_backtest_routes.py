@@ -66,6 +66,20 @@ def test_failed_backtest_reports_its_reason(client: TestClient, desk: Desk) -> N
     assert_error(client.get(f"/backtests/{done['id']}/days", headers=h), 409)
 
 
+def test_a_real_time_stage_without_imbalance_prices_fails_with_its_reason(
+    client: TestClient, desk: Desk
+) -> None:
+    h = desk.auth("trader")
+    client.post("/sites", json={"content": SITE_TOML}, headers=h)
+    body = {"site": "example-dc", "start": "2025-03-29", "end": "2025-03-30", "rt_stage": True}
+    started = client.post("/backtests", json=body, headers=h)
+    assert started.status_code == 202, started.text
+    assert started.json()["request"]["rt_stage"] is True
+    done = _wait(client, desk, started.json()["id"])
+    assert done["status"] == "failed"
+    assert "the real-time stage needs real-time / imbalance prices" in done["error"]
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [

@@ -1,0 +1,173 @@
+"""Real-time / imbalance price forecasts for the real-time stage (pure).
+
+The real-time stage re-plans delivery day ``D`` once ``D``'s DA prices are published. What is
+known then: the DA prices of ``D`` and before, and the real-time (or imbalance, or intraday index)
+prices of intervals that have ended, i.e. the days before ``D`` (``D-1`` only up to the re-plan
+time). The forecast of the real-time price of an interval of ``D`` is its DA price plus an
+expected spread:
+
+``zero``
+    No spread: the real-time price is expected to equal the DA price (the zero-information
+    forecast; the stage then only re-optimises against the now known DA prices).
+``mean`` / ``median``
+    The mean (median) of the real-time minus DA spread at the same local wall-clock time on the
+    last ``lookback_days`` days, over the intervals whose real-time price is known. The median
+    resists the price spikes of balancing markets.
+
+Spreads are taken on the DA intervals: real-time prices on a finer grid are averaged over each DA
+interval with :func:`market.clearing.imbalance_prices_on` (the rule settlement applies to the
+same prices), and intervals are matched by their local wall-clock minute, so DST days line up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from forecast.errors import ForecastError
+from market import Zone, delivery_intervals
+from market.clearing import imbalance_prices_on
+
+FloatArray = npt.NDArray[np.float64]
+
+RT_METHODS = ("zero", "mean", "median")
+DEFAULT_RT_METHOD = "zero"
+DEFAULT_RT_LOOKBACK_DAYS = 28
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeForecast:
+    """A real-time price forecast for the DA intervals of one day.
+
+    Parameters
+    ----------
+    intervals
+        UTC starts of the DA intervals of the day.
+    da_per_mwh
+        ``(T,)`` the day's DA prices [currency/MWh].
+    spread_per_mwh
+        ``(T,)`` expected real-time minus DA price [currency/MWh].
+    method, lookback_days
+        How it was made.
+    observations
+        Past (day, interval) spreads it rests on (0 for ``zero``).
+    """
+
+    intervals: pd.DatetimeIndex
+    da_per_mwh: FloatArray
+    spread_per_mwh: FloatArray
+    method: str
+    lookback_days: int
+    observations: int
+
+    @property
+    def point(self) -> FloatArray:
+        """``(T,)`` expected real-time price [currency/MWh]."""
+        return self.da_per_mwh + self.spread_per_mwh
+
+
+def check_rt_method(method: str) -> str:
+    """``method`` if it is a known real-time forecast method.
+
+    Raises
+    ------
+    ForecastError
+        Unknown method (the message lists the known ones).
+    """
+    if method not in RT_METHODS:
+        raise ForecastError(
+            f"unknown real-time forecast {method!r} (known: {', '.join(RT_METHODS)})"
+        )
+    return method
+
+
+def _local_minutes(intervals: pd.DatetimeIndex, zone: Zone) -> npt.NDArray[np.int64]:
+    local = intervals.tz_convert(zone.tz)
+    return np.asarray(local.hour * 60 + local.minute, dtype=np.int64)
+
+
+def day_spreads(
+    da: pd.Series, rt: pd.Series, rt_resolution: timedelta, day: date, zone: Zone
+) -> tuple[pd.DatetimeIndex, FloatArray]:
+    """The DA intervals of ``day`` and their real-time minus DA spread (NaN where either price
+    is not in the series)."""
+    intervals = delivery_intervals(day, zone)
+    step = pd.Timedelta(intervals[1] - intervals[0]).to_pytimedelta()
+    got = da.reindex(intervals).to_numpy(dtype=np.float64)
+    lo = intervals[0] - pd.Timedelta(rt_resolution)
+    hi = intervals[-1] + pd.Timedelta(step)
+    part = rt[(rt.index >= lo) & (rt.index < hi)]
+    if part.empty:
+        return intervals, np.full(len(intervals), np.nan)
+    on = imbalance_prices_on(part, rt_resolution, intervals, step)
+    real = np.array([np.nan if v is None else float(v) for v in on])
+    # A DA interval is known only when all of its real-time intervals are (at the re-plan time
+    # the interval running then is known in part: its mean so far is not its price).
+    per = max(1, int(pd.Timedelta(step) // pd.Timedelta(rt_resolution)))
+    if per > 1:
+        counts = np.diff(part.index.searchsorted(intervals.append(pd.DatetimeIndex([hi]))))
+        real[counts < per] = np.nan
+    return intervals, real - got
+
+
+def forecast_realtime(
+    method: str,
+    da: pd.Series,
+    rt: pd.Series,
+    rt_resolution: timedelta,
+    day: date,
+    zone: Zone,
+    lookback_days: int = DEFAULT_RT_LOOKBACK_DAYS,
+) -> RealtimeForecast:
+    """Forecast the real-time prices of ``day`` from what the caller may know.
+
+    Parameters
+    ----------
+    method
+        One of :data:`RT_METHODS`.
+    da, rt
+        DA and real-time prices known at the re-plan time, indexed by UTC interval start
+        [currency/MWh]; the caller cuts them (``as_of``): this function uses every value given.
+    rt_resolution
+        Interval length of ``rt``.
+    day, zone
+        Delivery day and its zone.
+    lookback_days
+        Days before ``day`` the spread statistics look at.
+
+    Raises
+    ------
+    ForecastError
+        Unknown method, a look-back below 1, or a DA price of ``day`` missing.
+    """
+    check_rt_method(method)
+    if lookback_days < 1:
+        raise ForecastError(f"the real-time look-back must be at least 1 day, got {lookback_days}")
+    intervals = delivery_intervals(day, zone)
+    da_day = da.reindex(intervals).to_numpy(dtype=np.float64)
+    if not np.isfinite(da_day).all():
+        missing = intervals[int(np.flatnonzero(~np.isfinite(da_day))[0])]
+        raise ForecastError(
+            f"no DA price of {day} at {missing.isoformat()} is known for the real-time forecast"
+        )
+    spread = np.zeros(len(intervals))
+    used = 0
+    if method != "zero":
+        by_minute: dict[int, list[float]] = {}
+        for k in range(1, lookback_days + 1):
+            past = day - timedelta(days=k)
+            past_intervals, s = day_spreads(da, rt, rt_resolution, past, zone)
+            for minute, value in zip(_local_minutes(past_intervals, zone), s, strict=True):
+                if np.isfinite(value):
+                    by_minute.setdefault(int(minute), []).append(float(value))
+        reduce = np.mean if method == "mean" else np.median
+        for t, minute in enumerate(_local_minutes(intervals, zone)):
+            values = by_minute.get(int(minute))
+            if values:
+                spread[t] = float(reduce(values))
+                used += len(values)
+    return RealtimeForecast(intervals, da_day, spread, method, lookback_days, used)
