@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from engine.strategies.names import DEFAULT_SCENARIOS, SIMILAR_DAYS, StrategyName
+from engine.strategies.names import DEFAULT_SCENARIOS, StrategyName
 
 STRATEGY_NAMES = tuple(s.value for s in StrategyName)
 _FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -70,13 +70,13 @@ def backtest(
     ] = DEFAULT_SCENARIOS,
     seed: Annotated[int, typer.Option("--seed", help="Scenario seed.")] = 0,
     model: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--model",
-            help="Price model of forecast/deterministic: similar-days (default), lear, "
-            "lear-1456, naive (docs/forecasting.md).",
+            help="Price model of forecast/deterministic (a forecast model: similar-days, lear, "
+            "...); default: the zone's default model (docs/decision-quality.md).",
         ),
-    ] = SIMILAR_DAYS,
+    ] = None,
     executor: ExecutorOpt = "local",
     no_regret: Annotated[
         bool,

@@ -67,6 +67,7 @@ def start_backtest(
             n_scenarios=body.n_scenarios,
             seed=body.seed,
             regret=body.regret,
+            model=None if body.model is None else body.model.value,
         ),
         created_by=principal.key_id,
     )

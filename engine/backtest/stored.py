@@ -33,7 +33,7 @@ from engine.core.errors import NotFoundError, PowerdeskError
 from engine.marketdata.view import from_database
 from engine.models.backtests import BacktestRow
 from engine.sites.registry import get_site
-from engine.strategies.names import DEFAULT_SCENARIOS
+from engine.strategies.names import DEFAULT_SCENARIOS, default_model
 from engine.strategies.registry import StrategyConfig, get_strategy
 from market import get_zone
 
@@ -52,6 +52,7 @@ class BacktestRequest:
     n_scenarios: int = DEFAULT_SCENARIOS
     seed: int = 0
     regret: bool = True
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,8 @@ def create_backtest(
         Unknown strategy, ``end <= start`` or more than :data:`MAX_DAYS` days.
     """
     get_strategy(request.strategy)
+    if request.model is not None:
+        StrategyConfig(model=request.model)  # an unknown model is refused here, in one line
     get_site(engine, request.site)
     if request.end <= request.start:
         raise PowerdeskError(f"end {request.end} must be after start {request.start} (exclusive)")
@@ -163,7 +166,11 @@ def run_backtest_job(
             f"stored DA prices of {zone.key}",
             f"stored imbalance prices of {zone.key}",
         )
-        config = StrategyConfig(n_scenarios=int(req["n_scenarios"]), seed=int(req["seed"]))
+        config = StrategyConfig(
+            n_scenarios=int(req["n_scenarios"]),
+            seed=int(req["seed"]),
+            model=req.get("model") or default_model(zone.key),
+        )
         inputs = {
             "site": {"name": site.name, "sha256": stored.sha256},
             "prices": {"source": data.da.source},

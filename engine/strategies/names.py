@@ -22,6 +22,18 @@ SIMILAR_DAYS = "similar-days"
 # stochastic bid beats the deterministic one on DE-LU 2024 (capture 73.45 % against 73.11 %)
 # and Gansu 2024 (55.58 % against 53.40 %); with 5 it did not (72.66 %, 51.75 %).
 DEFAULT_SCENARIOS = 10
+# The default price model per zone (``--model`` and the API's ``model`` override it). Rule
+# (docs/decision-quality.md): a zone gets the model with the highest measured capture of the
+# forecast strategy on its real year, provided it beats similar days by at least one point of
+# capture on the same days and a year's backtest of it finishes within the nightly budget;
+# otherwise similar days.
+DEFAULT_MODELS: dict[str, str] = {}
+
+
+def default_model(zone: str) -> str:
+    """The price model ``forecast`` and ``deterministic`` use in ``zone`` by default."""
+    return DEFAULT_MODELS.get(zone, SIMILAR_DAYS)
+
 
 DESCRIPTIONS: dict[StrategyName, str] = {
     StrategyName.FORECAST: (
