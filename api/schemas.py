@@ -12,6 +12,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from engine.strategies.names import DEFAULT_SCENARIOS, StrategyName
+from forecast.models import ModelName
 
 T = TypeVar("T")
 
@@ -31,6 +32,8 @@ Day = Annotated[date, Field(ge=MIN_DAY, le=MAX_DAY)]
 """A local delivery day."""
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Strategy = StrategyName
+PriceModel = ModelName
+"""A price model of the forecasting package (the one list of ``--model`` names)."""
 Role = Literal["trader", "auditor", "admin"]
 
 
@@ -154,6 +157,12 @@ class SiteDetail(SiteOut):
     content: str
 
 
+_MODEL_HELP = (
+    "Price model of the forecast and deterministic strategies (default: the zone's default "
+    "model, chosen from the measured capture, docs/decision-quality.md)."
+)
+
+
 # -- bids -----------------------------------------------------------------------------------------
 
 
@@ -169,6 +178,7 @@ class BidOptions(Request):
         "strategy perfect-foresight.",
     )
     n_scenarios: int = Field(DEFAULT_SCENARIOS, ge=1, le=20)
+    model: PriceModel | None = Field(None, description=_MODEL_HELP)
     offer_reserves: bool = True
     allow_breaches: bool = Field(False, description="Keep a plan whose soft constraints gave way.")
     seed: int = Field(0, ge=0, le=2**31 - 1)
@@ -282,6 +292,7 @@ class BacktestIn(Request):
     end: Day
     strategy: Strategy = StrategyName.FORECAST
     n_scenarios: int = Field(DEFAULT_SCENARIOS, ge=1, le=20)
+    model: PriceModel | None = Field(None, description=_MODEL_HELP)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     regret: bool = Field(True, description="Also run perfect foresight and report the regret.")
     rt_stage: bool = Field(

@@ -113,13 +113,13 @@ def backtest(
     ] = DEFAULT_SCENARIOS,
     seed: Annotated[int, typer.Option("--seed", help="Scenario seed.")] = 0,
     model: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--model",
-            help="Price model of forecast/deterministic: similar-days (default), lear, "
-            "lear-1456, naive (docs/forecasting.md).",
+            help="Price model of forecast/deterministic (a forecast model: similar-days, lear, "
+            "...); default: the zone's default model (docs/decision-quality.md).",
         ),
-    ] = SIMILAR_DAYS,
+    ] = None,
     executor: ExecutorOpt = "local",
     no_regret: Annotated[
         bool,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from engine.strategies.names import DEFAULT_SCENARIOS, DESCRIPTIONS, SIMILAR_DAYS
+from engine.strategies.names import DEFAULT_SCENARIOS, DESCRIPTIONS
 
 
 def _day(text: str) -> date:
@@ -63,12 +63,13 @@ def bid(
         typer.Option("--job-recourse", help="A job schedule per scenario (slower; see docs)."),
     ] = False,
     model: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--model",
-            help="Price model: similar-days (default), lear, lear-1456, naive.",
+            help="Price model of forecast/deterministic (a forecast model: similar-days, lear, "
+            "...); default: the zone's default model (docs/decision-quality.md).",
         ),
-    ] = SIMILAR_DAYS,
+    ] = None,
 ) -> None:
     """Build the DA curve, block and reserve bids of a site for one delivery day."""
     from bidding import BiddingError
@@ -112,15 +113,19 @@ def _bid(
     solver: str,
     allow_violations: bool,
     job_recourse: bool,
-    model: str,
+    model: str | None,
 ) -> None:
     from engine.bids.files import money, write_plan
     from engine.io.site_file import load_site
     from engine.marketdata.view import file_sha256, from_files
+    from engine.strategies.names import default_model
     from engine.strategies.registry import StrategyConfig, decide, get_strategy
     from market import get_zone
 
     get_strategy(strategy)
+    the_day = _day(day)
+    the_site = load_site(site)
+    zone = get_zone(the_site.zone)
     config = StrategyConfig(
         n_scenarios=scenarios,
         seed=seed,
@@ -128,11 +133,8 @@ def _bid(
         cvar_weight=cvar_weight,
         job_recourse=job_recourse,
         strict=not allow_violations,
-        model=model,
+        model=model or default_model(zone.key),
     )
-    the_day = _day(day)
-    the_site = load_site(site)
-    zone = get_zone(the_site.zone)
     data, file_inputs = from_files(
         zone, prices, reserve_prices=reserve_prices, features=features, activations=activations
     )

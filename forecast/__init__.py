@@ -6,7 +6,7 @@ Models: the seasonal naive of the open benchmark, similar days (the weighting of
 ``bidding/scenarios.py``), and LEAR (Lago et al. 2021). See docs/forecasting.md.
 """
 
-from forecast.day import DayForecast, forecast_day
+from forecast.day import DayForecast, ErrorRecord, forecast_day
 from forecast.errors import ForecastError
 from forecast.metrics import diebold_mariano, mae, pinball, rmse, smape
 from forecast.models import ModelName, PointModel, model_names, parse_model, point_model
@@ -25,6 +25,7 @@ __all__ = [
     "RESIDUAL_DAYS",
     "DailyPanel",
     "DayForecast",
+    "ErrorRecord",
     "ForecastError",
     "ModelName",
     "PointModel",

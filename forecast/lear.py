@@ -180,9 +180,14 @@ def lear_forecast(
             "LEAR needs the prices of D-1, D-2, D-3 and D-7 and every input of D, D-1 and D-7"
         )
     preds = []
+    fitted: dict[bytes, FloatArray] = {}
     for w in windows:
         rows = training_rows(x, y, i, w)
         if rows.size < 2:
             raise ForecastError(f"LEAR window of {w} days has fewer than two complete days")
-        preds.append(fit_predict_window(x[rows], y[rows], x[i]))
+        # Windows longer than the history hold the same days: one fit serves them (same result).
+        key = rows.tobytes()
+        if key not in fitted:
+            fitted[key] = fit_predict_window(x[rows], y[rows], x[i])
+        preds.append(fitted[key])
     return np.asarray(np.mean(preds, axis=0), dtype=np.float64)

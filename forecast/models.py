@@ -94,9 +94,46 @@ def similar_days(
     return np.asarray(profile, dtype=np.float64), w, rows
 
 
+HOURLY_SLOTS = 24
+SHAPE_DAYS = 7
+
+
+def hourly_panel(panel: DailyPanel) -> DailyPanel:
+    """The panel's hourly means (prices and inputs) for a sub-hourly panel; itself otherwise."""
+    t = panel.n_slots
+    if t <= HOURLY_SLOTS or t % HOURLY_SLOTS:
+        return panel
+    k = t // HOURLY_SLOTS
+    n = len(panel.days)
+    prices = panel.prices.reshape(n, HOURLY_SLOTS, k).mean(axis=2)
+    feats = panel.features.reshape(n, HOURLY_SLOTS, k, panel.n_features).mean(axis=2)
+    return DailyPanel(panel.days, prices, feats, panel.feature_names)
+
+
+def intra_hour_shape(panel: DailyPanel, i: int, days: int = SHAPE_DAYS) -> FloatArray:
+    """Each sub-hourly slot's mean deviation from its hour's mean over the last complete days.
+
+    Uses prices of rows before ``i`` only; zero where no such day exists.
+    """
+    t = panel.n_slots
+    k = t // HOURLY_SLOTS
+    past = [j for j in range(i - 1, -1, -1) if np.isfinite(panel.prices[j]).all()][:days]
+    if not past:
+        return np.zeros(t)
+    p = panel.prices[past].reshape(len(past), HOURLY_SLOTS, k)
+    dev = p - p.mean(axis=2, keepdims=True)
+    return np.asarray(dev.mean(axis=0).reshape(t), dtype=np.float64)
+
+
 @dataclass(frozen=True, slots=True)
 class PointModel:
-    """A point forecaster bound to one panel (LEAR's feature matrix is built once)."""
+    """A point forecaster bound to one panel (LEAR's feature matrix is built once).
+
+    LEAR on a sub-hourly panel (e.g. 96 quarter-hours) is fitted on the hourly means of prices
+    and inputs (24 models of a quarter of the inputs: a year's recalibration costs what an
+    hourly market's does) and each slot adds its mean deviation from its hour over the last
+    :data:`SHAPE_DAYS` days (:func:`intra_hour_shape`).
+    """
 
     name: ModelName
     panel: DailyPanel
@@ -110,7 +147,11 @@ class PointModel:
             return seasonal_naive(self.panel, i)
         if self.name is ModelName.SIMILAR_DAYS:
             return similar_days(self.panel, i)[0]
-        return lear_forecast(self.x, self.y, i, self.windows)
+        hourly = lear_forecast(self.x, self.y, i, self.windows)
+        t = self.panel.n_slots
+        if hourly.shape[0] == t:
+            return hourly
+        return np.repeat(hourly, t // HOURLY_SLOTS) + intra_hour_shape(self.panel, i)
 
 
 def point_model(
@@ -119,7 +160,7 @@ def point_model(
     """Bind model ``name`` to ``panel`` (``windows`` overrides LEAR's calibration windows)."""
     m = parse_model(name) if isinstance(name, str) else name
     if m in (ModelName.LEAR, ModelName.LEAR_1456):
-        x, y = design(panel)
+        x, y = design(hourly_panel(panel))
         w = tuple(windows) if windows else (WINDOWS if m is ModelName.LEAR else (1456,))
     else:
         x, y = np.zeros((0, 0)), np.zeros((0, 0))

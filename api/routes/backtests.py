@@ -68,6 +68,7 @@ def start_backtest(
             seed=body.seed,
             regret=body.regret,
             rt_stage=body.rt_stage,
+            model=None if body.model is None else body.model.value,
         ),
         created_by=principal.key_id,
     )

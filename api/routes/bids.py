@@ -109,6 +109,7 @@ async def create_bid(
         offer_reserves=body.offer_reserves,
         allow_breaches=body.allow_breaches,
         seed=body.seed,
+        model=None if body.model is None else body.model.value,
     )
     pool: Executor | None = request.app.state.bid_pool
     url = settings.resolved_database_url

@@ -60,11 +60,18 @@ from engine.marketdata.view import Actuals, MarketData, file_sha256, from_files
 from engine.strategies.names import (
     DEFAULT_SCENARIOS,
     DEFAULT_STRATEGY,
-    SIMILAR_DAYS,
     StrategyName,
+    default_model,
 )
 from engine.strategies.realtime import nearest_scenario, realtime_replan
-from engine.strategies.registry import StrategyConfig, decide, get_strategy, thread_cache
+from engine.strategies.registry import (
+    StrategyConfig,
+    decide,
+    error_record,
+    get_strategy,
+    thread_cache,
+)
+from forecast.day import ErrorRecord
 from market import MarketError, Zone, delivery_intervals, gate_closure_utc, get_zone
 from market.clearing import (
     called_energy_mwh,
@@ -269,8 +276,12 @@ def decide_day(
     data: MarketData,
     config: StrategyConfig,
     cache: ModelCache | None = None,
+    record: ErrorRecord | None = None,
 ) -> DayPlan:
     """The plan of ``strategy`` for ``day``, decided at gate closure like a live bid.
+
+    ``record`` keeps the price model's forecasts of earlier days (:func:`error_record`): the
+    same plan, one model fit per day.
 
     Raises
     ------
@@ -278,7 +289,9 @@ def decide_day(
         Naming the strategy and day when the bidding library refuses (no history, infeasible).
     """
     try:
-        return decide(strategy, site, zone, day, data, config, cache=cache or thread_cache())
+        return decide(
+            strategy, site, zone, day, data, config, cache=cache or thread_cache(), record=record
+        )
     except (BiddingError, MarketError) as exc:
         raise PowerdeskError(f"{strategy}, delivery day {day}: {exc}") from None
 
@@ -292,14 +305,22 @@ class ChunkResult:
 
 
 def run_chunk(task: ChunkTask) -> ChunkResult:
-    """Decide, clear and settle every day of ``task`` (runs in a worker)."""
+    """Decide, clear and settle every day of ``task`` (runs in a worker).
+
+    Days go in order with one record of the price model's forecasts (:func:`error_record`): a
+    day's scenarios use the errors of earlier days' forecasts, each made as of its own gate
+    closure, so a chunk's first day forecasts its past days once and every later day adds one.
+    """
     zone = get_zone(task.zone)
     actuals = task.data.actuals()
     cache = thread_cache()
+    record = error_record(task.config, zone)
     out = []
     realtime = task.config.rt_stage and task.strategy not in (PERFECT_FORESIGHT, PRICE_TAKER)
     for day in task.days:
-        plan = decide_day(task.strategy, task.site, zone, day, task.data, task.config, cache)
+        plan = decide_day(
+            task.strategy, task.site, zone, day, task.data, task.config, cache, record
+        )
         outcome = settle_plan(plan, task.site, zone, actuals)
         if realtime:
             replan = realtime_replan(task.site, zone, day, plan, task.data, task.config)
@@ -792,7 +813,7 @@ def run_backtest(
     out: str | Path | None = None,
     progress: bool | None = None,
     solver: str = "HIGHS",
-    model: str = SIMILAR_DAYS,
+    model: str | None = None,
     realtime: StrategyConfig | None = None,
 ) -> BacktestResult:
     """Backtest ``strategy`` for ``site`` over local delivery days ``[start, end)``.
@@ -832,6 +853,9 @@ def run_backtest(
         Progress bar on stderr (``None``: only when stdout is a terminal).
     solver
         Solver of the day problems.
+    model
+        Price model of ``forecast`` and ``deterministic`` (``None``: the zone's default,
+        :func:`~engine.strategies.names.default_model`).
     realtime
         A configuration whose real-time settings (``rt_stage`` and the ``rt_`` fields) are
         used; ``None``: no real-time stage.
@@ -862,7 +886,13 @@ def run_backtest(
     stop, inputs = loaded.end, loaded.inputs
 
     config = with_realtime(
-        StrategyConfig(n_scenarios=n_scenarios, seed=seed, solver=solver, model=model), realtime
+        StrategyConfig(
+            n_scenarios=n_scenarios,
+            seed=seed,
+            solver=solver,
+            model=model or default_model(zone.key),
+        ),
+        realtime,
     )
     outcome = run_strategies(
         strategy,

@@ -33,7 +33,7 @@ from engine.core.errors import NotFoundError, PowerdeskError
 from engine.marketdata.view import from_database
 from engine.models.backtests import BacktestRow
 from engine.sites.registry import get_site
-from engine.strategies.names import DEFAULT_SCENARIOS
+from engine.strategies.names import DEFAULT_SCENARIOS, default_model
 from engine.strategies.registry import StrategyConfig, get_strategy
 from market import get_zone
 
@@ -53,6 +53,7 @@ class BacktestRequest:
     seed: int = 0
     regret: bool = True
     rt_stage: bool = False
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,8 @@ def create_backtest(
         Unknown strategy, ``end <= start`` or more than :data:`MAX_DAYS` days.
     """
     get_strategy(request.strategy)
+    if request.model is not None:
+        StrategyConfig(model=request.model)  # an unknown model is refused here, in one line
     get_site(engine, request.site)
     if request.end <= request.start:
         raise PowerdeskError(f"end {request.end} must be after start {request.start} (exclusive)")
@@ -168,6 +171,7 @@ def run_backtest_job(
             n_scenarios=int(req["n_scenarios"]),
             seed=int(req["seed"]),
             rt_stage=bool(req.get("rt_stage", False)),
+            model=req.get("model") or default_model(zone.key),
         )
         inputs = {
             "site": {"name": site.name, "sha256": stored.sha256},

@@ -30,7 +30,7 @@ from engine.core.jsonio import canonical_json, compact_json
 from engine.marketdata.view import from_database
 from engine.models.bids import BidRow
 from engine.sites.registry import get_site
-from engine.strategies.names import DEFAULT_SCENARIOS, DEFAULT_STRATEGY
+from engine.strategies.names import DEFAULT_SCENARIOS, DEFAULT_STRATEGY, default_model
 from engine.strategies.registry import StrategyConfig, decide, decision_time, get_strategy
 from market import gate_closure_utc, get_zone, to_money
 
@@ -60,6 +60,9 @@ class BidRequest:
         Keep a plan in which a soft constraint gave way (reported); otherwise it is refused.
     seed
         Seed of the scenario perturbation (used only with little history).
+    model
+        Price model (a :mod:`forecast.models` name); ``None``: the zone's default
+        (:func:`~engine.strategies.names.default_model`).
     """
 
     site: str
@@ -70,6 +73,7 @@ class BidRequest:
     offer_reserves: bool = True
     allow_breaches: bool = False
     seed: int = 0
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +197,7 @@ def build_bid(
         seed=request.seed,
         offer_reserves=request.offer_reserves,
         strict=not request.allow_breaches,
+        model=request.model or default_model(zone.key),
     )
     data = None
     if strategy.scenarios is not None:

@@ -24,6 +24,18 @@ SIMILAR_DAYS = "similar-days"
 DEFAULT_SCENARIOS = 10
 # Dead band of the real-time re-plan [currency/MWh] (docs/realtime.md).
 DEFAULT_RT_THRESHOLD = 10.0
+# The default price model per zone (``--model`` and the API's ``model`` override it). Rule
+# (docs/decision-quality.md): a zone gets the model with the highest measured capture of the
+# forecast strategy on its real year, provided it beats similar days by at least one point of
+# capture on the same days and a year's backtest of it finishes within the nightly budget;
+# otherwise similar days.
+DEFAULT_MODELS: dict[str, str] = {}
+
+
+def default_model(zone: str) -> str:
+    """The price model ``forecast`` and ``deterministic`` use in ``zone`` by default."""
+    return DEFAULT_MODELS.get(zone, SIMILAR_DAYS)
+
 
 DESCRIPTIONS: dict[StrategyName, str] = {
     StrategyName.FORECAST: (

@@ -22,9 +22,9 @@ backtest measures for the same day, data and configuration are therefore the sam
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -54,7 +54,7 @@ from engine.strategies.names import (
     strategy_name,
 )
 from engine.strategies.reserves import actual_reserve_prices, forecast_reserve_prices
-from forecast.day import DayForecast, forecast_day
+from forecast.day import DayForecast, ErrorRecord, forecast_day
 from forecast.errors import ForecastError
 from forecast.models import parse_model
 from forecast.realtime import DEFAULT_RT_LOOKBACK_DAYS, DEFAULT_RT_METHOD, check_rt_method
@@ -169,16 +169,42 @@ def day_seed(seed: int, day: date) -> int:
     return int(state[0])
 
 
-Scenarios = Callable[[MarketData, date, Zone, StrategyConfig], PriceScenarios]
+class Scenarios(Protocol):
+    """How a strategy makes a day's price scenarios from the market data it may see."""
+
+    def __call__(
+        self,
+        data: MarketData,
+        day: date,
+        zone: Zone,
+        cfg: StrategyConfig,
+        record: ErrorRecord | None = None,
+    ) -> PriceScenarios: ...
+
+
+def error_record(config: StrategyConfig, zone: Zone) -> ErrorRecord | None:
+    """A record of the price model's past forecasts, for a caller that decides days in order.
+
+    Passed to :func:`decide` for day after day (a backtest worker), it keeps each day's point
+    forecast, so the error record behind the scenarios costs one model fit per day instead of
+    one per past day; the plans are the same as without it. ``None`` for similar days (no fit).
+    """
+    return None if config.model == SIMILAR_DAYS else ErrorRecord(config.model, zone)
 
 
 def _perfect_foresight(
-    data: MarketData, day: date, zone: Zone, cfg: StrategyConfig
+    data: MarketData,
+    day: date,
+    zone: Zone,
+    cfg: StrategyConfig,
+    record: ErrorRecord | None = None,
 ) -> PriceScenarios:
     return PriceScenarios.perfect_foresight(data.da, day, zone)
 
 
-def _model_forecast(data: MarketData, day: date, zone: Zone, cfg: StrategyConfig) -> DayForecast:
+def _model_forecast(
+    data: MarketData, day: date, zone: Zone, cfg: StrategyConfig, record: ErrorRecord | None
+) -> DayForecast:
     return forecast_day(
         cfg.model,
         data.da,
@@ -187,22 +213,35 @@ def _model_forecast(data: MarketData, day: date, zone: Zone, cfg: StrategyConfig
         dict(data.features) or None,
         n_scenarios=cfg.n_scenarios,
         seed=day_seed(cfg.seed, day),
+        record=record,
     )
 
 
-def _forecast(data: MarketData, day: date, zone: Zone, cfg: StrategyConfig) -> PriceScenarios:
+def _forecast(
+    data: MarketData,
+    day: date,
+    zone: Zone,
+    cfg: StrategyConfig,
+    record: ErrorRecord | None = None,
+) -> PriceScenarios:
     if cfg.model == SIMILAR_DAYS:
         return make_scenarios(data.da, day, zone, cfg.n_scenarios, seed=day_seed(cfg.seed, day))
-    fc = _model_forecast(data, day, zone, cfg)
+    fc = _model_forecast(data, day, zone, cfg, record)
     return PriceScenarios(
         fc.intervals, fc.scenarios, fc.probabilities, f"{fc.model}+copula", (), fc.as_of
     )
 
 
-def _deterministic(data: MarketData, day: date, zone: Zone, cfg: StrategyConfig) -> PriceScenarios:
+def _deterministic(
+    data: MarketData,
+    day: date,
+    zone: Zone,
+    cfg: StrategyConfig,
+    record: ErrorRecord | None = None,
+) -> PriceScenarios:
     if cfg.model == SIMILAR_DAYS:
         return PriceScenarios.deterministic(data.da, day, zone, cfg.point_forecast_days)
-    fc = _model_forecast(data, day, zone, cfg)
+    fc = _model_forecast(data, day, zone, cfg, record)
     return PriceScenarios(fc.intervals, fc.point.reshape(1, -1), np.ones(1), fc.model, (), fc.as_of)
 
 
@@ -316,6 +355,7 @@ def decide(
     *,
     as_of: datetime | None = None,
     cache: ModelCache | None = None,
+    record: ErrorRecord | None = None,
 ) -> DayPlan:
     """The plan of strategy ``name`` for ``site`` on delivery ``day``.
 
@@ -334,6 +374,9 @@ def decide(
         Decision time [UTC]; default the gate closure of ``day``.
     cache
         Model cache; default this thread's.
+    record
+        The price model's record of earlier days' forecasts (:func:`error_record`), kept by a
+        caller deciding days in order; the plan is the same with or without it.
 
     Raises
     ------
@@ -349,7 +392,7 @@ def decide(
     if data is None:
         raise PowerdeskError(f"strategy {strategy.name} needs market data")
     view = data if strategy.hindsight else data.as_of(t)
-    scenarios = strategy.scenarios(view, day, zone, config)
+    scenarios = strategy.scenarios(view, day, zone, config, record)
     reserves = reserve_prices_for(strategy, view, day, zone, t, config)
     options = config.solve_options(offer_reserves=bool(reserves))
     return solve_day(site, zone, day, scenarios, reserves, options, cache or thread_cache())

@@ -88,6 +88,7 @@ def test_a_real_time_stage_without_imbalance_prices_fails_with_its_reason(
         ({"site": "example-dc", "start": "2025-03-20", "end": "2025-03-20"}, 422),
         ({"site": "example-dc", "start": "2025-03-20", "end": "2027-03-20"}, 422),
         ({"site": "example-dc", "start": "2025-03-20", "end": "2025-03-22", "strategy": "x"}, 422),
+        ({"site": "example-dc", "start": "2025-03-20", "end": "2025-03-22", "model": "x"}, 422),
         ({"site": "nope", "start": "2025-03-20", "end": "2025-03-22"}, 404),
     ],
 )
@@ -106,3 +107,23 @@ def test_unknown_backtest(client: TestClient, desk: Desk) -> None:
     for path in ("/backtests/77", "/backtests/77/summary", "/backtests/77/days"):
         assert_error(client.get(path, headers=h), 404)
     assert_error(client.get("/backtests/x", headers=h), 422)
+
+
+def test_backtest_with_a_price_model_records_it(client: TestClient, desk: Desk) -> None:
+    h = desk.auth("trader")
+    client.post("/sites", json={"content": SITE_TOML}, headers=h)
+    body = {
+        "site": "example-dc",
+        "start": "2025-03-20",
+        "end": "2025-03-21",
+        "strategy": "deterministic",
+        "model": "naive",
+        "regret": False,
+    }
+    started = client.post("/backtests", json=body, headers=h)
+    assert started.status_code == 202, started.text
+    assert started.json()["request"]["model"] == "naive"
+    done = _wait(client, desk, started.json()["id"])
+    assert done["status"] == "succeeded", done
+    summary = client.get(f"/backtests/{done['id']}/summary", headers=desk.auth("auditor")).json()
+    assert summary["price_model"] == "naive"

@@ -184,6 +184,7 @@ BAD_BIDS: list[tuple[dict[str, Any], int, str | None]] = [
     ({"site": "example-dc", "day": DAY, "n_scenarios": "many"}, 422, None),
     ({"site": "example-dc", "day": DAY, "n_scenarios": 0}, 422, None),
     ({"site": "example-dc", "day": DAY, "strategy": "magic"}, 422, None),
+    ({"site": "example-dc", "day": DAY, "model": "magic"}, 422, None),
     ({"site": "example-dc", "day": DAY, "as_of": "2025-03-19T10:00:00"}, 422, None),  # naive
     ({"site": "example-dc", "day": DAY, "as_of": "2025-03-19T13:00:00+00:00"}, 422, None),
     ({"site": "example-dc", "day": "1999-01-01"}, 422, None),
@@ -305,3 +306,21 @@ def test_nul_characters_are_refused(client: TestClient, desk: Desk) -> None:
     assert_error(client.get("/bids", params={"site": "a\x00b"}, headers=h), 422)
     assert row_counts(desk.engine) == before
     assert client.get("/sites/plain", headers=h).status_code == 404
+
+
+def test_a_bid_with_a_price_model_uses_it_and_the_schema_lists_the_models(
+    client: TestClient, desk: Desk
+) -> None:
+    from forecast.models import model_names
+
+    _site(client, desk)
+    h = desk.auth("trader")
+    body = {"site": "example-dc", "day": DAY, "n_scenarios": 2, "strategy": "deterministic"}
+    naive = client.post("/bids", json={**body, "model": "naive"}, headers=h)
+    assert naive.status_code == 201, naive.text
+    assert naive.json()["provenance"]["scenario_method"] == "naive"
+    default = client.post("/bids", json=body, headers=h)
+    assert default.status_code == 201, default.text
+    assert default.json()["provenance"]["scenario_method"] != "naive"
+    schema = client.app.openapi()["components"]["schemas"]["ModelName"]  # type: ignore[attr-defined]
+    assert schema["enum"] == list(model_names())

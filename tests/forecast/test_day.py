@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast import DayForecast, ForecastError, forecast_day, series_to_slots, slots_to_intervals
+from forecast import (
+    DayForecast,
+    ErrorRecord,
+    ForecastError,
+    forecast_day,
+    series_to_slots,
+    slots_to_intervals,
+)
 from market import (
     KnownSeries,
     delivery_intervals,
@@ -128,3 +135,33 @@ def test_supplied_errors_replace_the_back_casts() -> None:
     assert not np.array_equal(f.quantiles, g.quantiles)
     with pytest.raises(ForecastError, match="errors have shape"):
         forecast_day("naive", _series(prices), DAY, ZONE, errors=errors[:, :5])
+
+
+def test_a_record_kept_over_days_in_order_gives_the_forecasts_made_without_it() -> None:
+    prices = _series(_hourly(date(2025, 1, 1), date(2025, 4, 10), 5))
+    days = [DAY + timedelta(days=k) for k in range(-3, 4)]  # across the spring DST day
+    record = ErrorRecord("similar-days", ZONE)
+    kw = {"residual_days": 10, "n_scenarios": 3, "n_samples": 200}
+    for day in days:
+        kept = forecast_day("similar-days", prices, day, ZONE, record=record, **kw)
+        alone = forecast_day("similar-days", prices, day, ZONE, **kw)
+        for a, b in zip(_arrays(kept), _arrays(alone), strict=True):
+            assert np.array_equal(a, b)
+    # The record only holds the days the errors of the next day can use.
+    assert len(record) <= kw["residual_days"] + 1
+    with pytest.raises(ForecastError, match="error record is of model similar-days"):
+        forecast_day("naive", prices, DAY, ZONE, record=record, **kw)
+
+
+def test_the_errors_use_only_days_whose_prices_were_published_before_the_gate() -> None:
+    values = _hourly(date(2025, 1, 1), date(2025, 4, 10), 6)
+    kw = {"residual_days": 10, "n_scenarios": 3, "n_samples": 200}
+    base = forecast_day("naive", _series(values), DAY, ZONE, **kw)
+    # D-1's prices are published on D-2, before D's gate: they feed D's errors (the quantiles).
+    changed = values.copy()
+    d1 = (changed.index >= pd.Timestamp(delivery_intervals(DAY - timedelta(days=1), ZONE)[0])) & (
+        changed.index < pd.Timestamp(delivery_intervals(DAY, ZONE)[0])
+    )
+    changed[d1] += 40.0
+    other = forecast_day("naive", _series(changed), DAY, ZONE, **kw)
+    assert not np.array_equal(other.quantiles, base.quantiles)

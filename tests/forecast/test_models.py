@@ -93,3 +93,21 @@ def test_point_forecasts_of_rows_equal_single_forecasts() -> None:
 def test_unknown_model_is_a_one_line_error() -> None:
     with pytest.raises(ForecastError, match="unknown model 'magic'"):
         point_model("magic", ar_panel(10))
+
+
+def test_lear_on_quarter_hours_fits_the_hourly_means_and_adds_the_recent_intra_hour_shape() -> None:
+    hourly = ar_panel(80)
+    pattern = np.array([-3.0, -1.0, 1.0, 3.0])  # each hour's quarter-hours, summing to zero
+    prices = np.repeat(hourly.prices, 4, axis=1) + np.tile(pattern, 24)[None, :]
+    feats = np.repeat(hourly.features, 4, axis=1)
+    quarter = DailyPanel(hourly.days, prices, feats, hourly.feature_names)
+    i = 75
+    got = point_model("lear-1456", quarter).forecast(i)
+    want = np.repeat(point_model("lear-1456", hourly).forecast(i), 4) + np.tile(pattern, 24)
+    assert got.shape == (96,)
+    assert np.allclose(got, want)
+    # The shape comes from past days only: changing the forecast day's prices changes nothing.
+    later = prices.copy()
+    later[i:] *= 5.0
+    other = DailyPanel(hourly.days, later, feats, hourly.feature_names)
+    assert np.allclose(point_model("lear-1456", other).forecast(i), got)
