@@ -11,7 +11,6 @@ import typer
 from engine.strategies.names import (
     DEFAULT_RT_THRESHOLD,
     DEFAULT_SCENARIOS,
-    SIMILAR_DAYS,
     StrategyName,
 )
 from forecast.realtime import DEFAULT_RT_LOOKBACK_DAYS, DEFAULT_RT_METHOD
