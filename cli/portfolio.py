@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -128,6 +129,49 @@ def _load(
     return pf, zones, data, inputs, labels
 
 
+@dataclass(frozen=True)
+class _Run:
+    """A checked backtest or sweep: the portfolio, days, data and factors, nothing written."""
+
+    portfolio: Any
+    zones: Any
+    data: dict[str, Any]
+    inputs: dict[str, dict[str, str]]
+    factors: dict[str, Any] | None
+    days: tuple[date, ...]
+    start: date
+    end: date
+
+
+def _prepare_run(
+    portfolio: Path,
+    zones_file: Path | None,
+    prices: list[str],
+    imbalance: list[str] | None,
+    reserves: list[str] | None,
+    ef: list[str] | None,
+    pin: list[str] | None,
+    strategy: str,
+    start: str,
+    end: str,
+) -> _Run:
+    """Read and check everything a portfolio backtest or sweep needs (one-line errors)."""
+    from engine.backtest.portfolio import backtest_days_of, check_factors, check_portfolio_data
+    from engine.strategies.registry import get_strategy
+
+    get_strategy(strategy)
+    first, stop = _date(start, "--start"), _date(end, "--end")
+    days = backtest_days_of(first, stop)
+    pf, zones, data, inputs, labels = _load(portfolio, zones_file, prices, imbalance, reserves)
+    if pin:
+        pf = pf.with_jobs_pinned(_pins(pin))
+    check_portfolio_data(pf, data, days, strategy, labels)
+    factors = _factors(ef, inputs, labels)
+    if factors is not None or pf.carbon_price_per_tco2 > 0:
+        check_factors(pf, factors or {}, days, strategy, labels)
+    return _Run(pf, zones, data, inputs, factors, days, first, stop)
+
+
 def bid(
     portfolio: Annotated[Path, typer.Option("--portfolio", help="Portfolio file (TOML).")],
     day: Annotated[str, typer.Option("--day", help="Delivery day YYYY-MM-DD (local).")],
@@ -213,27 +257,23 @@ def backtest(
     ef: Annotated[list[str] | None, typer.Option("--ef", help=_EF_HELP)] = None,
 ) -> None:
     """Backtest a portfolio: joint decision per day, each site cleared and settled in its zone."""
-    from engine.backtest.portfolio import (
-        backtest_days_of,
-        backtest_portfolio_days,
-        check_factors,
-        check_portfolio_data,
-        write_portfolio_backtest,
-    )
-    from engine.strategies.registry import StrategyConfig, get_strategy
+    from engine.backtest.portfolio import backtest_portfolio_days, write_portfolio_backtest
+    from engine.strategies.registry import StrategyConfig
 
-    get_strategy(strategy)
-    first, stop = _date(start, "--start"), _date(end, "--end")
-    days = backtest_days_of(first, stop)
-    pf, zones, data, inputs, labels = _load(
-        portfolio, zones_file, prices, imbalance_prices, reserve_prices
+    run = _prepare_run(
+        portfolio,
+        zones_file,
+        prices,
+        imbalance_prices,
+        reserve_prices,
+        ef,
+        pin,
+        strategy,
+        start,
+        end,
     )
-    if pin:
-        pf = pf.with_jobs_pinned(_pins(pin))
-    check_portfolio_data(pf, data, days, strategy, labels)
-    factors = _factors(ef, inputs, labels)
-    if factors is not None or pf.carbon_price_per_tco2 > 0:
-        check_factors(pf, factors or {}, days, strategy, labels)
+    pf, days, data, factors = run.portfolio, run.days, run.data, run.factors
+    zones, inputs, first, stop = run.zones, run.inputs, run.start, run.end
     config = StrategyConfig(n_scenarios=scenarios, seed=seed)
     result = backtest_portfolio_days(
         strategy,
@@ -304,35 +344,35 @@ def sweep(
     """Backtest the portfolio at each carbon price: cost and tCO2e moved against price 0."""
     from engine.backtest.portfolio import (
         SweepPoint,
-        backtest_days_of,
         backtest_portfolio_days,
-        check_factors,
-        check_portfolio_data,
         parse_carbon_prices,
         sweep_files,
     )
     from engine.core.files import replace_dir_atomic
-    from engine.strategies.registry import StrategyConfig, get_strategy
+    from engine.strategies.registry import StrategyConfig
 
-    get_strategy(strategy)
     levels = parse_carbon_prices(carbon_prices)
-    first, stop = _date(start, "--start"), _date(end, "--end")
-    days = backtest_days_of(first, stop)
-    pf, zones, data, inputs, labels = _load(
-        portfolio, zones_file, prices, imbalance_prices, reserve_prices
+    run = _prepare_run(
+        portfolio,
+        zones_file,
+        prices,
+        imbalance_prices,
+        reserve_prices,
+        ef,
+        pin,
+        strategy,
+        start,
+        end,
     )
-    if pin:
-        pf = pf.with_jobs_pinned(_pins(pin))
-    check_portfolio_data(pf, data, days, strategy, labels)
-    factors = _factors(ef, inputs, labels) or {}
-    check_factors(pf, factors, days, strategy, labels)
+    pf, days, data, factors = run.portfolio, run.days, run.data, run.factors or {}
+    zones, inputs, first, stop = run.zones, run.inputs, run.start, run.end
     config = StrategyConfig(n_scenarios=scenarios, seed=seed)
     points = []
     for level in levels:
-        run = pf.with_carbon_price(float(level))
+        priced = pf.with_carbon_price(float(level))
         result = backtest_portfolio_days(
             strategy,
-            run,
+            priced,
             days,
             data,
             config,
