@@ -323,10 +323,17 @@ def parameter_values(
     scenarios: PriceScenarios,
     reserve_prices: Mapping[str, pd.Series],
     options: SolveOptions,
+    cost_adder_per_mwh: FloatArray | None = None,
 ) -> tuple[dict[str, Any], dict[str, FloatArray]]:
-    """Parameter values of the model for this site, day and scenarios (plus reserve prices)."""
+    """Parameter values of the model for this site, day and scenarios (plus reserve prices).
+
+    ``cost_adder_per_mwh`` is a cost per MWh bought in each interval on top of every scenario's
+    price [currency/MWh] (a portfolio's carbon price times the grid factor): it enters the
+    objective's prices only, never the curve's price order or bid prices.
+    """
     dt, nt, ns = grid.interval_hours, shape.n_intervals, shape.n_scenarios
     prices = np.asarray(scenarios.prices_per_mwh, dtype=np.float64)
+    costs = prices if cost_adder_per_mwh is None else prices + cost_adder_per_mwh[None, :]
     pi = np.asarray(scenarios.probabilities, dtype=np.float64)
     lam = options.cvar_weight if shape.cvar else 0.0
     pen = (
@@ -336,7 +343,7 @@ def parameter_values(
     )
     wexp = (1.0 - lam) * pi
     v: dict[str, Any] = {
-        "price_weighted": wexp[:, None] * prices * dt,
+        "price_weighted": wexp[:, None] * costs * dt,
         "base_facility_mw": grid.pue * site.load.base_it_mw,
         "pue": grid.pue,
         "ppa_mw": grid.ppa_mw,
@@ -388,7 +395,7 @@ def parameter_values(
     if shape.cvar:
         v.update(
             {
-                "price_dt": prices * dt,
+                "price_dt": costs * dt,
                 "cvar_tail_weight": lam * pi / (1.0 - options.cvar_alpha),
                 "cvar_lambda": lam,
                 "pen_grid_dt": pen * dt,

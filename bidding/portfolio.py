@@ -10,7 +10,7 @@ the sites it names; every problem is one line naming the site or the job.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,11 +88,16 @@ class Portfolio:
         The sites, in file order (names unique).
     jobs
         Migratable jobs.
+    carbon_price_per_tco2
+        Price of location-based emissions in the objective [currency/tCO2e] (``[carbon]
+        price_per_tco2``; 0 = none): each site's grid purchase times its zone's hourly grid
+        factor, times this price, is added to the expected cost.
     """
 
     name: str
     sites: tuple[Site, ...]
     jobs: tuple[MigratableJob, ...] = ()
+    carbon_price_per_tco2: float = 0.0
 
     @property
     def currency(self) -> str:
@@ -125,7 +130,11 @@ class Portfolio:
                     job.name, job.energy_mwh, job.window_start_minute, job.window_end_minute, kept
                 )
             )
-        return Portfolio(self.name, self.sites, tuple(jobs))
+        return replace(self, jobs=tuple(jobs))
+
+    def with_carbon_price(self, price_per_tco2: float) -> Portfolio:
+        """The same portfolio with another carbon price [currency/tCO2e] (at least 0)."""
+        return replace(self, carbon_price_per_tco2=_carbon_price(price_per_tco2, "carbon price"))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], sites: Sequence[Site]) -> Portfolio:
@@ -152,6 +161,32 @@ def _number(t: Mapping[str, Any], key: str, where: str, *, minimum: float | None
     if minimum is not None and x < minimum:
         raise SiteError(f"{where}.{key}: must be at least {minimum:g}, got {value!r}")
     return x
+
+
+def _carbon_price(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SiteError(f"{where}: expected a number, got {value!r}")
+    x = float(value)
+    if x != x or x in (float("inf"), float("-inf")):
+        raise SiteError(f"{where}: must be finite, got {value!r}")
+    if x < 0:
+        raise SiteError(f"{where}: must be at least 0, got {value!r}")
+    return x
+
+
+def _carbon(d: Mapping[str, Any]) -> float:
+    """``[carbon] price_per_tco2`` (0 without the table)."""
+    table = d.get("carbon")
+    if table is None:
+        return 0.0
+    if not isinstance(table, Mapping):
+        raise SiteError("carbon: must be a table ([carbon] price_per_tco2 = ...)")
+    unknown = sorted(set(table) - {"price_per_tco2"})
+    if unknown:
+        raise SiteError(f"carbon.{unknown[0]}: unknown key (known: price_per_tco2)")
+    if "price_per_tco2" not in table:
+        raise SiteError("carbon: missing price_per_tco2")
+    return _carbon_price(table["price_per_tco2"], "carbon.price_per_tco2")
 
 
 def check_common_day(sites: Sequence[Site]) -> None:
@@ -193,7 +228,7 @@ def _portfolio_from_dict(d: Mapping[str, Any], sites: tuple[Site, ...]) -> Portf
     seen: set[str] = set()
     for i, t in enumerate(raw):
         jobs.append(_job(i, t, by_name, local_jobs, seen))
-    return Portfolio(name, sites, tuple(jobs))
+    return Portfolio(name, sites, tuple(jobs), _carbon(d))
 
 
 def _job(

@@ -290,6 +290,7 @@ def solve_portfolio(
     reserve_prices: Sequence[Mapping[str, pd.Series]] | None = None,
     options: SolveOptions | None = None,
     cache: PortfolioModelCache | None = None,
+    emission_factors: Sequence[FloatArray] | None = None,
 ) -> PortfolioPlan:
     """Co-optimise every site's bids and the migratable jobs' placement for one delivery day.
 
@@ -308,11 +309,18 @@ def solve_portfolio(
         Solve options (reserves offered per site only where prices are given).
     cache
         Model cache (default: a module-level cache).
+    emission_factors
+        Grid emission factor per site on the site's intervals [tCO2e/MWh], as known at the
+        decision time; needed when ``portfolio.carbon_price_per_tco2`` is above 0, when the
+        carbon price times the factor is added to every scenario's price in the objective (a
+        parameter: the problem's structure does not change). With a price of 0 they only give
+        the planned emissions.
 
     Raises
     ------
     SiteError
-        Sites whose delivery days differ, scenarios on the wrong intervals.
+        Sites whose delivery days differ, scenarios on the wrong intervals, missing or bad
+        emission factors under a carbon price.
     InfeasibleSiteError
         With ``options.strict`` when a soft constraint gave way (a job's energy, a grid limit).
     SolverFailedError
@@ -325,6 +333,8 @@ def solve_portfolio(
     reserves = [dict(r) for r in (reserve_prices or [{}] * n_sites)]
     site_opts = [_site_options(opts, r) for r in reserves]
     shape, grids = portfolio_shape(portfolio, day, [s.n for s in scenarios], site_opts)
+    factors = _factors(portfolio, grids, emission_factors)
+    carbon = portfolio.carbon_price_per_tco2
     values: dict[str, Any] = {}
     site_values: list[dict[str, Any]] = []
     block_prices: list[dict[str, FloatArray]] = []
@@ -338,7 +348,10 @@ def solve_portfolio(
                 f"site {site.name!r}: scenarios are not on the intervals of delivery day {day} "
                 f"in {zone.key}"
             )
-        v, bp = parameter_values(site, zone, sshape, grid, scen, reserves[i], site_opts[i])
+        adder = carbon * factors[i] if carbon > 0 and factors is not None else None
+        v, bp = parameter_values(
+            site, zone, sshape, grid, scen, reserves[i], site_opts[i], cost_adder_per_mwh=adder
+        )
         penalty = max(penalty, float(v["_penalty"]))
         site_values.append(v)
         block_prices.append(bp)
@@ -358,6 +371,7 @@ def solve_portfolio(
         [(s.prices_per_mwh, s.probabilities) for s in scenarios],
         [sorted(r.items()) for r in reserves],
         asdict(opts),
+        None if factors is None else list(factors),
     )
     model = (cache if cache is not None else DEFAULT_PORTFOLIO_CACHE).get(shape)
     with model.lock:
@@ -404,6 +418,8 @@ def solve_portfolio(
             )
             placed = _placed(portfolio, shape, model, i, grids[i])
             plan, allocs = _with_migratable(plan, portfolio, i, placed, grids[i])
+            if factors is not None:
+                plan = _with_emissions(plan, factors[i], carbon)
             plans.append(plan)
             allocation.extend(allocs)
     return PortfolioPlan(
@@ -414,6 +430,46 @@ def solve_portfolio(
         allocation=tuple(allocation),
         breaches=tuple(breaches),
         provenance=provenance,
+    )
+
+
+def _factors(
+    portfolio: Portfolio, grids: Sequence[DayGrid], given: Sequence[FloatArray] | None
+) -> tuple[FloatArray, ...] | None:
+    """Checked emission factors per site (``None`` when none are given and none are needed)."""
+    if given is None:
+        if portfolio.carbon_price_per_tco2 > 0:
+            raise SiteError(
+                f"portfolio {portfolio.name!r}: a carbon price needs grid emission factors "
+                "for every site"
+            )
+        return None
+    if len(given) != len(portfolio.sites):
+        raise SiteError(f"expected emission factors for {len(portfolio.sites)} sites")
+    out = []
+    for site, grid, ef in zip(portfolio.sites, grids, given, strict=True):
+        arr = np.asarray(ef, dtype=np.float64)
+        if arr.shape != (len(grid.intervals),):
+            raise SiteError(
+                f"site {site.name!r}: {arr.size} emission factors for "
+                f"{len(grid.intervals)} intervals"
+            )
+        if not np.isfinite(arr).all() or (arr < 0).any():
+            raise SiteError(f"site {site.name!r}: emission factors must be finite and >= 0")
+        out.append(arr)
+    return tuple(out)
+
+
+def _with_emissions(plan: DayPlan, ef: FloatArray, price: float) -> DayPlan:
+    """``plan`` with its expected location-based emissions and their price in ``extra``."""
+    tco2e = float(np.asarray(plan.probabilities) @ (plan.market_mw @ ef)) * plan.interval_hours
+    return replace(
+        plan,
+        extra={
+            **plan.extra,
+            "planned_emissions_tco2e": tco2e,
+            "planned_carbon_cost": tco2e * price,
+        },
     )
 
 

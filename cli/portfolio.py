@@ -1,8 +1,9 @@
-"""``powerdesk portfolio bid`` and ``powerdesk portfolio backtest``: many sites, migratable jobs."""
+"""``powerdesk portfolio bid``, ``backtest`` and ``sweep``: many sites, migratable jobs."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +15,10 @@ from engine.strategies.names import DESCRIPTIONS
 app = typer.Typer(help="Portfolios of sites with migratable compute (docs/portfolio.md).")
 
 _STRATEGY_HELP = "; ".join(f"{name.value}: {text}" for name, text in DESCRIPTIONS.items())
+_EF_HELP = (
+    "ZONE=CSV hourly grid emission factors (canonical EF file or generation mix, as "
+    "`report carbon`); needed for a [carbon] price, repeat per zone."
+)
 
 
 def _date(text: str, option: str) -> date:
@@ -54,6 +59,41 @@ def _pins(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _factors(
+    items: list[str] | None, inputs: dict[str, dict[str, str]], labels: dict[str, str]
+) -> dict[str, Any] | None:
+    """``--ef ZONE=CSV`` as hourly factor series per zone (``None`` without any).
+
+    A file with a column ``ef_tco2e_per_mwh`` is a canonical emission-factor file, any other a
+    generation-mix file: the two formats of ``powerdesk report carbon --ef / --mix``.
+    """
+    from engine.core.errors import InputFileError
+    from engine.io.emission_factors import EF_COLUMNS, read_ef_csv, read_generation_mix_csv
+    from engine.marketdata.view import file_sha256
+    from engine.strategies.portfolio import factor_series
+
+    files = _zone_files(items, "--ef")
+    if not files:
+        return None
+    out: dict[str, Any] = {}
+    for key, path in files.items():
+        try:
+            with path.open(encoding="utf-8-sig") as fh:
+                header = fh.readline()
+        except OSError as exc:
+            raise InputFileError(str(path), f"cannot read: {exc.strerror}") from None
+        canonical = EF_COLUMNS[1] in [c.strip() for c in header.split(",")]
+        dataset = read_ef_csv(path) if canonical else read_generation_mix_csv(path)
+        out[key] = factor_series(dataset.ef_tco2e_per_mwh)
+        inputs[f"{key} emission factors"] = {
+            "file": path.name,
+            "sha256": file_sha256(path),
+            "source": dataset.pin.source,
+        }
+        labels[key] = f"--ef {key}={path}"
+    return out
+
+
 def _load(
     portfolio: Path,
     zones_file: Path | None,
@@ -89,6 +129,49 @@ def _load(
     return pf, zones, data, inputs, labels
 
 
+@dataclass(frozen=True)
+class _Run:
+    """A checked backtest or sweep: the portfolio, days, data and factors, nothing written."""
+
+    portfolio: Any
+    zones: Any
+    data: dict[str, Any]
+    inputs: dict[str, dict[str, str]]
+    factors: dict[str, Any] | None
+    days: tuple[date, ...]
+    start: date
+    end: date
+
+
+def _prepare_run(
+    portfolio: Path,
+    zones_file: Path | None,
+    prices: list[str],
+    imbalance: list[str] | None,
+    reserves: list[str] | None,
+    ef: list[str] | None,
+    pin: list[str] | None,
+    strategy: str,
+    start: str,
+    end: str,
+) -> _Run:
+    """Read and check everything a portfolio backtest or sweep needs (one-line errors)."""
+    from engine.backtest.portfolio import backtest_days_of, check_factors, check_portfolio_data
+    from engine.strategies.registry import get_strategy
+
+    get_strategy(strategy)
+    first, stop = _date(start, "--start"), _date(end, "--end")
+    days = backtest_days_of(first, stop)
+    pf, zones, data, inputs, labels = _load(portfolio, zones_file, prices, imbalance, reserves)
+    if pin:
+        pf = pf.with_jobs_pinned(_pins(pin))
+    check_portfolio_data(pf, data, days, strategy, labels)
+    factors = _factors(ef, inputs, labels)
+    if factors is not None or pf.carbon_price_per_tco2 > 0:
+        check_factors(pf, factors or {}, days, strategy, labels)
+    return _Run(pf, zones, data, inputs, factors, days, first, stop)
+
+
 def bid(
     portfolio: Annotated[Path, typer.Option("--portfolio", help="Portfolio file (TOML).")],
     day: Annotated[str, typer.Option("--day", help="Delivery day YYYY-MM-DD (local).")],
@@ -105,9 +188,11 @@ def bid(
     scenarios: Annotated[int, typer.Option("--scenarios", help="Price scenarios.")] = 10,
     strategy: Annotated[str, typer.Option("--strategy", help=_STRATEGY_HELP)] = "forecast",
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    ef: Annotated[list[str] | None, typer.Option("--ef", help=_EF_HELP)] = None,
 ) -> None:
     """Build every site's bids and the migratable jobs' allocation for one delivery day."""
     from bidding import BiddingError
+    from engine.backtest.portfolio import check_factors
     from engine.bids.files import write_plan
     from engine.core.errors import PowerdeskError
     from engine.strategies.portfolio import decide_portfolio
@@ -115,10 +200,13 @@ def bid(
 
     get_strategy(strategy)
     the_day = _date(day, "--day")
-    pf, _, data, inputs, _ = _load(portfolio, zones_file, prices, None, reserve_prices)
+    pf, _, data, inputs, labels = _load(portfolio, zones_file, prices, None, reserve_prices)
+    factors = _factors(ef, inputs, labels)
+    if factors is not None:
+        check_factors(pf, factors, [the_day], strategy, labels, settled=False)
     config = StrategyConfig(n_scenarios=scenarios, seed=seed)
     try:
-        plan = decide_portfolio(strategy, pf, the_day, data, config)
+        plan = decide_portfolio(strategy, pf, the_day, data, config, factors=factors)
     except BiddingError as exc:
         raise PowerdeskError(str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
@@ -166,28 +254,37 @@ def backtest(
         list[str] | None,
         typer.Option("--pin", help="JOB=SITE: run that migratable job only at SITE (baseline)."),
     ] = None,
+    ef: Annotated[list[str] | None, typer.Option("--ef", help=_EF_HELP)] = None,
 ) -> None:
     """Backtest a portfolio: joint decision per day, each site cleared and settled in its zone."""
-    from engine.backtest.portfolio import (
-        backtest_days_of,
-        backtest_portfolio_days,
-        check_portfolio_data,
-        write_portfolio_backtest,
-    )
-    from engine.strategies.registry import StrategyConfig, get_strategy
+    from engine.backtest.portfolio import backtest_portfolio_days, write_portfolio_backtest
+    from engine.strategies.registry import StrategyConfig
 
-    get_strategy(strategy)
-    first, stop = _date(start, "--start"), _date(end, "--end")
-    days = backtest_days_of(first, stop)
-    pf, zones, data, inputs, labels = _load(
-        portfolio, zones_file, prices, imbalance_prices, reserve_prices
+    run = _prepare_run(
+        portfolio,
+        zones_file,
+        prices,
+        imbalance_prices,
+        reserve_prices,
+        ef,
+        pin,
+        strategy,
+        start,
+        end,
     )
-    if pin:
-        pf = pf.with_jobs_pinned(_pins(pin))
-    check_portfolio_data(pf, data, days, strategy, labels)
+    pf, days, data, factors = run.portfolio, run.days, run.data, run.factors
+    zones, inputs, first, stop = run.zones, run.inputs, run.start, run.end
     config = StrategyConfig(n_scenarios=scenarios, seed=seed)
     result = backtest_portfolio_days(
-        strategy, pf, days, data, config, zones=zones, executor=executor, progress=progress
+        strategy,
+        pf,
+        days,
+        data,
+        config,
+        zones=zones,
+        executor=executor,
+        progress=progress,
+        factors=factors,
     )
     summary = write_portfolio_backtest(
         out,
@@ -227,6 +324,101 @@ def settle(
     typer.echo(json.dumps(result.to_json_dict(), indent=2, sort_keys=True))
 
 
+def sweep(
+    portfolio: Annotated[Path, typer.Option("--portfolio", help="Portfolio file (TOML).")],
+    prices: Annotated[
+        list[str], typer.Option("--prices", help="ZONE=CSV DA prices (repeat per zone).")
+    ],
+    ef: Annotated[list[str], typer.Option("--ef", help=_EF_HELP)],
+    carbon_prices: Annotated[
+        str,
+        typer.Option(
+            "--carbon-prices", help="Comma-separated prices [currency/tCO2e]; 0 is the reference."
+        ),
+    ],
+    start: Annotated[str, typer.Option("--start", help="First delivery day YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--end", help="Delivery day after the last (exclusive).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    strategy: Annotated[str, typer.Option("--strategy", help=_STRATEGY_HELP)] = "forecast",
+    imbalance_prices: Annotated[
+        list[str] | None, typer.Option("--imbalance-prices", help="ZONE=CSV imbalance prices.")
+    ] = None,
+    reserve_prices: Annotated[
+        list[str] | None, typer.Option("--reserve-prices", help="ZONE=CSV reserve prices.")
+    ] = None,
+    zones_file: Annotated[
+        Path | None, typer.Option("--zones", help="Zones file (default $POWERDESK_ZONES).")
+    ] = None,
+    scenarios: Annotated[int, typer.Option("--scenarios", help="Scenarios (forecast).")] = 5,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    executor: Annotated[
+        str, typer.Option("--executor", help="inline, local, local:N or dask://HOST:PORT.")
+    ] = "local",
+    progress: Annotated[
+        bool | None, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
+    ] = None,
+    pin: Annotated[
+        list[str] | None,
+        typer.Option("--pin", help="JOB=SITE: run that migratable job only at SITE."),
+    ] = None,
+) -> None:
+    """Backtest the portfolio at each carbon price: cost and tCO2e moved against price 0."""
+    from engine.backtest.portfolio import (
+        SweepPoint,
+        backtest_portfolio_days,
+        parse_carbon_prices,
+        sweep_files,
+    )
+    from engine.core.files import replace_dir_atomic
+    from engine.strategies.registry import StrategyConfig
+
+    levels = parse_carbon_prices(carbon_prices)
+    run = _prepare_run(
+        portfolio,
+        zones_file,
+        prices,
+        imbalance_prices,
+        reserve_prices,
+        ef,
+        pin,
+        strategy,
+        start,
+        end,
+    )
+    pf, days, data, factors = run.portfolio, run.days, run.data, run.factors or {}
+    zones, inputs, first, stop = run.zones, run.inputs, run.start, run.end
+    config = StrategyConfig(n_scenarios=scenarios, seed=seed)
+    points = []
+    for level in levels:
+        priced = pf.with_carbon_price(float(level))
+        result = backtest_portfolio_days(
+            strategy,
+            priced,
+            days,
+            data,
+            config,
+            zones=zones,
+            executor=executor,
+            progress=progress,
+            factors=factors,
+            label=f"{pf.name} at {level} {pf.currency}/tCO2e",
+        )
+        points.append(SweepPoint(level, result))
+    files = sweep_files(
+        points, pf, strategy=strategy, start=first, end=stop, config=config, inputs=inputs
+    )
+    replace_dir_atomic(
+        files,
+        out,
+        may_replace=lambda d: not any(d.iterdir()) or (d / "sweep.json").is_file(),
+        what="a sweep output directory",
+    )
+    for line in files["sweep.csv"].decode().splitlines():
+        typer.echo(line)
+    typer.echo(f"-> {out}")
+
+
 app.command("bid")(bid)
 app.command("backtest")(backtest)
 app.command("settle")(settle)
+app.command("sweep")(sweep)

@@ -4,7 +4,11 @@ Each day :func:`~engine.strategies.portfolio.decide_portfolio` decides (at the e
 closure of the sites' zones), and each site's plan is cleared and settled against its zone's
 history by :func:`engine.backtest.runner.settle_plan`, exactly as a single-site backtest settles
 its plan. The placement cost is ``cost_per_mwh`` times the migratable energy placed at a site,
-energies rounded once to the Wh, money to the currency's minor unit. Outputs (``summary.json``,
+energies rounded once to the Wh, money to the currency's minor unit. With grid emission factors,
+each site's location-based emissions are its metered grid purchase per interval (the single-site
+meter reading, :func:`~engine.backtest.runner.consumed_mwh`) times the realised factor of the
+interval's UTC hour, and the carbon cost is the portfolio's carbon price times them (reported
+beside ``total_cost``, not in it: nobody is invoiced for it). Outputs (``summary.json``,
 ``days.csv``, ``sites.csv``, ``allocation.csv``, ``allocation.png``) are byte-identical for the
 same inputs.
 """
@@ -16,13 +20,14 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from bidding import BiddingError
+from bidding import BiddingError, DayPlan
 from bidding.portfolio import Portfolio
 from bidding.portfolio_model import PortfolioPlan
 from engine.backtest.executors import ExecutorSpec, parse_executor, progress_bar, run_tasks
@@ -30,6 +35,7 @@ from engine.backtest.runner import (
     DayOutcome,
     check_market_data,
     code_version,
+    consumed_mwh,
     delivery_days,
     energy,
     money,
@@ -38,13 +44,21 @@ from engine.backtest.runner import (
 )
 from engine.core.errors import PowerdeskError
 from engine.marketdata.view import MarketData
-from engine.strategies.portfolio import decide_portfolio, portfolio_thread_cache
+from engine.strategies.portfolio import (
+    FACTOR_METHOD,
+    decide_portfolio,
+    factor_hours,
+    portfolio_thread_cache,
+    realised_factors,
+)
 from engine.strategies.registry import StrategyConfig, get_strategy
 from market import MarketError, Zone, get_zone, register_zones
 from market.clearing import placed_energy_mwh, placement_cost, price_decimal
 
 SITE_MONEY = ("energy_cost", "reserve_revenue", "imbalance_cost", "degradation_cost")
 DAY_COLUMNS = ("day", *SITE_MONEY, "placement_cost", "total_cost", "grid_energy_mwh")
+CARBON_COLUMNS = ("emissions_tco2e", "carbon_cost")
+TCO2E = Decimal("0.000001")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +69,8 @@ class SiteDay:
     zone: str
     outcome: DayOutcome
     placement_cost: Decimal
+    emissions_tco2e: Decimal | None = None  # location-based, metered purchase x realised factor
+    carbon_cost: Decimal = Decimal(0)  # carbon price x emissions (not part of total_cost)
 
     @property
     def total_cost(self) -> Decimal:
@@ -72,21 +88,44 @@ class PortfolioDay:
 
     def total(self, name: str) -> Decimal:
         """Sum of a field over the sites."""
-        if name == "placement_cost":
-            return sum((s.placement_cost for s in self.sites), Decimal(0)) + Decimal(0)
-        if name == "total_cost":
-            return sum((s.total_cost for s in self.sites), Decimal(0)) + Decimal(0)
+        if name == "emissions_tco2e":
+            return sum((s.emissions_tco2e or Decimal(0) for s in self.sites), Decimal(0))
+        if name in ("placement_cost", "total_cost", "carbon_cost"):
+            return sum((getattr(s, name) for s in self.sites), Decimal(0)) + Decimal(0)
         return sum((getattr(s.outcome, name) for s in self.sites), Decimal(0)) + Decimal(0)
 
 
+def site_emissions(site_plan: DayPlan, scenario: int, factors: pd.Series, zone: Zone) -> Decimal:
+    """Location-based emissions of a settled site day [tCO2e]: the metered purchase of every
+    interval (Wh) times the realised factor of its UTC hour, rounded once to 1e-6 t."""
+    ef = realised_factors(factors, site_plan.day, zone)
+    metered = consumed_mwh(site_plan, scenario)
+    total = sum((m * Decimal(repr(float(f))) for m, f in zip(metered, ef, strict=True)), Decimal(0))
+    return total.quantize(TCO2E, rounding=ROUND_HALF_EVEN) + Decimal(0)
+
+
 def settle_portfolio_day(
-    plan: PortfolioPlan, portfolio: Portfolio, data: Mapping[str, MarketData]
+    plan: PortfolioPlan,
+    portfolio: Portfolio,
+    data: Mapping[str, MarketData],
+    factors: Mapping[str, pd.Series] | None = None,
 ) -> PortfolioDay:
-    """Clear and settle every site's plan (:func:`settle_plan`) and price the placement."""
+    """Clear and settle every site's plan (:func:`settle_plan`), price the placement and, with
+    ``factors`` (per zone key), the site's location-based emissions."""
     sites = []
+    carbon_price = price_decimal(portfolio.carbon_price_per_tco2)
     for site, site_plan in zip(portfolio.sites, plan.plans, strict=True):
         zone = get_zone(site.zone)
         outcome = settle_plan(site_plan, site, zone, data[zone.key].actuals())
+        emissions: Decimal | None = None
+        carbon_cost = Decimal(0)
+        if factors is not None:
+            emissions = site_emissions(
+                site_plan, outcome.consumed_scenario, factors[zone.key], zone
+            )
+            carbon_cost = (carbon_price * emissions).quantize(
+                zone.minor_unit, rounding=ROUND_HALF_EVEN
+            ) + Decimal(0)
         cost = placement_cost(
             (
                 (price_decimal(a.cost_per_mwh), placed_energy_mwh(a.it_mw, a.interval_hours))
@@ -95,7 +134,7 @@ def settle_portfolio_day(
             ),
             zone.minor_unit,
         )
-        sites.append(SiteDay(site.name, zone.key, outcome, cost))
+        sites.append(SiteDay(site.name, zone.key, outcome, cost, emissions, carbon_cost))
     allocation = tuple(
         (a.job, a.site, placed_energy_mwh(a.it_mw, a.interval_hours)) for a in plan.allocation
     )
@@ -112,6 +151,7 @@ class PortfolioTask:
     days: tuple[date, ...]
     data: Mapping[str, MarketData]
     config: StrategyConfig
+    factors: Mapping[str, pd.Series] | None = None  # hourly grid factors per zone key
 
 
 def run_portfolio_task(task: PortfolioTask) -> tuple[PortfolioDay, ...]:
@@ -122,11 +162,17 @@ def run_portfolio_task(task: PortfolioTask) -> tuple[PortfolioDay, ...]:
     for day in task.days:
         try:
             plan = decide_portfolio(
-                task.strategy, task.portfolio, day, task.data, task.config, cache=cache
+                task.strategy,
+                task.portfolio,
+                day,
+                task.data,
+                task.config,
+                cache=cache,
+                factors=task.factors,
             )
         except (BiddingError, MarketError) as exc:
             raise PowerdeskError(f"{task.strategy}, delivery day {day}: {exc}") from None
-        out.append(settle_portfolio_day(plan, task.portfolio, task.data))
+        out.append(settle_portfolio_day(plan, task.portfolio, task.data, task.factors))
     return tuple(out)
 
 
@@ -140,6 +186,8 @@ def backtest_portfolio_days(
     zones: Sequence[Zone] = (),
     executor: ExecutorSpec | str = "inline",
     progress: bool | None = False,
+    factors: Mapping[str, pd.Series] | None = None,
+    label: str | None = None,
 ) -> tuple[PortfolioDay, ...]:
     """Run ``strategy`` over ``days`` (no checks, no files): the computational core."""
     from engine.backtest.runner import chunk_days
@@ -150,11 +198,20 @@ def backtest_portfolio_days(
     def make_tasks(parallelism: int) -> list[PortfolioTask]:
         n_chunks = 1 if parallelism <= 1 else 2 * parallelism
         return [
-            PortfolioTask(strategy, portfolio, tuple(zones), chunk, dict(data), config)
+            PortfolioTask(
+                strategy,
+                portfolio,
+                tuple(zones),
+                chunk,
+                dict(data),
+                config,
+                None if factors is None else dict(factors),
+            )
             for chunk in chunk_days(days, n_chunks)
         ]
 
-    with progress_bar(len(days), f"backtest {portfolio.name}", progress) as advance:
+    title = label or f"backtest {portfolio.name}"
+    with progress_bar(len(days), title, progress) as advance:
         results = run_tasks(
             spec, run_portfolio_task, make_tasks, lambda task, _r: advance(len(task.days))
         )
@@ -175,24 +232,74 @@ def check_portfolio_data(
         check_market_data(data[key], days, get_zone(key), [strategy], labels.get(key, key))
 
 
+def check_factors(
+    portfolio: Portfolio,
+    factors: Mapping[str, pd.Series],
+    days: Sequence[date],
+    strategy: str,
+    labels: Mapping[str, str],
+    *,
+    settled: bool = True,
+) -> None:
+    """Every site's zone has factors for every hour a run over ``days`` needs (``settled``
+    emissions and, for a forecasting strategy, the factor forecast's lag days); factors for a
+    zone without a site are refused. One line naming the zone and the first missing hour."""
+    keys = {s.zone for s in portfolio.sites}
+    for key in sorted(factors):
+        if key not in keys:
+            raise PowerdeskError(
+                f"--ef {key}: no site of portfolio {portfolio.name!r} is in zone {key}"
+            )
+    hindsight = get_strategy(strategy).hindsight
+    for key in sorted(keys):
+        if key not in factors:
+            raise PowerdeskError(
+                f"no --ef for zone {key} (sites: {_sites_in(portfolio, key)}): grid factors are "
+                "needed for every zone"
+            )
+        need = factor_hours(days, get_zone(key), hindsight, settled)
+        have = factors[key].reindex(need)
+        if have.isna().any():
+            gaps = need[have.isna().to_numpy()]
+            raise PowerdeskError(
+                f"{labels.get(key, key)}: no emission factor for the UTC hour starting "
+                f"{gaps[0].isoformat()} ({len(gaps)} of the {len(need)} hours needed missing)"
+            )
+
+
 def _sites_in(portfolio: Portfolio, key: str) -> str:
     return ", ".join(s.name for s in portfolio.sites if s.zone == key)
 
 
+def has_carbon(days: Sequence[PortfolioDay]) -> bool:
+    """Whether the days carry emissions (the run had grid emission factors)."""
+    return any(s.emissions_tco2e is not None for d in days for s in d.sites)
+
+
+def tco2e(x: Decimal) -> str:
+    """Emissions as text, 6 decimals [tCO2e]."""
+    return f"{x.quantize(TCO2E, rounding=ROUND_HALF_EVEN) + Decimal(0):f}"
+
+
 def days_csv(days: Sequence[PortfolioDay], zone: Zone) -> bytes:
-    """``days.csv``: one row per day, summed over the sites."""
-    lines = [",".join(DAY_COLUMNS)]
+    """``days.csv``: one row per day, summed over the sites (plus ``emissions_tco2e,
+    carbon_cost`` when the run had grid factors)."""
+    carbon = has_carbon(days)
+    lines = [",".join(DAY_COLUMNS + (CARBON_COLUMNS if carbon else ()))]
     for d in days:
         cells = [d.day.isoformat()]
         cells += [money(d.total(n), zone) for n in (*SITE_MONEY, "placement_cost", "total_cost")]
         cells.append(energy(d.total("grid_energy_mwh")))
+        if carbon:
+            cells += [tco2e(d.total("emissions_tco2e")), money(d.total("carbon_cost"), zone)]
         lines.append(",".join(cells))
     return ("\n".join(lines) + "\n").encode()
 
 
 def sites_csv(days: Sequence[PortfolioDay], zone: Zone) -> bytes:
     """``sites.csv``: one row per site and day."""
-    lines = [",".join(("day", "site", "zone", *DAY_COLUMNS[1:]))]
+    carbon = has_carbon(days)
+    lines = [",".join(("day", "site", "zone", *DAY_COLUMNS[1:], *(CARBON_COLUMNS * carbon)))]
     for d in days:
         for s in d.sites:
             o = s.outcome
@@ -200,6 +307,8 @@ def sites_csv(days: Sequence[PortfolioDay], zone: Zone) -> bytes:
             cells += [money(getattr(o, n), zone) for n in SITE_MONEY]
             cells += [money(s.placement_cost, zone), money(s.total_cost, zone)]
             cells.append(energy(o.grid_energy_mwh))
+            if carbon:
+                cells += [tco2e(s.emissions_tco2e or Decimal(0)), money(s.carbon_cost, zone)]
             lines.append(",".join(cells))
     return ("\n".join(lines) + "\n").encode()
 
@@ -299,6 +408,19 @@ def portfolio_summary(
             ),
             "migratable_energy_mwh": energy(placed),
         }
+    if has_carbon(days):
+        summary["carbon_price_per_tco2"] = repr(portfolio.carbon_price_per_tco2)
+        summary["emission_factors"] = FACTOR_METHOD
+        summary["emissions_tco2e"] = tco2e(
+            sum((d.total("emissions_tco2e") for d in days), Decimal(0))
+        )
+        summary["carbon_cost"] = money(
+            sum((d.total("carbon_cost") for d in days), Decimal(0)), zone
+        )
+        for i, site in enumerate(portfolio.sites):
+            per_site[site.name]["emissions_tco2e"] = tco2e(
+                sum((d.sites[i].emissions_tco2e or Decimal(0) for d in days), Decimal(0))
+            )
     summary["per_site"] = per_site
     return summary
 
@@ -342,3 +464,181 @@ def backtest_days_of(start: date, end: date) -> tuple[date, ...]:
     if end <= start:
         raise PowerdeskError(f"end {end} must be after start {start} (end is exclusive)")
     return delivery_days(start, end)
+
+
+# --------------------------------------------------------------------------------------------
+# Carbon-price sweep
+
+SWEEP_COLUMNS = (
+    "carbon_price_per_tco2",
+    "total_cost",
+    "carbon_cost",
+    "emissions_tco2e",
+    "cost_change",
+    "tco2e_moved",
+    "cost_per_tco2e_moved",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPoint:
+    """One carbon price of a sweep: the settled days of the backtest at that price."""
+
+    price: Decimal
+    days: tuple[PortfolioDay, ...]
+
+    def total(self, name: str) -> Decimal:
+        """Sum of a day field over the run."""
+        return sum((d.total(name) for d in self.days), Decimal(0)) + Decimal(0)
+
+    def site_total(self, site: str, name: str) -> Decimal:
+        """Sum of a site field (``emissions_tco2e`` or ``migratable_energy_mwh``)."""
+        if name == "migratable_energy_mwh":
+            return sum((m for d in self.days for _, s, m in d.allocation if s == site), Decimal(0))
+        return sum(
+            (s.emissions_tco2e or Decimal(0) for d in self.days for s in d.sites if s.site == site),
+            Decimal(0),
+        )
+
+
+def parse_carbon_prices(text: str) -> tuple[Decimal, ...]:
+    """``0,50,100,200`` as distinct prices, ascending, 0 always included (the reference).
+
+    Raises
+    ------
+    PowerdeskError
+        An empty list, a non-number, a negative or non-finite price, a price given twice.
+    """
+    out: list[Decimal] = []
+    for item in text.split(","):
+        item = item.strip()
+        try:
+            value = Decimal(item)
+        except ArithmeticError:
+            raise PowerdeskError(f"--carbon-prices: {item!r} is not a number") from None
+        if not value.is_finite() or value < 0:
+            raise PowerdeskError(f"--carbon-prices: {item} must be a finite price of at least 0")
+        if value in out:
+            raise PowerdeskError(f"--carbon-prices: {item} given twice")
+        out.append(value)
+    if Decimal(0) not in out:
+        out.append(Decimal(0))
+    return tuple(sorted(out))
+
+
+def sweep_rows(points: Sequence[SweepPoint], zone: Zone) -> list[dict[str, str]]:
+    """One row per price: cash cost, carbon cost, emissions, and the change against price 0
+    (``tco2e_moved`` = emissions at 0 minus emissions at the price: what the price avoided)."""
+    ref = next(p for p in points if p.price == 0)
+    rows = []
+    for p in points:
+        change = p.total("total_cost") - ref.total("total_cost")
+        moved = ref.total("emissions_tco2e") - p.total("emissions_tco2e")
+        per = money(change / moved, zone) if moved > 0 else ""
+        rows.append(
+            {
+                "carbon_price_per_tco2": f"{p.price:f}",
+                "total_cost": money(p.total("total_cost"), zone),
+                "carbon_cost": money(p.total("carbon_cost"), zone),
+                "emissions_tco2e": tco2e(p.total("emissions_tco2e")),
+                "cost_change": money(change, zone),
+                "tco2e_moved": tco2e(moved),
+                "cost_per_tco2e_moved": per,
+            }
+        )
+    return rows
+
+
+def sweep_files(
+    points: Sequence[SweepPoint],
+    portfolio: Portfolio,
+    *,
+    strategy: str,
+    start: date,
+    end: date,
+    config: StrategyConfig,
+    inputs: Mapping[str, Mapping[str, str]],
+) -> dict[str, bytes]:
+    """``sweep.csv``, ``sweep.json`` and ``sweep.png`` (byte-identical for the same inputs)."""
+    zone = get_zone(portfolio.sites[0].zone)
+    rows = sweep_rows(points, zone)
+    site_cols = [f"{s.name}_emissions_tco2e" for s in portfolio.sites] + [
+        f"{s.name}_migratable_mwh" for s in portfolio.sites
+    ]
+    lines = [",".join((*SWEEP_COLUMNS, *site_cols))]
+    per_site: list[dict[str, dict[str, str]]] = []
+    for p, row in zip(points, rows, strict=True):
+        sites = {
+            s.name: {
+                "emissions_tco2e": tco2e(p.site_total(s.name, "emissions_tco2e")),
+                "migratable_energy_mwh": energy(p.site_total(s.name, "migratable_energy_mwh")),
+            }
+            for s in portfolio.sites
+        }
+        per_site.append(sites)
+        cells = [row[c] for c in SWEEP_COLUMNS]
+        cells += [sites[s.name]["emissions_tco2e"] for s in portfolio.sites]
+        cells += [sites[s.name]["migratable_energy_mwh"] for s in portfolio.sites]
+        lines.append(",".join(cells))
+    doc = {
+        "portfolio": portfolio.name,
+        "strategy": strategy,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "end_exclusive": True,
+        "days": len(points[0].days),
+        "currency": portfolio.currency,
+        "seed": config.seed,
+        "scenarios": config.n_scenarios if strategy == "forecast" else 1,
+        "emission_factors": FACTOR_METHOD,
+        "emissions": "location-based: metered grid purchase x realised hourly grid factor",
+        "reference": "carbon price 0; tco2e_moved = emissions at 0 - emissions at the price",
+        "points": [{**row, "sites": sites} for row, sites in zip(rows, per_site, strict=True)],
+        "inputs": {k: dict(v) for k, v in sorted(inputs.items())},
+        "code_version": code_version(),
+    }
+    return {
+        "sweep.csv": ("\n".join(lines) + "\n").encode(),
+        "sweep.json": (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode(),
+        "sweep.png": sweep_png(points, rows, portfolio),
+    }
+
+
+def sweep_png(
+    points: Sequence[SweepPoint], rows: Sequence[Mapping[str, str]], portfolio: Portfolio
+) -> bytes:
+    """Emissions avoided and cost added per carbon price (left), migratable energy by site
+    (right)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.2), dpi=100)
+    FigureCanvasAgg(fig)
+    labels = [f"{p.price:f}" for p in points]
+    x = np.arange(len(points))
+    ax = fig.add_subplot(1, 2, 1)
+    ax.bar(x, [float(r["tco2e_moved"]) for r in rows], color="tab:green", label="tCO2e avoided")
+    ax.set_ylabel("emissions avoided vs price 0 [tCO2e]")
+    ax.set_xticks(x, labels)
+    ax.set_xlabel(f"carbon price [{portfolio.currency}/tCO2e]")
+    ax2 = ax.twinx()
+    ax2.plot(x, [float(r["cost_change"]) for r in rows], color="tab:red", marker="o")
+    ax2.set_ylabel(f"cost added vs price 0 [{portfolio.currency}]", color="tab:red")
+    ax.set_title(f"{portfolio.name}: what a carbon price buys")
+    ax.grid(True, alpha=0.3)
+    bx = fig.add_subplot(1, 2, 2)
+    bottom = np.zeros(len(points))
+    for site in portfolio.sites:
+        y = np.array([float(p.site_total(site.name, "migratable_energy_mwh")) for p in points])
+        bx.bar(x, y, bottom=bottom, label=site.name)
+        bottom += y
+    bx.set_xticks(x, labels)
+    bx.set_xlabel(f"carbon price [{portfolio.currency}/tCO2e]")
+    bx.set_ylabel("migratable IT energy [MWh]")
+    bx.set_title("where the migratable energy ran")
+    bx.legend()
+    bx.grid(True, alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
