@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-# Listed here (not imported from forecast/engine) so that ``powerdesk --help`` stays fast.
-MODELS = ("naive", "similar-days", "lear", "lear-1456")
+from forecast.models import model_names
+
+MODELS = model_names()
 FORMATS = ("epftoolbox", "canonical")
 
 app = typer.Typer(
