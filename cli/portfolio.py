@@ -17,8 +17,39 @@ app = typer.Typer(help="Portfolios of sites with migratable compute (docs/portfo
 _STRATEGY_HELP = "; ".join(f"{name.value}: {text}" for name, text in DESCRIPTIONS.items())
 _EF_HELP = (
     "ZONE=CSV hourly grid emission factors (canonical EF file or generation mix, as "
-    "`report carbon`); needed for a [carbon] price, repeat per zone."
+    "`report carbon`); needed for a \\[carbon] price, repeat per zone."
 )
+
+
+PortfolioOpt = Annotated[Path, typer.Option("--portfolio", help="Portfolio file (TOML).")]
+PricesOpt = Annotated[
+    list[str], typer.Option("--prices", help="ZONE=CSV DA prices (repeat per zone).")
+]
+StartOpt = Annotated[str, typer.Option("--start", help="First delivery day YYYY-MM-DD.")]
+EndOpt = Annotated[str, typer.Option("--end", help="Delivery day after the last (exclusive).")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Output folder.")]
+StrategyOpt = Annotated[str, typer.Option("--strategy", help=_STRATEGY_HELP)]
+ImbalanceOpt = Annotated[
+    list[str] | None, typer.Option("--imbalance-prices", help="ZONE=CSV imbalance prices.")
+]
+ReserveOpt = Annotated[
+    list[str] | None, typer.Option("--reserve-prices", help="ZONE=CSV reserve prices.")
+]
+ZonesOpt = Annotated[
+    Path | None, typer.Option("--zones", help="Zones file (default $POWERDESK_ZONES).")
+]
+ScenariosOpt = Annotated[int, typer.Option("--scenarios", help="Scenarios (forecast).")]
+SeedOpt = Annotated[int, typer.Option("--seed")]
+ExecutorOpt = Annotated[
+    str, typer.Option("--executor", help="inline, local, local:N or dask://HOST:PORT.")
+]
+ProgressOpt = Annotated[
+    bool | None, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
+]
+PinOpt = Annotated[
+    list[str] | None,
+    typer.Option("--pin", help="JOB=SITE: run that migratable job only at SITE (baseline)."),
+]
 
 
 def _date(text: str, option: str) -> date:
@@ -173,21 +204,15 @@ def _prepare_run(
 
 
 def bid(
-    portfolio: Annotated[Path, typer.Option("--portfolio", help="Portfolio file (TOML).")],
+    portfolio: PortfolioOpt,
     day: Annotated[str, typer.Option("--day", help="Delivery day YYYY-MM-DD (local).")],
-    prices: Annotated[
-        list[str], typer.Option("--prices", help="ZONE=CSV DA prices (repeat per zone).")
-    ],
+    prices: PricesOpt,
     out: Annotated[Path, typer.Option("--out", help="Output folder (one sub-folder per site).")],
-    reserve_prices: Annotated[
-        list[str] | None, typer.Option("--reserve-prices", help="ZONE=CSV reserve prices.")
-    ] = None,
-    zones_file: Annotated[
-        Path | None, typer.Option("--zones", help="Zones file (default $POWERDESK_ZONES).")
-    ] = None,
+    reserve_prices: ReserveOpt = None,
+    zones_file: ZonesOpt = None,
     scenarios: Annotated[int, typer.Option("--scenarios", help="Price scenarios.")] = 10,
-    strategy: Annotated[str, typer.Option("--strategy", help=_STRATEGY_HELP)] = "forecast",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    strategy: StrategyOpt = "forecast",
+    seed: SeedOpt = 0,
     ef: Annotated[list[str] | None, typer.Option("--ef", help=_EF_HELP)] = None,
 ) -> None:
     """Build every site's bids and the migratable jobs' allocation for one delivery day."""
@@ -225,35 +250,20 @@ def bid(
 
 
 def backtest(
-    portfolio: Annotated[Path, typer.Option("--portfolio", help="Portfolio file (TOML).")],
-    prices: Annotated[
-        list[str], typer.Option("--prices", help="ZONE=CSV DA prices (repeat per zone).")
-    ],
-    start: Annotated[str, typer.Option("--start", help="First delivery day YYYY-MM-DD.")],
-    end: Annotated[str, typer.Option("--end", help="Delivery day after the last (exclusive).")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
-    strategy: Annotated[str, typer.Option("--strategy", help=_STRATEGY_HELP)] = "forecast",
-    imbalance_prices: Annotated[
-        list[str] | None, typer.Option("--imbalance-prices", help="ZONE=CSV imbalance prices.")
-    ] = None,
-    reserve_prices: Annotated[
-        list[str] | None, typer.Option("--reserve-prices", help="ZONE=CSV reserve prices.")
-    ] = None,
-    zones_file: Annotated[
-        Path | None, typer.Option("--zones", help="Zones file (default $POWERDESK_ZONES).")
-    ] = None,
-    scenarios: Annotated[int, typer.Option("--scenarios", help="Scenarios (forecast).")] = 5,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    executor: Annotated[
-        str, typer.Option("--executor", help="inline, local, local:N or dask://HOST:PORT.")
-    ] = "local",
-    progress: Annotated[
-        bool | None, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
-    ] = None,
-    pin: Annotated[
-        list[str] | None,
-        typer.Option("--pin", help="JOB=SITE: run that migratable job only at SITE (baseline)."),
-    ] = None,
+    portfolio: PortfolioOpt,
+    prices: PricesOpt,
+    start: StartOpt,
+    end: EndOpt,
+    out: OutOpt,
+    strategy: StrategyOpt = "forecast",
+    imbalance_prices: ImbalanceOpt = None,
+    reserve_prices: ReserveOpt = None,
+    zones_file: ZonesOpt = None,
+    scenarios: ScenariosOpt = 5,
+    seed: SeedOpt = 0,
+    executor: ExecutorOpt = "local",
+    progress: ProgressOpt = None,
+    pin: PinOpt = None,
     ef: Annotated[list[str] | None, typer.Option("--ef", help=_EF_HELP)] = None,
 ) -> None:
     """Backtest a portfolio: joint decision per day, each site cleared and settled in its zone."""
@@ -304,7 +314,7 @@ def backtest(
 
 
 def settle(
-    portfolio: Annotated[Path, typer.Option("--portfolio", help="Portfolio file (TOML).")],
+    portfolio: PortfolioOpt,
     day: Annotated[str, typer.Option("--day", help="Local delivery day YYYY-MM-DD.")],
     force: Annotated[
         bool, typer.Option("--force", help="Record a correction of every site's settlement.")
@@ -325,42 +335,27 @@ def settle(
 
 
 def sweep(
-    portfolio: Annotated[Path, typer.Option("--portfolio", help="Portfolio file (TOML).")],
-    prices: Annotated[
-        list[str], typer.Option("--prices", help="ZONE=CSV DA prices (repeat per zone).")
-    ],
+    portfolio: PortfolioOpt,
+    prices: PricesOpt,
     ef: Annotated[list[str], typer.Option("--ef", help=_EF_HELP)],
     carbon_prices: Annotated[
         str,
         typer.Option(
-            "--carbon-prices", help="Comma-separated prices [currency/tCO2e]; 0 is the reference."
+            "--carbon-prices", help="Comma-separated prices \\[currency/tCO2e]; 0 is the reference."
         ),
     ],
-    start: Annotated[str, typer.Option("--start", help="First delivery day YYYY-MM-DD.")],
-    end: Annotated[str, typer.Option("--end", help="Delivery day after the last (exclusive).")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
-    strategy: Annotated[str, typer.Option("--strategy", help=_STRATEGY_HELP)] = "forecast",
-    imbalance_prices: Annotated[
-        list[str] | None, typer.Option("--imbalance-prices", help="ZONE=CSV imbalance prices.")
-    ] = None,
-    reserve_prices: Annotated[
-        list[str] | None, typer.Option("--reserve-prices", help="ZONE=CSV reserve prices.")
-    ] = None,
-    zones_file: Annotated[
-        Path | None, typer.Option("--zones", help="Zones file (default $POWERDESK_ZONES).")
-    ] = None,
-    scenarios: Annotated[int, typer.Option("--scenarios", help="Scenarios (forecast).")] = 5,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    executor: Annotated[
-        str, typer.Option("--executor", help="inline, local, local:N or dask://HOST:PORT.")
-    ] = "local",
-    progress: Annotated[
-        bool | None, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
-    ] = None,
-    pin: Annotated[
-        list[str] | None,
-        typer.Option("--pin", help="JOB=SITE: run that migratable job only at SITE."),
-    ] = None,
+    start: StartOpt,
+    end: EndOpt,
+    out: OutOpt,
+    strategy: StrategyOpt = "forecast",
+    imbalance_prices: ImbalanceOpt = None,
+    reserve_prices: ReserveOpt = None,
+    zones_file: ZonesOpt = None,
+    scenarios: ScenariosOpt = 5,
+    seed: SeedOpt = 0,
+    executor: ExecutorOpt = "local",
+    progress: ProgressOpt = None,
+    pin: PinOpt = None,
 ) -> None:
     """Backtest the portfolio at each carbon price: cost and tCO2e moved against price 0."""
     from engine.backtest.portfolio import (
