@@ -6,7 +6,7 @@ retirements, dataset pins, declared parameters) go into :func:`compute_report`, 
 """
 
 from carbon.errors import CarbonInputError
-from carbon.exact import PLACES, quantize
+from carbon.exact import PLACES, location_based_tco2e, quantize
 from carbon.inputs import (
     CFE_GRID_BASES,
     DatasetPin,
@@ -49,5 +49,6 @@ __all__ = [
     "compute_report",
     "grid_factors",
     "inputs_sha256",
+    "location_based_tco2e",
     "quantize",
 ]

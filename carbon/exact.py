@@ -7,6 +7,7 @@ nothing. Only reported figures are rounded, once, to :data:`PLACES` decimals, ha
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from fractions import Fraction
 
@@ -31,3 +32,16 @@ def to_fraction(value: Decimal, what: str) -> Fraction:
     if not value.is_finite():
         raise CarbonInputError(f"{what} must be a finite number, not {value}")
     return Fraction(value)
+
+
+def location_based_tco2e(energy_and_factor: Iterable[tuple[Decimal, Decimal]]) -> Fraction:
+    """Location-based emissions, exact: the sum of energy [MWh] times grid factor [tCO2e/MWh].
+
+    The one statement of the location-based rule (docs/carbon.md): the carbon report applies it
+    to each site-hour, the portfolio backtest to each metered interval with its hour's factor.
+    Round the result once, with :func:`quantize`, where it is reported.
+    """
+    total = Fraction(0)
+    for energy, factor in energy_and_factor:
+        total += to_fraction(energy, "energy") * to_fraction(factor, "grid emission factor")
+    return total

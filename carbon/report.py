@@ -66,7 +66,7 @@ from carbon.cn import (
     green_supply,
 )
 from carbon.errors import CarbonInputError
-from carbon.exact import PLACES, quantize
+from carbon.exact import PLACES, location_based_tco2e, quantize
 from carbon.inputs import HOUR, GridFactors, ReportInputs, SiteLoad
 from carbon.instruments import RetirementRecord
 from market import get_zone
@@ -512,7 +512,7 @@ def compute_report(inputs: ReportInputs) -> CarbonReport:
             u = min(load, carbon_free)
             cfe = u + f.share[h] * (load - u)
             re_matched = min(load, renewable)
-            lb = load * f.ef_grid[h]
+            lb = location_based_tco2e([(site.load_mwh[h], f.raw_grid[h])])
             mb = inst_emissions + (load - matched) * f.ef_res[h]
             for key, value in (
                 ("load", load),

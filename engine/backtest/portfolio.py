@@ -30,6 +30,7 @@ import pandas as pd
 from bidding import BiddingError, DayPlan
 from bidding.portfolio import Portfolio
 from bidding.portfolio_model import PortfolioPlan
+from carbon import location_based_tco2e, quantize
 from engine.backtest.executors import ExecutorSpec, parse_executor, progress_bar, run_tasks
 from engine.backtest.runner import (
     DayOutcome,
@@ -97,11 +98,14 @@ class PortfolioDay:
 
 def site_emissions(site_plan: DayPlan, scenario: int, factors: pd.Series, zone: Zone) -> Decimal:
     """Location-based emissions of a settled site day [tCO2e]: the metered purchase of every
-    interval (Wh) times the realised factor of its UTC hour, rounded once to 1e-6 t."""
+    interval times the realised factor of its UTC hour, by the carbon report's own rule
+    (:func:`carbon.exact.location_based_tco2e`), rounded once to 1e-6 t."""
     ef = realised_factors(factors, site_plan.day, zone)
     metered = consumed_mwh(site_plan, scenario)
-    total = sum((m * Decimal(repr(float(f))) for m, f in zip(metered, ef, strict=True)), Decimal(0))
-    return total.quantize(TCO2E, rounding=ROUND_HALF_EVEN) + Decimal(0)
+    exact = location_based_tco2e(
+        (m, Decimal(repr(float(f)))) for m, f in zip(metered, ef, strict=True)
+    )
+    return quantize(exact) + Decimal(0)
 
 
 def settle_portfolio_day(
