@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -47,8 +49,22 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    zones_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--zones",
+            envvar="POWERDESK_ZONES",
+            help="Zones file adding or overriding registry entries for every command "
+            "(docs/portfolio.md).",
+        ),
+    ] = None,
+) -> None:
     """Electricity-market and green-certificate trading engine for AI data centres."""
+    if zones_file is not None:
+        from engine.io.portfolio_file import use_zones_file
+
+        use_zones_file(zones_file)
 
 
 app.command("zones")(_zones.zones)

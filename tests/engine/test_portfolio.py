@@ -354,6 +354,43 @@ def test_zones_file_adds_a_zone(tmp_path: Path) -> None:
         read_zones_file(bad)
 
 
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_zones_file_serves_every_command(
+    tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``powerdesk --zones FILE`` / ``$POWERDESK_ZONES`` reach single-site commands too (here
+    ``prices import``): a zone without a built-in entry imports in its own time zone."""
+    zones = FIXTURES / "portfolio" / "cn-zones.toml"
+    src = _write(
+        tmp_path,
+        "dw.csv",
+        "day,time,demand,clearing price (CNY/MWh)\n"
+        + "".join(
+            f"2023/6/1,{h}:{m:02d},1.0,{100 + q}\n"
+            for q, (h, m) in enumerate((t // 60, t % 60) for t in range(15, 24 * 60 + 1, 15))
+        ).replace("24:00", "24:00:00"),
+    )
+    out = tmp_path / "xx.csv"
+    argv = ["prices", "import", str(src), "--format", "datawhale", "--zone", "CN-XX"]
+    argv += ["--out", str(out)]
+    if how == "option":
+        argv = ["--zones", str(zones), *argv]
+    else:
+        monkeypatch.setenv("POWERDESK_ZONES", str(zones))
+    before = register_zones(())
+    try:
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+    finally:
+        restore_zones({"CN-XX": None, **before})
+    assert exc.value.code == 0
+    frame = pd.read_csv(out)
+    assert len(frame) == 96
+    # Asia/Shanghai (the zones file's time zone): local midnight of 2023-06-01 is 16:00 UTC.
+    assert frame["interval_start"].iloc[0] == "2023-05-31T16:00:00+00:00"
+    assert frame["price"].iloc[-1] == 195.0
+
+
 def test_backtest_cli_outputs_are_byte_identical(tmp_path: Path) -> None:
     outs = []
     for k, executor in enumerate(("inline", "local:2")):
