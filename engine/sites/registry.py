@@ -16,6 +16,7 @@ from functools import cache, lru_cache
 from typing import Any, Literal
 
 from sqlalchemy import Engine, Select, Table, bindparam, func, select
+from sqlalchemy.exc import IntegrityError
 
 from bidding import BiddingError, Site
 from engine.core.errors import ConflictError, InputFileError, NotFoundError
@@ -117,6 +118,24 @@ def register_site(
     site = parse_site(content, content_format)
     digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
     at = now or datetime.now(UTC)
+    try:
+        return _store(engine, site, content, content_format, digest, replace, created_by, at)
+    except IntegrityError:
+        # Another request registered the same name at the same time: as if it had come first
+        # (same content: nothing written; other content: a conflict unless ``replace``).
+        return _store(engine, site, content, content_format, digest, replace, created_by, at)
+
+
+def _store(
+    engine: Engine,
+    site: Site,
+    content: str,
+    content_format: SiteFormat,
+    digest: str,
+    replace: bool,
+    created_by: str,
+    at: datetime,
+) -> tuple[SiteRecord, bool]:
     with engine.begin() as conn:
         row = conn.execute(select(T_SITE).where(T_SITE.c.name == site.name)).first()
         if row is not None and row.sha256 == digest:
