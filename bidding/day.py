@@ -538,6 +538,44 @@ def _arr(model: BidModel, name: str, shape: tuple[int, ...]) -> FloatArray:
     return np.zeros(shape) if v is None else value_of(v).reshape(shape)
 
 
+def reserve_asks(
+    site: Site,
+    shape: BidShape,
+    prod: ProductShape,
+    payment: Payment,
+    model: BidModel,
+    values: Mapping[str, Any],
+) -> FloatArray:
+    """Per block: the ask of the product's capacity offer, the cost of delivering an award.
+
+    Under pay-as-clear the award is paid the clearing price whatever the ask, and the capacity
+    the plan offers is held back from the energy schedule whether or not it is awarded: the
+    cost of holding it was weighed against the forecast price when the plan chose how much to
+    offer. An ask at the forecast price would only turn away every award whose clearing price
+    falls below the forecast (about half of them) and keep the held capacity idle. The ask is
+    therefore the cost an award adds: where the plan backs upward capacity by curtailing IT
+    load (``dr_up_mw`` > 0), the expected curtailment cost per MW of the block's intervals
+    (``dr_cost``; for products paid per MWh called, the curtailment cost per MWh); battery-backed
+    and downward capacity cost nothing more to deliver (ask 0).
+    """
+    nt = shape.n_intervals
+    asks = np.zeros(prod.n_blocks)
+    if not prod.up or "dr_up_mw" not in model.variables:
+        return asks
+    dr_used = _arr(model, "dr_up_mw", (nt,)) > _TOL
+    if not dr_used.any():
+        return asks
+    blocks = np.asarray(prod.block_of_interval)
+    if payment is Payment.CURTAILMENT:
+        per_mwh = site.demand_response.cost_per_mwh
+        for b in np.unique(blocks[dr_used]):
+            asks[int(b)] = per_mwh
+        return asks
+    unit = np.asarray(values.get("dr_cost", np.zeros(nt)), dtype=np.float64)
+    np.add.at(asks, blocks[dr_used], unit[dr_used])
+    return asks
+
+
 def plan_from_solution(
     site: Site,
     zone: Zone,
@@ -606,6 +644,7 @@ def plan_from_solution(
         r = _arr(model, f"reserve_{k}", (prod.n_blocks,))
         product = zone.product(prod.key)
         offered = np.zeros(prod.n_blocks)
+        asks = reserve_asks(site, shape, prod, product.payment, model, values)
         for b, (start, end) in enumerate(_block_bounds(grid, prod)):
             # Round down to the product's granularity: less reserve stays deliverable.
             cap = Decimal(repr(round(max(float(r[b]), 0.0), 6))).quantize(
@@ -614,19 +653,18 @@ def plan_from_solution(
             if cap < product.min_size_mw or cap <= 0:
                 continue
             offered[b] = float(cap)
-            price = block_prices[prod.key][b]
             reserve_bids.append(
                 ReserveBid(
                     product=prod.key,
                     start=start.to_pydatetime(),
                     end=end.to_pydatetime(),
                     capacity_mw=float(cap),
-                    # Round the ask down: an offer is awarded when its price is at or below the
-                    # clearing price, so rounding up (3.48651 -> 3.49) would lose the very award
-                    # the plan counted on; under pay-as-clear the award pays the clearing price.
-                    price_per_mw=Decimal(repr(float(price))).quantize(zone.minor_unit, ROUND_FLOOR)
-                    if not math.isnan(price)
-                    else Decimal(0),
+                    # The ask is what an award costs the site to deliver (reserve_asks), rounded
+                    # up to the tick: never accept below that cost.
+                    price_per_mw=Decimal(repr(float(asks[b]))).quantize(
+                        zone.minor_unit, ROUND_CEILING
+                    )
+                    + Decimal(0),
                 )
             )
         revenue += float(values[f"reserve_value_{k}"] @ offered)

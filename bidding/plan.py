@@ -56,7 +56,9 @@ class ReserveBid:
     capacity_mw
         Capacity offered [MW].
     price_per_mw
-        Offer price per MW for the block (the forecast clearing price used) [currency/MW].
+        Ask per MW for the block: what an award costs the site to deliver
+        (:func:`bidding.day.reserve_asks`); awarded at or below the clearing price, paid the
+        clearing price [currency/MW].
     """
 
     product: str

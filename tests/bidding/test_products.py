@@ -101,25 +101,34 @@ def test_ercot_offers_all_five_products() -> None:
     assert plan.objective.reserve_revenue > 0
 
 
-def test_reserve_asks_never_exceed_the_price_they_were_valued_at() -> None:
-    """Asks are rounded down to the cent: an offer is awarded when its price is at or below the
-    clearing price, so 3.48651 must become 3.48, not 3.49."""
-    from decimal import Decimal
+def test_reserve_asks_are_the_cost_of_delivering_an_award() -> None:
+    """Battery-backed capacity asks 0 (the capacity is held whether or not it is awarded);
+    capacity backed by curtailing IT load asks its expected curtailment cost per MW of the
+    block, rounded up to the cent, and stays below the price it was valued at."""
+    from decimal import ROUND_CEILING, Decimal
 
+    zone = get_zone("ERCOT")
+    share = zone.product("RRS").expected_activation_share
     d = site_dict(
         "ERCOT",
         reserves={"products": ["RRS"]},
-        demand_response={"curtailable_share": 0.2, "cost_per_mwh": 0.0},
+        demand_response={"curtailable_share": 0.2, "cost_per_mwh": 37.0},
     )
-    prices = hourly("ERCOT", 3.48651)
-    prices.iloc[::2] = 7.005  # a half cent: rounding to nearest would go up too
+    prices = hourly("ERCOT", 9.0)
     plan = solve_day(
         Site.from_dict(d), "ERCOT", DAY, flat_prices("ERCOT", 30.0), {"RRS": prices},
         cache=ModelCache(),
     )  # fmt: skip
-    assert len(plan.reserve_bids) == 24
-    for bid in plan.reserve_bids:
-        valued = Decimal(repr(float(prices[pd.Timestamp(bid.start)])))
-        assert bid.price_per_mw <= valued
-        assert valued - bid.price_per_mw < Decimal("0.01")
-    assert {b.price_per_mw for b in plan.reserve_bids} == {Decimal("3.48"), Decimal("7.00")}
+    assert len(plan.reserve_bids) == 24 and (plan.dr_up_mw > 0).all()
+    expected = Decimal(repr(37.0 * share * 1.0)).quantize(Decimal("0.01"), ROUND_CEILING)
+    assert expected > 0
+    assert {b.price_per_mw for b in plan.reserve_bids} == {expected}
+    assert all(b.price_per_mw <= Decimal("9.00") for b in plan.reserve_bids)
+
+    d_bat = site_dict("ERCOT", reserves={"products": ["RRS"]}, battery=BATTERY)
+    plan = solve_day(
+        Site.from_dict(d_bat), "ERCOT", DAY, flat_prices("ERCOT", 30.0), {"RRS": prices},
+        cache=ModelCache(),
+    )  # fmt: skip
+    assert plan.reserve_bids and (plan.dr_up_mw == 0).all()
+    assert {b.price_per_mw for b in plan.reserve_bids} == {Decimal(0)}
