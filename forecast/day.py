@@ -11,6 +11,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from forecast.errors import ForecastError
+from forecast.gbm import TRAIN_DAYS as GBM_TRAIN_DAYS
 from forecast.lear import WINDOWS
 from forecast.models import ModelName, PointModel, parse_model, point_model
 from forecast.panel import DailyPanel, panel_from_series, slots_to_intervals
@@ -63,6 +64,8 @@ def _zone(zone: Zone | str) -> Zone:
 def _history_days(model: ModelName, residual_days: int) -> int:
     if model in (ModelName.LEAR, ModelName.LEAR_1456):
         return max(WINDOWS) + residual_days + 7
+    if model is ModelName.GBM:
+        return GBM_TRAIN_DAYS + residual_days + 7
     return 56 + residual_days + 7
 
 

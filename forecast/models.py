@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from forecast.errors import ForecastError
+from forecast.gbm import gbm_design, gbm_forecast
 from forecast.lear import WINDOWS, design, lear_forecast
 from forecast.panel import DailyPanel
 
@@ -28,6 +29,7 @@ class ModelName(StrEnum):
     SIMILAR_DAYS = "similar-days"
     LEAR = "lear"
     LEAR_1456 = "lear-1456"
+    GBM = "gbm"
 
 
 def model_names() -> tuple[str, ...]:
@@ -147,6 +149,8 @@ class PointModel:
             return seasonal_naive(self.panel, i)
         if self.name is ModelName.SIMILAR_DAYS:
             return similar_days(self.panel, i)[0]
+        if self.name is ModelName.GBM:
+            return gbm_forecast(self.x, self.panel.prices, i)
         hourly = lear_forecast(self.x, self.y, i, self.windows)
         t = self.panel.n_slots
         if hourly.shape[0] == t:
@@ -162,6 +166,10 @@ def point_model(
     if m in (ModelName.LEAR, ModelName.LEAR_1456):
         x, y = design(hourly_panel(panel))
         w = tuple(windows) if windows else (WINDOWS if m is ModelName.LEAR else (1456,))
+    elif m is ModelName.GBM:
+        # Pooled over the panel's own slots (sub-hourly markets keep their resolution).
+        x, y = gbm_design(panel), panel.prices
+        w = ()
     else:
         x, y = np.zeros((0, 0)), np.zeros((0, 0))
         w = ()

@@ -59,7 +59,7 @@ def _features(values: pd.Series, gate_of: datetime | None = None) -> KnownSeries
     return KnownSeries.from_values(values, pub, timedelta(hours=1), "MW")
 
 
-@pytest.mark.parametrize("model", ["naive", "similar-days", "lear-1456"])
+@pytest.mark.parametrize("model", ["naive", "similar-days", "lear-1456", "gbm"])
 def test_changing_what_is_published_after_gate_closure_leaves_the_forecast_unchanged(
     model: str,
 ) -> None:

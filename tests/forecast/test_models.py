@@ -111,3 +111,53 @@ def test_lear_on_quarter_hours_fits_the_hourly_means_and_adds_the_recent_intra_h
     later[i:] *= 5.0
     other = DailyPanel(hourly.days, later, feats, hourly.feature_names)
     assert np.allclose(point_model("lear-1456", other).forecast(i), got)
+
+
+def _supply_stack_panel(n: int, seed: int = 0) -> DailyPanel:
+    """Prices set by a non-linear function of the day's published inputs (a supply stack: the
+    price jumps where load net of renewables crosses a threshold), no autoregression."""
+    rng = np.random.default_rng(seed)
+    days = tuple(date(2024, 1, 1) + timedelta(days=k) for k in range(n))
+    slots = np.arange(96)
+    load = 1000 + 300 * np.sin(2 * np.pi * (slots - 30) / 96)[None, :] + rng.normal(0, 40, (n, 96))
+    solar = np.clip(np.sin(np.pi * (slots - 24) / 48), 0, None)[None, :] * rng.uniform(
+        100, 700, (n, 1)
+    )
+    net = load - solar
+    prices = np.where(net > 1000, 400.0, 80.0) + 0.05 * net + rng.normal(0, 5, (n, 96))
+    feats = np.stack([load, solar], axis=2)
+    return DailyPanel(days, prices, feats, ("load_mw", "solar_mw"))
+
+
+def test_gbm_learns_the_price_from_the_day_s_inputs() -> None:
+    panel = _supply_stack_panel(150)
+    model = point_model("gbm", panel)
+    rows = list(range(140, 150))
+    gbm = np.vstack([model.forecast(i) for i in rows])
+    sim = np.vstack([similar_days(panel, i)[0] for i in rows])
+    actual = panel.prices[rows]
+    # Similar days averages the price levels of other days; the trees read the stack off the
+    # inputs of the day itself (noise alone: MAE ~4).
+    assert mae(actual, gbm) < 0.25 * mae(actual, sim)
+    assert mae(actual, gbm) < 20
+
+
+def test_gbm_uses_no_price_of_the_forecast_day_or_later() -> None:
+    panel = _supply_stack_panel(80)
+    i = 70
+    base = point_model("gbm", panel).forecast(i)
+    changed = panel.prices.copy()
+    changed[i:] += 1000.0
+    other = DailyPanel(panel.days, changed, panel.features, panel.feature_names)
+    assert np.array_equal(point_model("gbm", other).forecast(i), base)
+    assert np.array_equal(point_model("gbm", panel.known_for(i)).forecast(i), base)
+    # The day's own inputs count.
+    feats = panel.features.copy()
+    feats[i, :, 1] *= 2.0
+    moved = DailyPanel(panel.days, panel.prices, feats, panel.feature_names)
+    assert not np.array_equal(point_model("gbm", moved).forecast(i), base)
+
+
+def test_gbm_needs_two_weeks_of_prices() -> None:
+    with pytest.raises(ForecastError, match="gbm model needs 14 complete days"):
+        point_model("gbm", _supply_stack_panel(20)).forecast(10)
