@@ -545,6 +545,8 @@ def reserve_asks(
     payment: Payment,
     model: BidModel,
     values: Mapping[str, Any],
+    k: int,
+    cap_price: FloatArray,
 ) -> FloatArray:
     """Per block: the ask of the product's capacity offer, the cost of delivering an award.
 
@@ -556,7 +558,10 @@ def reserve_asks(
     therefore the cost an award adds: where the plan backs upward capacity by curtailing IT
     load (``dr_up_mw`` > 0), the expected curtailment cost per MW of the block's intervals
     (``dr_cost``; for products paid per MWh called, the curtailment cost per MWh); battery-backed
-    and downward capacity cost nothing more to deliver (ask 0).
+    and downward capacity cost nothing more to deliver (ask 0). A product paid capacity plus
+    mileage asks that cost less the mileage revenue the plan expects per MW (the value it was
+    offered at minus the capacity price ``cap_price``), never below 0: the award pays both.
+    ``k`` is the product's index in ``shape.products``.
     """
     nt = shape.n_intervals
     asks = np.zeros(prod.n_blocks)
@@ -573,6 +578,10 @@ def reserve_asks(
         return asks
     unit = np.asarray(values.get("dr_cost", np.zeros(nt)), dtype=np.float64)
     np.add.at(asks, blocks[dr_used], unit[dr_used])
+    if payment is Payment.CAPACITY_AND_MILEAGE:
+        value = np.asarray(values[f"reserve_value_{k}"], dtype=np.float64)
+        mileage = np.nan_to_num(value - cap_price, nan=0.0)
+        asks = np.maximum(asks - np.maximum(mileage, 0.0), 0.0)
     return asks
 
 
@@ -644,7 +653,9 @@ def plan_from_solution(
         r = _arr(model, f"reserve_{k}", (prod.n_blocks,))
         product = zone.product(prod.key)
         offered = np.zeros(prod.n_blocks)
-        asks = reserve_asks(site, shape, prod, product.payment, model, values)
+        asks = reserve_asks(
+            site, shape, prod, product.payment, model, values, k, block_prices[prod.key]
+        )
         for b, (start, end) in enumerate(_block_bounds(grid, prod)):
             # Round down to the product's granularity: less reserve stays deliverable.
             cap = Decimal(repr(round(max(float(r[b]), 0.0), 6))).quantize(

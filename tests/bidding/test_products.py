@@ -119,7 +119,8 @@ def test_reserve_asks_are_the_cost_of_delivering_an_award() -> None:
         Site.from_dict(d), "ERCOT", DAY, flat_prices("ERCOT", 30.0), {"RRS": prices},
         cache=ModelCache(),
     )  # fmt: skip
-    assert len(plan.reserve_bids) == 24 and (plan.dr_up_mw > 0).all()
+    assert len(plan.reserve_bids) == 24
+    assert (plan.dr_up_mw > 0).all()
     expected = Decimal(repr(37.0 * share * 1.0)).quantize(Decimal("0.01"), ROUND_CEILING)
     assert expected > 0
     assert {b.price_per_mw for b in plan.reserve_bids} == {expected}
@@ -130,5 +131,38 @@ def test_reserve_asks_are_the_cost_of_delivering_an_award() -> None:
         Site.from_dict(d_bat), "ERCOT", DAY, flat_prices("ERCOT", 30.0), {"RRS": prices},
         cache=ModelCache(),
     )  # fmt: skip
-    assert plan.reserve_bids and (plan.dr_up_mw == 0).all()
+    assert plan.reserve_bids
+    assert (plan.dr_up_mw == 0).all()
     assert {b.price_per_mw for b in plan.reserve_bids} == {Decimal(0)}
+
+
+def test_mileage_revenue_lowers_the_ask_of_capacity_and_mileage_offers() -> None:
+    """An award of a capacity + mileage product pays both: the ask is the delivery cost less the
+    mileage revenue expected per MW, never below 0; products paid per MWh called ask the
+    curtailment cost per MWh."""
+    from types import SimpleNamespace
+
+    from bidding.day import reserve_asks
+    from bidding.model import BidShape, ProductShape
+    from market import Payment
+
+    site = Site.from_dict(
+        site_dict("CN-GS", demand_response={"curtailable_share": 0.2, "cost_per_mwh": 300.0})
+    )
+    prod = ProductShape("FREQ_REG", True, True, (0, 0, 1, 1))
+    shape = BidShape(4, 0.25, 1, products=(prod,))
+    dr = SimpleNamespace(value=np.array([1.0, 0.0, 2.0, 2.0]))
+    model = SimpleNamespace(variables={"dr_up_mw": dr})
+    unit = np.array([3.0, 3.0, 4.0, 4.0])  # expected curtailment cost per MW and interval
+    cap = np.array([10.0, 10.0])
+    values = {"dr_cost": unit, "reserve_value_0": np.array([11.0, 30.0])}
+    asks = reserve_asks(site, shape, prod, Payment.CAPACITY_AND_MILEAGE, model, values, 0, cap)  # type: ignore[arg-type]
+    # block 0: DR in interval 0 only, cost 3, mileage 1 -> 2; block 1: cost 8, mileage 20 -> 0
+    assert asks.tolist() == [2.0, 0.0]
+    asks = reserve_asks(site, shape, prod, Payment.CAPACITY, model, values, 0, cap)  # type: ignore[arg-type]
+    assert asks.tolist() == [3.0, 8.0]
+    asks = reserve_asks(site, shape, prod, Payment.CURTAILMENT, model, values, 0, cap)  # type: ignore[arg-type]
+    assert asks.tolist() == [300.0, 300.0]
+    down = ProductShape("FREQ_REG", False, True, (0, 0, 1, 1))
+    asks = reserve_asks(site, shape, down, Payment.CAPACITY, model, values, 0, cap)  # type: ignore[arg-type]
+    assert asks.tolist() == [0.0, 0.0]
