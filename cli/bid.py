@@ -133,7 +133,7 @@ def _bid(
         cvar_weight=cvar_weight,
         job_recourse=job_recourse,
         strict=not allow_violations,
-        model=model or default_model(zone.key),
+        model=model or default_model(zone.key, bool(features)),
     )
     data, file_inputs = from_files(
         zone, prices, reserve_prices=reserve_prices, features=features, activations=activations

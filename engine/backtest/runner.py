@@ -890,7 +890,7 @@ def run_backtest(
             n_scenarios=n_scenarios,
             seed=seed,
             solver=solver,
-            model=model or default_model(zone.key),
+            model=model or default_model(zone.key, bool(features)),
         ),
         realtime,
     )

@@ -41,7 +41,7 @@ from engine.backtest.runner import (
 )
 from engine.core.errors import PowerdeskError
 from engine.core.jsonio import pretty_json
-from engine.strategies.names import StrategyName
+from engine.strategies.names import StrategyName, default_model
 from engine.strategies.registry import StrategyConfig, get_strategy
 
 FORECAST = StrategyName.FORECAST.value
@@ -119,7 +119,9 @@ def run_sweep(
     loaded = load_inputs(
         site, prices, start, end, names, imbalance_prices, reserve_prices, features
     )
-    base = with_realtime(StrategyConfig(), realtime)
+    base = with_realtime(
+        StrategyConfig(model=default_model(loaded.zone.key, bool(features))), realtime
+    )
     check_realtime(base, loaded.data)
     benchmarks = (PERFECT_FORESIGHT, PRICE_TAKER)
     fixed = [*benchmarks, *(n for n in names if n not in (FORECAST, *benchmarks))]

@@ -16,7 +16,7 @@ class StrategyName(StrEnum):
 
 DEFAULT_STRATEGY = StrategyName.FORECAST
 # The default price model of forecast and deterministic (bidding.make_scenarios); other models
-# are those of forecast.models.ModelName (lear, lear-1456, naive).
+# are those of forecast.models.ModelName (lear, lear-1456, gbm, naive).
 SIMILAR_DAYS = "similar-days"
 # Price scenarios of the forecast strategy. Measured (docs/decision-quality.md): with 10 the
 # stochastic bid beats the deterministic one on DE-LU 2024 (capture 73.45 % against 73.11 %)
@@ -28,12 +28,20 @@ DEFAULT_RT_THRESHOLD = 10.0
 # (docs/decision-quality.md): a zone gets the model with the highest measured capture of the
 # forecast strategy on its real year, provided it beats similar days by at least one point of
 # capture on the same days and a year's backtest of it finishes within the nightly budget;
-# otherwise similar days.
+# otherwise similar days. A model measured with the zone's published day-ahead inputs
+# (``--features``) is the default only when a run has them.
 DEFAULT_MODELS: dict[str, str] = {}
+DEFAULT_MODELS_WITH_FEATURES: dict[str, str] = {
+    # Gansu 2024-03-01..2024-10-22 with its 8 published inputs: capture 0.6876 against 0.5520
+    # for similar days (DA only), 0.7917 against 0.7713 with the real-time stage.
+    "CN-GS": "gbm",
+}
 
 
-def default_model(zone: str) -> str:
+def default_model(zone: str, has_features: bool = False) -> str:
     """The price model ``forecast`` and ``deterministic`` use in ``zone`` by default."""
+    if has_features and zone in DEFAULT_MODELS_WITH_FEATURES:
+        return DEFAULT_MODELS_WITH_FEATURES[zone]
     return DEFAULT_MODELS.get(zone, SIMILAR_DAYS)
 
 

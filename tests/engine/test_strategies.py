@@ -97,3 +97,13 @@ def test_the_price_model_is_a_strategy_setting() -> None:
     )
     assert naive.summary["total_cost"] != similar.summary["total_cost"]
     assert naive.run.outcomes[0].decision_sha256 != similar.run.outcomes[0].decision_sha256
+
+
+def test_a_zone_s_default_model_needs_the_inputs_it_was_measured_with() -> None:
+    """Gansu's gbm default was measured with the market's published inputs: without them the
+    zone falls back to similar days; zones without a measured model keep similar days."""
+    from engine.strategies.names import SIMILAR_DAYS, default_model
+
+    assert default_model("CN-GS", has_features=True) == "gbm"
+    assert default_model("CN-GS") == SIMILAR_DAYS
+    assert default_model("DE-LU", has_features=True) == SIMILAR_DAYS
