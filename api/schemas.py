@@ -12,7 +12,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from engine.strategies.names import DEFAULT_SCENARIOS, StrategyName
-from forecast.models import ModelName
+from forecast.names import ModelName
 
 T = TypeVar("T")
 

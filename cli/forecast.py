@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from forecast.models import model_names
+from forecast.names import model_names
 
 MODELS = model_names()
 FORMATS = ("epftoolbox", "canonical")

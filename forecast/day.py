@@ -13,7 +13,8 @@ import pandas as pd
 from forecast.errors import ForecastError
 from forecast.gbm import TRAIN_DAYS as GBM_TRAIN_DAYS
 from forecast.lear import WINDOWS
-from forecast.models import ModelName, PointModel, parse_model, point_model
+from forecast.models import PointModel, point_model
+from forecast.names import ModelName, parse_model
 from forecast.panel import DailyPanel, panel_from_series, slots_to_intervals
 from forecast.probabilistic import QUANTILES, copula_paths, reduce_scenarios, residual_quantiles
 from forecast.rolling import RESIDUAL_DAYS

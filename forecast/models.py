@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -17,32 +16,10 @@ import numpy.typing as npt
 from forecast.errors import ForecastError
 from forecast.gbm import gbm_design, gbm_forecast
 from forecast.lear import WINDOWS, design, lear_forecast
+from forecast.names import ModelName, parse_model
 from forecast.panel import DailyPanel
 
 FloatArray = npt.NDArray[np.float64]
-
-
-class ModelName(StrEnum):
-    """The forecasting models (``--model`` values)."""
-
-    NAIVE = "naive"
-    SIMILAR_DAYS = "similar-days"
-    LEAR = "lear"
-    LEAR_1456 = "lear-1456"
-    GBM = "gbm"
-
-
-def model_names() -> tuple[str, ...]:
-    """Every ``--model`` value."""
-    return tuple(m.value for m in ModelName)
-
-
-def parse_model(name: str) -> ModelName:
-    """The model called ``name``; a one-line error listing the known ones otherwise."""
-    try:
-        return ModelName(name)
-    except ValueError:
-        raise ForecastError(f"unknown model {name!r} (known: {', '.join(model_names())})") from None
 
 
 def seasonal_naive(panel: DailyPanel, i: int) -> FloatArray:

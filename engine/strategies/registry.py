@@ -56,7 +56,7 @@ from engine.strategies.names import (
 from engine.strategies.reserves import actual_reserve_prices, forecast_reserve_prices
 from forecast.day import DayForecast, ErrorRecord, forecast_day
 from forecast.errors import ForecastError
-from forecast.models import parse_model
+from forecast.names import parse_model
 from forecast.realtime import DEFAULT_RT_LOOKBACK_DAYS, DEFAULT_RT_METHOD, check_rt_method
 from market import Zone, gate_closure_utc, require_aware
 

@@ -311,7 +311,7 @@ def test_nul_characters_are_refused(client: TestClient, desk: Desk) -> None:
 def test_a_bid_with_a_price_model_uses_it_and_the_schema_lists_the_models(
     client: TestClient, desk: Desk
 ) -> None:
-    from forecast.models import model_names
+    from forecast.names import model_names
 
     _site(client, desk)
     h = desk.auth("trader")
