@@ -21,6 +21,7 @@ RUNS = [
     ("Gansu 2024  gbm + published inputs", 0.6876, 0.7917),
     ("Gansu 2024  gbm, deterministic", 0.6685, 0.7776),
     ("DK1 2022-23  similar days (no RT prices)", 0.8176, None),
+    ("DK1 2022-23  gbm, no inputs (no RT prices)", 0.7445, None),
 ]
 
 
@@ -34,7 +35,7 @@ def main() -> None:
     ax.axvline(0.8, color="k", lw=0.8, ls="--")
     ax.set_yticks(y, [r[0] for r in RUNS], fontsize=8)
     ax.set_xlim(0.4, 1.0)
-    ax.set_xlabel("capture of the value of flexibility (forecast strategy, 10 scenarios)")
+    ax.set_xlabel("capture of the value of flexibility (10 scenarios where stochastic)")
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title("Full measured years: capture per market and price model", fontsize=10)
     fig.tight_layout()
