@@ -29,7 +29,7 @@ from engine.core.errors import ConflictError, InputFileError, NotFoundError, Pow
 from engine.core.jsonio import compact_json
 from engine.models.ledger import LedgerGreenRecord
 from ledger.errors import LedgerError
-from ledger.events import Retire, SignedEvent
+from ledger.events import Retire, SignedEvent, decode_leaf
 from ledger.green import (
     GecPurchase,
     GreenContract,
@@ -175,6 +175,17 @@ def _gec_bundles(store: LedgerStore, seller: str, plant: str) -> list[Any]:
     return [b for b in store.bundles(owner=seller, device=plant) if b.scheme is Scheme.CHINA_GEC]
 
 
+def statement_ids(contract_id: str, month: str) -> tuple[str, str]:
+    """(record id, ledger reference) of a contract month: the reference prefixes the
+    idempotency key of every ledger event the statement appends."""
+    return f"statement:{contract_id}:{month}", f"green:{contract_id}:{month}"
+
+
+def purchase_ids(purchase_id: str) -> tuple[str, str]:
+    """(record id, ledger reference) of an unbundled GEC purchase."""
+    return f"purchase:{purchase_id}", f"gec:{purchase_id}"
+
+
 def plan_statement(
     store: LedgerStore, contract: GreenContract, month: str, generation_wh: Mapping[datetime, int]
 ) -> Plan:
@@ -184,7 +195,7 @@ def plan_statement(
     except LedgerError as exc:
         raise PowerdeskError(str(exc)) from exc
     start, end = month_interval(month)
-    reference = f"green:{contract.contract_id}:{month}"
+    record_id, reference = statement_ids(contract.contract_id, month)
     events: list[PlannedEvent] = []
     if statement.gec_wh:
         retire = Retire("-", contract.beneficiary, contract.site, start, end, contract.zone)
@@ -202,12 +213,12 @@ def plan_statement(
             )
         except LedgerError as exc:
             raise PowerdeskError(f"{contract.contract_id} {month}: {exc}") from exc
-    record_id = f"statement:{contract.contract_id}:{month}"
     return Plan(record_id, "statement", statement.to_json(), tuple(events))
 
 
 def plan_purchase(store: LedgerStore, purchase: GecPurchase) -> Plan:
     """Plan an unbundled GEC purchase (nothing is written)."""
+    record_id, reference = purchase_ids(purchase.purchase_id)
     retire = Retire(
         "-",
         purchase.beneficiary,
@@ -226,11 +237,11 @@ def plan_purchase(store: LedgerStore, purchase: GecPurchase) -> Plan:
             buyer=purchase.buyer,
             contract=None,
             retire=retire,
-            reference=f"gec:{purchase.purchase_id}",
+            reference=reference,
         )
     except LedgerError as exc:
         raise PowerdeskError(f"purchase {purchase.purchase_id}: {exc}") from exc
-    return Plan(f"purchase:{purchase.purchase_id}", "purchase", purchase.to_json(), tuple(events))
+    return Plan(record_id, "purchase", purchase.to_json(), tuple(events))
 
 
 def planned_json(plan: Plan) -> list[dict[str, Any]]:
@@ -259,6 +270,37 @@ def _replayed(engine: Engine, plan_id: str, result: dict[str, Any]) -> dict[str,
     if earlier["result"] != result:
         raise ConflictError(f"{plan_id} was recorded with other content")
     return dict(earlier) | {"replayed": True}
+
+
+def _recovered(
+    engine: Engine,
+    store: LedgerStore,
+    record_id: str,
+    kind: str,
+    reference: str,
+    result: dict[str, Any],
+) -> dict[str, Any] | None:
+    """The outcome of an earlier run that appended its events but stopped before recording
+    them (the ledger append and the record are two transactions): rebuilt from the log, recorded
+    now. ``None`` when the ledger holds no event of ``reference``."""
+    logged = store.events_by_key_prefix(f"{reference}:")
+    if not logged:
+        return None
+    bundles = []
+    for _, leaf in logged:
+        body = decode_leaf(leaf).event.body
+        if isinstance(body, Retire):
+            bundles.append(body.bundle)
+    record = {
+        "result": result,
+        "ledger_indexes": [index for index, _ in logged],
+        "bundles": bundles,
+    }
+    try:
+        _insert(engine, record_id, kind, compact_json(record), f"{record_id} exists")
+    except ConflictError:
+        return _replayed(engine, record_id, result)  # recovered meanwhile by another retry
+    return record | {"replayed": True}
 
 
 def sign_plan(
@@ -352,7 +394,10 @@ def settle_contract_month(
         result = settle_statement(contract, month, generation).to_json()
     except LedgerError as exc:
         raise InputFileError(source, str(exc)) from exc
-    earlier = _replayed(engine, f"statement:{contract_id}:{month}", result)
+    record_id, reference = statement_ids(contract_id, month)
+    earlier = _replayed(engine, record_id, result) or _recovered(
+        engine, store, record_id, "statement", reference, result
+    )
     if earlier is not None:
         return earlier
     plan = plan_statement(store, contract, month, generation)
@@ -369,7 +414,11 @@ def buy_gecs(
 ) -> dict[str, Any]:
     """Execute an unbundled GEC purchase; a retry returns the record and appends nothing."""
     purchase = parse_purchase(purchase_text, source)
-    earlier = _replayed(engine, f"purchase:{purchase.purchase_id}", purchase.to_json())
+    record_id, reference = purchase_ids(purchase.purchase_id)
+    result = purchase.to_json()
+    earlier = _replayed(engine, record_id, result) or _recovered(
+        engine, store, record_id, "purchase", reference, result
+    )
     if earlier is not None:
         return earlier
     plan = plan_purchase(store, purchase)

@@ -684,6 +684,15 @@ class LedgerStore:
             row = conn.execute(q.where(T_EVENT.c.idempotency_key == idempotency_key)).first()
         return None if row is None else (int(row[0]), bytes(row[1]))
 
+    def events_by_key_prefix(self, prefix: str) -> list[tuple[int, bytes]]:
+        """(leaf index, leaf bytes) of every event whose idempotency key starts with ``prefix``,
+        in log order (``prefix`` is matched literally, ``%`` and ``_`` included)."""
+        with self.engine.connect() as conn:
+            q = select(T_EVENT.c.index, T_EVENT.c.leaf).where(
+                T_EVENT.c.idempotency_key.startswith(prefix, autoescape=True)
+            )
+            return [(int(r[0]), bytes(r[1])) for r in conn.execute(q.order_by(T_EVENT.c.index))]
+
     def event_index(self, idempotency_key: str) -> int:
         """Leaf index of the event with this idempotency key."""
         with self.engine.connect() as conn:

@@ -200,6 +200,29 @@ def test_a_retry_appends_nothing_and_returns_the_first_result(world: World) -> N
     assert (world.size(), world.records()) == (size, records)
 
 
+def test_a_retry_after_a_stop_between_append_and_record_recovers_from_the_log(
+    world: World,
+) -> None:
+    """The ledger append and the record are two transactions: a run stopped between them left
+    the GECs moved but nothing recorded. The retry rebuilds the record from the log (the events
+    carry the statement's or purchase's reference in their idempotency keys) and appends
+    nothing; before, it re-planned the moves and failed ("seller holds too few")."""
+    add_contract_text(world.engine, CONTRACT)
+    first = _settle(world)
+    bought = buy_gecs(world.engine, world.store, PURCHASE, "p.toml", _signer(world))
+    size, records = world.size(), world.records()
+    with world.engine.begin() as conn:  # the stop: the records were never written
+        conn.execute(T_GREEN.delete().where(T_GREEN.c.kind.in_(["statement", "purchase"])))
+    again = _settle(world)
+    again_bought = buy_gecs(world.engine, world.store, PURCHASE, "p.toml", _signer(world))
+    assert (world.size(), world.records()) == (size, records)
+    for before, after in ((first, again), (bought, again_bought)):
+        assert after["replayed"] is True
+        assert {k: v for k, v in after.items() if k != "replayed"} == {
+            k: v for k, v in before.items() if k != "replayed"
+        }
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
