@@ -43,6 +43,7 @@ from engine.backtest.runner import (
     settle_plan,
     write_outputs,
 )
+from engine.bids.documents import allocation_documents, document_energy_mwh, site_placement_cost
 from engine.core.errors import PowerdeskError
 from engine.marketdata.view import MarketData
 from engine.strategies.portfolio import (
@@ -54,7 +55,7 @@ from engine.strategies.portfolio import (
 )
 from engine.strategies.registry import StrategyConfig, get_strategy
 from market import MarketError, Zone, get_zone, register_zones
-from market.clearing import placed_energy_mwh, placement_cost, price_decimal
+from market.clearing import price_decimal
 
 SITE_MONEY = ("energy_cost", "reserve_revenue", "imbalance_cost", "degradation_cost")
 DAY_COLUMNS = ("day", *SITE_MONEY, "placement_cost", "total_cost", "grid_energy_mwh")
@@ -118,6 +119,7 @@ def settle_portfolio_day(
     ``factors`` (per zone key), the site's location-based emissions."""
     sites = []
     carbon_price = price_decimal(portfolio.carbon_price_per_tco2)
+    documents = allocation_documents(plan.allocation)
     for site, site_plan in zip(portfolio.sites, plan.plans, strict=True):
         zone = get_zone(site.zone)
         outcome = settle_plan(site_plan, site, zone, data[zone.key].actuals())
@@ -130,18 +132,10 @@ def settle_portfolio_day(
             carbon_cost = (carbon_price * emissions).quantize(
                 zone.minor_unit, rounding=ROUND_HALF_EVEN
             ) + Decimal(0)
-        cost = placement_cost(
-            (
-                (price_decimal(a.cost_per_mwh), placed_energy_mwh(a.it_mw, a.interval_hours))
-                for a in plan.allocation
-                if a.site == site.name
-            ),
-            zone.minor_unit,
-        )
+        # Priced from the allocation documents the desk stores and settles (µMW-rounded).
+        cost = site_placement_cost(documents, site.name, zone.minor_unit)
         sites.append(SiteDay(site.name, zone.key, outcome, cost, emissions, carbon_cost))
-    allocation = tuple(
-        (a.job, a.site, placed_energy_mwh(a.it_mw, a.interval_hours)) for a in plan.allocation
-    )
+    allocation = tuple((d["job"], d["site"], document_energy_mwh(d)) for d in documents)
     return PortfolioDay(plan.day, tuple(sites), allocation)
 
 

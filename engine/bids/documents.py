@@ -109,19 +109,22 @@ def allocation_documents(allocation: Sequence[JobAllocation]) -> list[dict[str, 
     ]
 
 
+def document_energy_mwh(document: Mapping[str, Any]) -> Decimal:
+    """IT energy one stored allocation document places (:func:`market.clearing.placed_energy_mwh`
+    of its stored, µMW-rounded powers) [MWh]."""
+    return placed_energy_mwh(
+        [float(i["it_mw"]) for i in document["intervals"]], int(document["interval_minutes"]) / 60
+    )
+
+
 def site_placement_cost(
     allocation: Sequence[Mapping[str, Any]], site: str, minor_unit: Decimal
 ) -> Decimal:
     """The placement cost at ``site`` of stored allocation documents
-    (:func:`market.clearing.placement_cost`, the backtest's rule)."""
+    (:func:`market.clearing.placement_cost`); live settlement and the backtest both use it."""
     return placement_cost(
         (
-            (
-                Decimal(str(a["cost_per_mwh"])),
-                placed_energy_mwh(
-                    [float(i["it_mw"]) for i in a["intervals"]], int(a["interval_minutes"]) / 60
-                ),
-            )
+            (Decimal(str(a["cost_per_mwh"])), document_energy_mwh(a))
             for a in allocation
             if a["site"] == site
         ),
