@@ -19,8 +19,10 @@ DEFAULT_STRATEGY = StrategyName.FORECAST
 # are those of forecast.models.ModelName (lear, lear-1456, gbm, naive).
 SIMILAR_DAYS = "similar-days"
 # Price scenarios of the forecast strategy. Measured (docs/decision-quality.md): with 10 the
-# stochastic bid beats the deterministic one on DE-LU 2024 (capture 73.45 % against 73.11 %)
-# and Gansu 2024 (55.58 % against 53.40 %); with 5 it did not (72.66 %, 51.75 %).
+# stochastic bid beats the deterministic one DA-only on DE-LU 2024 (capture 90.33 % against
+# 90.11 %) and Gansu 2024 with gbm (68.76 % against 66.85 %); with 5 it did not (similar days,
+# before the reserve-ask change: DE-LU 72.66 % against 73.11 %, Gansu 51.75 % against 53.40 %);
+# 20 gave Gansu nothing more (68.75 %).
 DEFAULT_SCENARIOS = 10
 # Dead band of the real-time re-plan [currency/MWh] (docs/realtime.md).
 DEFAULT_RT_THRESHOLD = 10.0
