@@ -76,7 +76,10 @@ ExecutorOpt = Annotated[
 ]
 
 
-def _realtime(stage: bool, forecast: str, lookback: int, threshold: float) -> StrategyConfig:
+def realtime_settings(
+    stage: bool, forecast: str, lookback: int, threshold: float
+) -> StrategyConfig:
+    """The real-time stage settings of the --rt-* options (shared by backtest, sweep, bid)."""
     from engine.strategies.registry import StrategyConfig
 
     return StrategyConfig(
@@ -136,7 +139,7 @@ def backtest(
     """
     from engine.backtest.runner import format_summary, run_backtest
 
-    realtime = _realtime(rt_stage, rt_forecast, rt_lookback, rt_threshold)
+    realtime = realtime_settings(rt_stage, rt_forecast, rt_lookback, rt_threshold)
     result = run_backtest(
         site,
         prices,
@@ -223,7 +226,7 @@ def sweep(
         features=features or [],
         executor=executor,
         out=out,
-        realtime=_realtime(rt_stage, rt_forecast, rt_lookback, rt_threshold),
+        realtime=realtime_settings(rt_stage, rt_forecast, rt_lookback, rt_threshold),
     )
     cur = result.summary["currency"]
     typer.echo(

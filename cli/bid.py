@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from engine.strategies.names import DEFAULT_SCENARIOS, DESCRIPTIONS
+from cli.backtest import (
+    RtForecastOpt,
+    RtLookbackOpt,
+    RtStageOpt,
+    RtThresholdOpt,
+    realtime_settings,
+)
+from engine.strategies.names import DEFAULT_RT_THRESHOLD, DEFAULT_SCENARIOS, DESCRIPTIONS
+from forecast.realtime import DEFAULT_RT_LOOKBACK_DAYS, DEFAULT_RT_METHOD
+
+if TYPE_CHECKING:
+    from engine.strategies.registry import StrategyConfig
 
 
 def _day(text: str) -> date:
@@ -70,8 +81,21 @@ def bid(
             "...); default: the zone's default model (docs/decision-quality.md).",
         ),
     ] = None,
+    imbalance_prices: Annotated[
+        Path | None,
+        typer.Option("--imbalance-prices", help="Real-time / imbalance price CSV (--rt-stage)."),
+    ] = None,
+    rt_stage: RtStageOpt = False,
+    rt_forecast: RtForecastOpt = DEFAULT_RT_METHOD,
+    rt_lookback: RtLookbackOpt = DEFAULT_RT_LOOKBACK_DAYS,
+    rt_threshold: RtThresholdOpt = DEFAULT_RT_THRESHOLD,
 ) -> None:
-    """Build the DA curve, block and reserve bids of a site for one delivery day."""
+    """Build the DA curve, block and reserve bids of a site for one delivery day.
+
+    With ``--rt-stage``, once the day's DA prices are in ``--prices`` (published), also re-plan
+    the day for the real-time stage: the DA bids are rebuilt exactly as at gate closure (the
+    same files), and ``replan.csv`` / ``replan.json`` say what the site should run instead.
+    """
     from bidding import BiddingError
     from engine.core.errors import PowerdeskError
     from forecast.errors import ForecastError
@@ -93,6 +117,8 @@ def bid(
             allow_violations,
             job_recourse,
             model,
+            imbalance_prices,
+            realtime_settings(rt_stage, rt_forecast, rt_lookback, rt_threshold),
         )
     except (BiddingError, ForecastError) as exc:
         raise PowerdeskError(str(exc)) from None
@@ -114,11 +140,15 @@ def _bid(
     allow_violations: bool,
     job_recourse: bool,
     model: str | None,
+    imbalance_prices: Path | None,
+    realtime: StrategyConfig,
 ) -> None:
+    from engine.backtest.runner import check_realtime, with_realtime
     from engine.bids.files import money, write_plan
     from engine.io.site_file import load_site
     from engine.marketdata.view import file_sha256, from_files
     from engine.strategies.names import default_model
+    from engine.strategies.realtime import realtime_replan
     from engine.strategies.registry import StrategyConfig, decide, get_strategy
     from market import get_zone
 
@@ -135,14 +165,25 @@ def _bid(
         strict=not allow_violations,
         model=model or default_model(zone.key, bool(features)),
     )
+    config = with_realtime(config, realtime)
     data, file_inputs = from_files(
-        zone, prices, reserve_prices=reserve_prices, features=features, activations=activations
+        zone,
+        prices,
+        imbalance_prices=imbalance_prices,
+        reserve_prices=reserve_prices,
+        features=features,
+        activations=activations,
     )
+    check_realtime(config, data)
     inputs: dict[str, Any] = {"site": {"file": str(site), "sha256": file_sha256(site)}}
     inputs.update(file_inputs)
     inputs["strategy"] = {"name": strategy, "scenarios": str(scenarios), "seed": str(seed)}
     plan = decide(strategy, the_site, zone, the_day, data, config)
-    write_plan(plan, out, inputs)
+    # The stage re-plans the very plan decided above (as of gate closure: the submitted bid).
+    replan = (
+        realtime_replan(the_site, zone, the_day, plan, data, config) if config.rt_stage else None
+    )
+    write_plan(plan, out, inputs, replan)
     o = plan.objective
     typer.echo(
         f"{plan.site} {plan.day.isoformat()} {strategy}: expected energy cost "
@@ -150,5 +191,11 @@ def _bid(
         f"{len(plan.da_curves)} curves, {len(plan.reserve_bids)} reserve bids, "
         f"{len(plan.block_bids)} block bids -> {out}"
     )
+    if replan is not None:
+        typer.echo(
+            f"real-time stage as of {replan.as_of.isoformat() if replan.as_of else '-'}: "
+            f"{replan.deviation_mwh:.3f} MWh moved against {replan.plan.provenance.scenario_method}"
+            f" -> {out / 'replan.csv'}"
+        )
     for b in plan.breaches:
         typer.echo(f"warning: {b.describe()}", err=True)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from bidding import DayPlan
+from bidding.realtime import Replan
 from engine.bids.documents import plan_documents
 from engine.core.files import write_files_atomic
 from engine.core.jsonio import pretty_json
@@ -105,9 +106,40 @@ def _plot(plan: DayPlan) -> bytes:
     return buf.getvalue()
 
 
-def write_plan(plan: DayPlan, out: Path, inputs: dict[str, Any] | None = None) -> list[Path]:
+def replan_files(replan: Replan) -> dict[str, bytes]:
+    """``replan.csv`` (per interval: the schedule the site runs without the stage, the
+    re-planned one, the real-time price forecast, and the re-planned jobs and battery) and
+    ``replan.json`` (when, against what, how much moved) of a real-time re-plan."""
+    frame = replan.plan.schedule_frame(0)
+    frame.insert(0, "rt_forecast_per_mwh", replan.forecast_per_mwh)
+    frame.insert(0, "replanned_market_mw", frame.pop("market_mw"))
+    frame.insert(0, "base_market_mw", replan.base_mw)
+    frame.index = frame.index.map(lambda ts: ts.isoformat())
+    doc = {
+        "site": replan.plan.site,
+        "day": replan.plan.day.isoformat(),
+        "as_of": None if replan.as_of is None else replan.as_of.isoformat(),
+        "method": replan.plan.provenance.scenario_method,
+        "threshold_per_mwh": replan.threshold_per_mwh,
+        "moved_mwh": round(replan.deviation_mwh, 6),
+        "note": "the DA bids are unchanged; the site runs replanned_market_mw and settles its "
+        "deviation from the cleared position at the real-time price",
+    }
+    return {
+        "replan.csv": frame.round(6).to_csv(index_label="interval_start").encode(),
+        "replan.json": pretty_json(doc),
+    }
+
+
+def write_plan(
+    plan: DayPlan,
+    out: Path,
+    inputs: dict[str, Any] | None = None,
+    replan: Replan | None = None,
+) -> list[Path]:
     """Write ``bids.json``, ``da_curve.csv``, ``reserve_bids.csv``, ``block_bids.csv``,
-    ``schedule.csv`` and ``plan.png`` into ``out`` (created; existing files replaced).
+    ``schedule.csv`` and ``plan.png`` into ``out`` (created; existing files replaced), and with
+    ``replan`` the real-time stage's :func:`replan_files`, all in one atomic write.
     """
     doc = plan_document(plan, inputs)
     curve_rows = [
@@ -139,6 +171,8 @@ def write_plan(plan: DayPlan, out: Path, inputs: dict[str, Any] | None = None) -
         "schedule.csv": frame.round(6).to_csv(index_label="interval_start").encode(),
         "plan.png": _plot(plan),
     }
+    if replan is not None:
+        files.update(replan_files(replan))
     out = Path(out)
     write_files_atomic(files, out)
     return sorted(out / name for name in files)
