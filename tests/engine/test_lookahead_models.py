@@ -3,7 +3,8 @@
 The ``forecast`` strategy with ``--model lear`` (or ``gbm``) and day-ahead load forecasts as
 features: changing the features of day D+1 or later, or the DA prices of D and later, leaves D's
 bid unchanged, whether the day is decided alone (a live bid) or after earlier days with the
-backtest's record of past forecasts. Changing D's own feature values (published before the gate) does change it.
+backtest's record of past forecasts. Changing D's own feature values (published before the
+gate) does change it.
 """
 
 from __future__ import annotations
