@@ -14,8 +14,9 @@ over the site's own rules (:func:`bidding.model.site_terms`, the one statement o
 * every reserve capacity fixed at what the DA plan offered (the headroom stays reserved, the
   battery's state of charge keeps its activation margin);
 * every non-preemptible job fixed at the start the DA plan bid as a block;
-* a dead band: each MWh moved away from ``base`` (the schedule the site runs without the stage)
-  costs ``threshold`` [currency/MWh]. A move is made only where the forecast price difference it
+* a dead band: each MWh moved away from ``base`` (the schedule the site runs without the stage,
+  or ``reference_mw`` where given: the engine passes the cleared DA position) costs
+  ``threshold`` [currency/MWh]. A move is made only where the forecast price difference it
   exploits beats the threshold, so a weak forecast trades little and a zero-information forecast
   (flat, or the prices ``base`` was already optimal for) trades nothing.
 
@@ -170,6 +171,7 @@ def replan_day(
     method: str = "rt-forecast",
     cache: ReplanCache | None = None,
     strict: bool = True,
+    reference_mw: FloatArray | None = None,
 ) -> Replan:
     """Re-plan ``plan``'s flexible load and battery against a real-time price forecast.
 
@@ -230,7 +232,10 @@ def replan_day(
         values[f"reserve_value_{k}"] = np.zeros(prod.n_blocks)
     for k, w in enumerate(_block_fractions(plan, shape, site)):
         values[f"block_fixed_{k}"] = w
-    values["base_market_mw"] = base
+    reference = base if reference_mw is None else np.asarray(reference_mw, dtype=np.float64)
+    if reference.shape != base.shape:
+        raise SiteError(f"the re-plan reference of {day} must be {base.shape[0]} numbers")
+    values["base_market_mw"] = reference
     values["deviation_cost_dt"] = float(threshold_per_mwh) * grid.interval_hours
     store = cache if cache is not None else DEFAULT_REPLAN_CACHE
     model = store.get(ReplanShape(shape))

@@ -24,6 +24,7 @@ from forecast.errors import ForecastError
 from forecast.realtime import RealtimeForecast, day_spreads, forecast_realtime
 from market import MarketError, Zone, require_aware
 from market.calendar import da_publication_utc
+from market.clearing import clear_curve
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -108,6 +109,11 @@ def realtime_replan(
         )
     fc = realtime_forecast(data, day, zone, config, t)
     base = nearest_scenario(plan, fc.da_per_mwh)
+    # The dead band is measured from the cleared DA position (what a move deviates from and
+    # settles against), not from the nearest scenario's schedule.
+    cleared = np.array(
+        [clear_curve(c, float(p)) for c, p in zip(plan.da_curves, fc.da_per_mwh, strict=True)]
+    )
     try:
         return replan_day(
             site,
@@ -122,6 +128,7 @@ def realtime_replan(
             method=f"rt-{fc.method}-{fc.lookback_days}d",
             cache=cache,
             strict=config.strict,
+            reference_mw=cleared,
         )
     except (BiddingError, MarketError) as exc:
         raise PowerdeskError(f"real-time stage, delivery day {day}: {exc}") from None
