@@ -17,7 +17,7 @@ from api.routes.sites import IdempotencyKey
 from api.schemas import BidOptions, Day, Name, Page, next_offset
 from api.schemas import Request as Body
 from api.workers import build_in_background
-from engine.bids.documents import site_placement_cost
+from engine.bids.documents import document_energy_mwh, site_placement_cost
 from engine.bids.portfolio import (
     PortfolioBidRecord,
     PortfolioBidRequest,
@@ -35,7 +35,6 @@ from engine.sites.portfolios import (
     register_portfolio,
 )
 from market import get_zone
-from market.clearing import placed_energy_mwh
 
 router = APIRouter(prefix="/portfolios", tags=["portfolios"])
 
@@ -230,11 +229,6 @@ def portfolio_out(r: PortfolioRecord) -> PortfolioOut:
     )
 
 
-def _placed(a: dict[str, Any]) -> str:
-    mw = [float(i["it_mw"]) for i in a["intervals"]]
-    return str(placed_energy_mwh(mw, int(a["interval_minutes"]) / 60))
-
-
 def portfolio_bid_out(engine: Any, r: PortfolioBidRecord) -> PortfolioBidOut:
     """A stored portfolio build as its response body."""
     return PortfolioBidOut(
@@ -259,7 +253,9 @@ def portfolio_bid_out(engine: Any, r: PortfolioBidRecord) -> PortfolioBidOut:
             )
             for b in r.site_bids(engine)
         ],
-        migratable_energy_mwh={f"{a['job']}@{a['site']}": _placed(a) for a in r.allocation},
+        migratable_energy_mwh={
+            f"{a['job']}@{a['site']}": str(document_energy_mwh(a)) for a in r.allocation
+        },
         created_at=r.created_at,
     )
 
@@ -392,7 +388,7 @@ def allocation(
         portfolio=r.portfolio,
         portfolio_bid_id=r.id,
         day=r.day,
-        jobs=[JobAllocationOut(**a, energy_mwh=_placed(a)) for a in r.allocation],
+        jobs=[JobAllocationOut(**a, energy_mwh=str(document_energy_mwh(a))) for a in r.allocation],
         placement_cost={
             site: str(site_placement_cost(r.allocation, site, get_zone(zone).minor_unit))
             for site, zone in sites.items()
