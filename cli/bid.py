@@ -143,12 +143,11 @@ def _bid(
     imbalance_prices: Path | None,
     realtime: StrategyConfig,
 ) -> None:
-    from engine.backtest.runner import check_realtime, with_realtime
     from engine.bids.files import money, write_plan
     from engine.io.site_file import load_site
     from engine.marketdata.view import file_sha256, from_files
     from engine.strategies.names import default_model
-    from engine.strategies.realtime import realtime_replan
+    from engine.strategies.realtime import check_realtime, realtime_replan, with_realtime
     from engine.strategies.registry import StrategyConfig, decide, get_strategy
     from market import get_zone
 

@@ -324,10 +324,9 @@ def settle(
     """Settle every site of a registered portfolio once and print the roll-up (as
     ``powerdesk settle`` for a site; a re-run is a no-op unless --force)."""
     from engine.core.db import open_database
-    from engine.io.portfolio_file import load_portfolio, use_zones_file
+    from engine.io.portfolio_file import load_portfolio
     from engine.settlement.portfolio import settle_portfolio_day
 
-    use_zones_file(None)
     when = _date(day, "--day")
     name = load_portfolio(portfolio).name
     result = settle_portfolio_day(open_database(), name, when, force=force, reason=reason)

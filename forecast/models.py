@@ -127,7 +127,7 @@ class PointModel:
         if self.name is ModelName.SIMILAR_DAYS:
             return similar_days(self.panel, i)[0]
         if self.name is ModelName.GBM:
-            return gbm_forecast(self.x, self.panel.prices, i)
+            return gbm_forecast(self.x, self.y, i)
         hourly = lear_forecast(self.x, self.y, i, self.windows)
         t = self.panel.n_slots
         if hourly.shape[0] == t:

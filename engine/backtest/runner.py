@@ -63,7 +63,12 @@ from engine.strategies.names import (
     StrategyName,
     default_model,
 )
-from engine.strategies.realtime import nearest_scenario, realtime_replan
+from engine.strategies.realtime import (
+    check_realtime,
+    nearest_scenario,
+    realtime_replan,
+    with_realtime,
+)
 from engine.strategies.registry import (
     StrategyConfig,
     decide,
@@ -931,28 +936,6 @@ def run_backtest(
             out_dir,
         )
     return BacktestResult(summary, run, perfect, files, out_dir, elapsed, str(spec))
-
-
-def with_realtime(config: StrategyConfig, realtime: StrategyConfig | None) -> StrategyConfig:
-    """``config`` with the real-time settings (``rt_stage`` and the ``rt_`` fields) of
-    ``realtime`` (``None``: unchanged)."""
-    if realtime is None:
-        return config
-    return replace(
-        config,
-        rt_stage=realtime.rt_stage,
-        rt_forecast=realtime.rt_forecast,
-        rt_lookback_days=realtime.rt_lookback_days,
-        rt_threshold_per_mwh=realtime.rt_threshold_per_mwh,
-    )
-
-
-def check_realtime(config: StrategyConfig, data: MarketData) -> None:
-    """Refuse, in one line, a real-time stage without real-time prices."""
-    if config.rt_stage and data.imbalance is None:
-        raise PowerdeskError(
-            "the real-time stage needs real-time / imbalance prices (--imbalance-prices)"
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,14 +34,13 @@ from engine.backtest.runner import (
     StrategyRun,
     backtest_runs,
     capture,
-    check_realtime,
     load_inputs,
-    with_realtime,
     write_outputs,
 )
 from engine.core.errors import PowerdeskError
 from engine.core.jsonio import pretty_json
 from engine.strategies.names import StrategyName, default_model
+from engine.strategies.realtime import check_realtime, with_realtime
 from engine.strategies.registry import StrategyConfig, get_strategy
 
 FORECAST = StrategyName.FORECAST.value

@@ -10,6 +10,7 @@ re-plan time (the real-time prices of ``D``, later DA prices) can reach it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -175,3 +176,25 @@ def realtime_forecast_errors(
         "spread_correlation": corr,
         "sign_hit_rate": float(np.mean(np.sign(f) == np.sign(a))) if len(a) else float("nan"),
     }
+
+
+def with_realtime(config: StrategyConfig, realtime: StrategyConfig | None) -> StrategyConfig:
+    """``config`` with the real-time settings (``rt_stage`` and the ``rt_`` fields) of
+    ``realtime`` (``None``: unchanged)."""
+    if realtime is None:
+        return config
+    return replace(
+        config,
+        rt_stage=realtime.rt_stage,
+        rt_forecast=realtime.rt_forecast,
+        rt_lookback_days=realtime.rt_lookback_days,
+        rt_threshold_per_mwh=realtime.rt_threshold_per_mwh,
+    )
+
+
+def check_realtime(config: StrategyConfig, data: MarketData) -> None:
+    """Refuse, in one line, a real-time stage without real-time prices."""
+    if config.rt_stage and data.imbalance is None:
+        raise PowerdeskError(
+            "the real-time stage needs real-time / imbalance prices (--imbalance-prices)"
+        )
