@@ -14,6 +14,9 @@ over the site's own rules (:func:`bidding.model.site_terms`, the one statement o
 * every reserve capacity fixed at what the DA plan offered (the headroom stays reserved, the
   battery's state of charge keeps its activation margin);
 * every non-preemptible job fixed at the start the DA plan bid as a block;
+* intervals already run (a re-plan made while the day runs: ``fixed``, ``fixed_intervals``) keep
+  the job power and battery power of the re-plan that ran them, so only the rest of the day moves
+  and the state of charge and the job energy still owed carry over exactly;
 * a dead band: each MWh moved away from ``base`` (the schedule the site runs without the stage,
   or ``reference_mw`` where given: the engine passes the cleared DA position) costs
   ``threshold`` [currency/MWh]. A move is made only where the forecast price difference it
@@ -86,6 +89,17 @@ def build_replan_model(shape: ReplanShape) -> BidModel:
     down = scope.var("deviation_down_mw", nt, nonneg=True)
     cons.append(variables["market_mw"][0] - base == up - down)
     objective += band * cpx.sum(up + down)
+    # Intervals already run: mask * x == mask * value (a mask of 0 leaves the interval free).
+    if bs.n_jobs:
+        n_active = sum(len(w) for w in bs.job_windows)
+        job_mask = scope.par("fixed_job_mask", (bs.job_copies, n_active), nonneg=True)
+        job_run = scope.par("fixed_job_mw", (bs.job_copies, n_active))
+        cons.append(cpx.multiply(job_mask, variables["job_mw"]) == job_run)
+    if bs.battery:
+        mask = scope.par("fixed_mask", nt, nonneg=True)
+        for name in ("charge_mw", "discharge_mw"):
+            run = scope.par(f"fixed_{name}", nt)
+            cons.append(cpx.multiply(mask, variables[name][0]) == run)
     problem = cp.Problem(cp.Minimize(objective), cons)
     if not problem.is_dpp():
         raise AssertionError("re-plan model must be DPP")
@@ -119,6 +133,8 @@ class Replan:
         The dead band [currency/MWh].
     as_of
         Knowledge time of its inputs (the re-plan time).
+    replans
+        Re-plans it is the last of (rolling re-plans while the day runs; 1: one re-plan).
     """
 
     plan: DayPlan
@@ -126,6 +142,7 @@ class Replan:
     forecast_per_mwh: FloatArray
     threshold_per_mwh: float
     as_of: datetime | None
+    replans: int = 1
 
     @property
     def deviation_mwh(self) -> float:
@@ -157,6 +174,41 @@ def _block_fractions(plan: DayPlan, shape: BidShape, site: Site) -> list[FloatAr
     return out
 
 
+def _fixed_values(
+    site: Site, shape: BidShape, fixed: DayPlan | None, n_run: int
+) -> dict[str, FloatArray]:
+    """Parameter values that hold the first ``n_run`` intervals at ``fixed``'s job and battery
+    power (clipped to their bounds, so a solver's last-digit excursions cannot make the re-plan
+    infeasible); none held when ``fixed`` is ``None``."""
+    nt = shape.n_intervals
+    if not 0 <= n_run <= nt:
+        raise SiteError(f"intervals already run must lie in [0, {nt}], got {n_run}")
+    if n_run and fixed is None:
+        raise SiteError("a re-plan with intervals already run needs the plan that ran them")
+    mask = (np.arange(nt) < n_run).astype(np.float64)
+    out: dict[str, FloatArray] = {"fixed_mask": mask}
+    if shape.n_jobs:
+        cols = [t for w in shape.job_windows for t in w]
+        job_mask = np.tile(mask[cols], (shape.job_copies, 1))
+        run = np.zeros(len(cols))
+        if fixed is not None:
+            pos = 0
+            for j, window in enumerate(shape.job_windows):
+                run[pos : pos + len(window)] = fixed.job_it_mw[0, j, list(window)]
+                run[pos : pos + len(window)] = np.clip(
+                    run[pos : pos + len(window)], 0.0, shape.job_max_power_mw[j]
+                )
+                pos += len(window)
+        out["fixed_job_mask"] = job_mask
+        out["fixed_job_mw"] = job_mask * run[None, :]
+    if shape.battery:
+        power = site.battery.power_mw if site.battery is not None else 0.0
+        for name in ("charge_mw", "discharge_mw"):
+            value = np.zeros(nt) if fixed is None else getattr(fixed, name)[0]
+            out[f"fixed_{name}"] = mask * np.clip(value, 0.0, power)
+    return out
+
+
 def replan_day(
     site: Site,
     zone: Zone,
@@ -172,6 +224,8 @@ def replan_day(
     cache: ReplanCache | None = None,
     strict: bool = True,
     reference_mw: FloatArray | None = None,
+    fixed: DayPlan | None = None,
+    fixed_intervals: int = 0,
 ) -> Replan:
     """Re-plan ``plan``'s flexible load and battery against a real-time price forecast.
 
@@ -191,6 +245,11 @@ def replan_day(
         ``HIGHS`` (default), ``CLARABEL`` or ``ECOS``.
     as_of
         Knowledge time of the forecast (recorded in the provenance).
+    reference_mw
+        ``(T,)`` what the dead band measures moves from (default: ``base_scenario``'s schedule).
+    fixed, fixed_intervals
+        A re-plan made while the day runs: its first ``fixed_intervals`` intervals have run as
+        ``fixed`` (the re-plan in force then) scheduled them; their job and battery power stay.
 
     Raises
     ------
@@ -224,11 +283,11 @@ def replan_day(
     for k, prod in enumerate(shape.products):
         per_interval = plan.reserve_mw.get(prod.key, np.zeros(shape.n_intervals))
         idx = np.asarray(prod.block_of_interval)
-        fixed = np.array(
+        held = np.array(
             [float(per_interval[np.flatnonzero(idx == b)[0]]) for b in range(prod.n_blocks)]
         )
-        values[f"reserve_fixed_{k}"] = fixed
-        values[f"reserve_max_{k}"] = np.maximum(fixed, values[f"reserve_max_{k}"])
+        values[f"reserve_fixed_{k}"] = held
+        values[f"reserve_max_{k}"] = np.maximum(held, values[f"reserve_max_{k}"])
         values[f"reserve_value_{k}"] = np.zeros(prod.n_blocks)
     for k, w in enumerate(_block_fractions(plan, shape, site)):
         values[f"block_fixed_{k}"] = w
@@ -237,6 +296,7 @@ def replan_day(
         raise SiteError(f"the re-plan reference of {day} must be {base.shape[0]} numbers")
     values["base_market_mw"] = reference
     values["deviation_cost_dt"] = float(threshold_per_mwh) * grid.interval_hours
+    values.update(_fixed_values(site, shape, fixed, fixed_intervals))
     store = cache if cache is not None else DEFAULT_REPLAN_CACHE
     model = store.get(ReplanShape(shape))
     phash = input_hash(
@@ -248,6 +308,9 @@ def replan_day(
         fc,
         threshold_per_mwh,
         solver,
+        reference,
+        None if fixed is None else fixed.provenance.parameter_hash,
+        fixed_intervals,
     )
     with model.lock:
         model.set({k: v for k, v in values.items() if k in model.params})

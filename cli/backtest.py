@@ -70,6 +70,14 @@ RtThresholdOpt = Annotated[
         "more.",
     ),
 ]
+RtEveryOpt = Annotated[
+    int,
+    typer.Option(
+        "--rt-every",
+        help="Re-plan again every this many minutes while the day runs, with the real-time prices "
+        "known by then (0: once, after the DA result).",
+    ),
+]
 ExecutorOpt = Annotated[
     str,
     typer.Option("--executor", help="local (2 processes), local:N, inline or dask://HOST:PORT."),
@@ -77,7 +85,7 @@ ExecutorOpt = Annotated[
 
 
 def realtime_settings(
-    stage: bool, forecast: str, lookback: int, threshold: float
+    stage: bool, forecast: str, lookback: int, threshold: float, every: int = 0
 ) -> StrategyConfig:
     """The real-time stage settings of the --rt-* options (shared by backtest, sweep, bid)."""
     from engine.strategies.registry import StrategyConfig
@@ -87,6 +95,7 @@ def realtime_settings(
         rt_forecast=forecast,
         rt_lookback_days=lookback,
         rt_threshold_per_mwh=threshold,
+        rt_every_minutes=every,
     )
 
 
@@ -131,6 +140,7 @@ def backtest(
     rt_forecast: RtForecastOpt = DEFAULT_RT_METHOD,
     rt_lookback: RtLookbackOpt = DEFAULT_RT_LOOKBACK_DAYS,
     rt_threshold: RtThresholdOpt = DEFAULT_RT_THRESHOLD,
+    rt_every: RtEveryOpt = 0,
 ) -> None:
     """Bid every delivery day with a strategy, clear against history, settle, summarise.
 
@@ -139,7 +149,7 @@ def backtest(
     """
     from engine.backtest.runner import format_summary, run_backtest
 
-    realtime = realtime_settings(rt_stage, rt_forecast, rt_lookback, rt_threshold)
+    realtime = realtime_settings(rt_stage, rt_forecast, rt_lookback, rt_threshold, rt_every)
     result = run_backtest(
         site,
         prices,
@@ -207,6 +217,7 @@ def sweep(
     rt_forecast: RtForecastOpt = DEFAULT_RT_METHOD,
     rt_lookback: RtLookbackOpt = DEFAULT_RT_LOOKBACK_DAYS,
     rt_threshold: RtThresholdOpt = DEFAULT_RT_THRESHOLD,
+    rt_every: RtEveryOpt = 0,
 ) -> None:
     """Backtest several strategies, and the forecast strategy over a grid of scenario counts and
     seeds, against perfect foresight (run once). Writes OUT/sweep.csv, OUT/summary.json and
@@ -226,7 +237,7 @@ def sweep(
         features=features or [],
         executor=executor,
         out=out,
-        realtime=realtime_settings(rt_stage, rt_forecast, rt_lookback, rt_threshold),
+        realtime=realtime_settings(rt_stage, rt_forecast, rt_lookback, rt_threshold, rt_every),
     )
     cur = result.summary["currency"]
     typer.echo(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cli.backtest import (
+    RtEveryOpt,
     RtForecastOpt,
     RtLookbackOpt,
     RtStageOpt,
@@ -89,6 +90,7 @@ def bid(
     rt_forecast: RtForecastOpt = DEFAULT_RT_METHOD,
     rt_lookback: RtLookbackOpt = DEFAULT_RT_LOOKBACK_DAYS,
     rt_threshold: RtThresholdOpt = DEFAULT_RT_THRESHOLD,
+    rt_every: RtEveryOpt = 0,
 ) -> None:
     """Build the DA curve, block and reserve bids of a site for one delivery day.
 
@@ -118,7 +120,7 @@ def bid(
             job_recourse,
             model,
             imbalance_prices,
-            realtime_settings(rt_stage, rt_forecast, rt_lookback, rt_threshold),
+            realtime_settings(rt_stage, rt_forecast, rt_lookback, rt_threshold, rt_every),
         )
     except (BiddingError, ForecastError) as exc:
         raise PowerdeskError(str(exc)) from None
@@ -179,9 +181,11 @@ def _bid(
     inputs["strategy"] = {"name": strategy, "scenarios": str(scenarios), "seed": str(seed)}
     plan = decide(strategy, the_site, zone, the_day, data, config)
     # The stage re-plans the very plan decided above (as of gate closure: the submitted bid).
-    replan = (
-        realtime_replan(the_site, zone, the_day, plan, data, config) if config.rt_stage else None
-    )
+    # Rolling re-plans: the chain up to now, whose last re-plan is the one in force.
+    replan = None
+    if config.rt_stage:
+        now = datetime.now(UTC) if config.rt_every_minutes else None
+        replan = realtime_replan(the_site, zone, the_day, plan, data, config, as_of=now)
     write_plan(plan, out, inputs, replan)
     o = plan.objective
     typer.echo(
@@ -192,7 +196,8 @@ def _bid(
     )
     if replan is not None:
         typer.echo(
-            f"real-time stage as of {replan.as_of.isoformat() if replan.as_of else '-'}: "
+            f"real-time stage as of {replan.as_of.isoformat() if replan.as_of else '-'}"
+            f"{f' ({replan.replans} re-plans)' if replan.replans > 1 else ''}: "
             f"{replan.deviation_mwh:.3f} MWh moved against {replan.plan.provenance.scenario_method}"
             f" -> {out / 'replan.csv'}"
         )

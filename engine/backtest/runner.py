@@ -637,8 +637,14 @@ def realtime_summary(
     out: dict[str, Any] = {
         "rt_forecast": config.rt_forecast,
         "rt_lookback_days": config.rt_lookback_days,
+        "rt_every_minutes": config.rt_every_minutes,
         "threshold_per_mwh": repr(float(config.rt_threshold_per_mwh)),
-        "replan_time": "DA publication of the day + 15 min",
+        "replan_time": "DA publication of the day + 15 min"
+        + (
+            f", then every {config.rt_every_minutes} min while the day runs"
+            if config.rt_every_minutes
+            else ""
+        ),
         "benchmarks": "perfect foresight and price taker run without the stage",
     }
     for name in MONEY_FIELDS:

@@ -122,6 +122,7 @@ def replan_files(replan: Replan) -> dict[str, bytes]:
         "method": replan.plan.provenance.scenario_method,
         "threshold_per_mwh": replan.threshold_per_mwh,
         "moved_mwh": round(replan.deviation_mwh, 6),
+        "replans": replan.replans,
         "note": "the DA bids are unchanged; the site runs replanned_market_mw and settles its "
         "deviation from the cleared position at the real-time price",
     }

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from bidding import BiddingError, DayPlan, Site
 from bidding.realtime import Replan, ReplanCache, replan_day
@@ -23,7 +24,7 @@ from engine.marketdata.view import MarketData
 from engine.strategies.registry import StrategyConfig
 from forecast.errors import ForecastError
 from forecast.realtime import RealtimeForecast, day_spreads, forecast_realtime
-from market import MarketError, Zone, require_aware
+from market import MarketError, Zone, delivery_intervals, require_aware
 from market.calendar import da_publication_utc
 from market.clearing import clear_curve
 
@@ -31,11 +32,38 @@ FloatArray = npt.NDArray[np.float64]
 
 # The re-plan is made this long after the DA results of the day are published.
 REPLAN_DELAY = timedelta(minutes=15)
+# A rolling re-plan is made this long before the interval boundary from which it decides.
+INTRADAY_LEAD = timedelta(minutes=1)
 
 
 def replan_time(day: date, zone: Zone) -> datetime:
     """When the real-time stage re-plans ``day``: its DA publication + :data:`REPLAN_DELAY`."""
     return da_publication_utc(day, zone) + REPLAN_DELAY
+
+
+def intraday_times(day: date, zone: Zone, every: timedelta) -> list[datetime]:
+    """Times [UTC] of the rolling re-plans of ``day``: :data:`INTRADAY_LEAD` before the start of
+    ``day`` and before every ``every`` after it, while ``day`` runs.
+
+    Raises
+    ------
+    PowerdeskError
+        ``every`` not a positive whole number of the zone's DA intervals.
+    """
+    intervals = delivery_intervals(day, zone)
+    step = pd.Timedelta(intervals[1] - intervals[0]).to_pytimedelta()
+    if every <= timedelta(0) or every % step:
+        minutes = step.total_seconds() / 60
+        raise PowerdeskError(
+            f"rolling re-plans must come every whole number of {minutes:g}-minute intervals"
+        )
+    start = intervals[0].to_pydatetime()
+    end = (intervals[-1] + step).to_pydatetime()
+    out, t = [], start
+    while t < end:
+        out.append(t - INTRADAY_LEAD)
+        t += every
+    return out
 
 
 def nearest_scenario(plan: DayPlan, actual_per_mwh: FloatArray) -> int:
@@ -49,7 +77,13 @@ def nearest_scenario(plan: DayPlan, actual_per_mwh: FloatArray) -> int:
 
 
 def realtime_forecast(
-    data: MarketData, day: date, zone: Zone, config: StrategyConfig, t: datetime
+    data: MarketData,
+    day: date,
+    zone: Zone,
+    config: StrategyConfig,
+    t: datetime,
+    *,
+    intraday: bool = False,
 ) -> RealtimeForecast:
     """The real-time price forecast of ``day`` from what is published before ``t``.
 
@@ -72,6 +106,7 @@ def realtime_forecast(
             day,
             zone,
             config.rt_lookback_days,
+            intraday=intraday,
         )
     except ForecastError as exc:
         raise PowerdeskError(f"real-time stage, delivery day {day}: {exc}") from None
@@ -94,7 +129,10 @@ def realtime_replan(
     ----------
     as_of
         Re-plan time [UTC]; default :func:`replan_time`. It must not be before the day's DA
-        publication (its DA prices are needed).
+        publication (its DA prices are needed). With rolling re-plans: the chain of re-plans up
+        to ``as_of`` (default: all of them, the whole day as the backtest runs it); the result
+        is the last, whose past intervals are what the earlier ones ran and whose
+        ``forecast_per_mwh`` is the forecast each interval was decided on.
 
     Raises
     ------
@@ -108,13 +146,47 @@ def realtime_replan(
         raise PowerdeskError(
             f"a real-time re-plan of {day} needs its DA prices, published {published.isoformat()}"
         )
-    fc = realtime_forecast(data, day, zone, config, t)
+    times = [replan_time(day, zone)] if as_of is None else [t]
+    rolling = config.rt_every_minutes > 0
+    if rolling:
+        every = timedelta(minutes=config.rt_every_minutes)
+        times = [min(times[0], replan_time(day, zone))]
+        times += [x for x in intraday_times(day, zone, every) if as_of is None or x <= t]
+    chain: list[Replan] = []
+    decided = np.zeros(len(plan.intervals))  # the forecast each interval was run under
+    for when in times:
+        fc = realtime_forecast(data, day, zone, config, when, intraday=rolling)
+        n_run = int(plan.intervals.searchsorted(pd.Timestamp(when), side="left"))
+        replan = _replan_once(site, zone, day, plan, fc, config, when, cache, chain, n_run)
+        decided[n_run:] = fc.point[n_run:]
+        chain.append(replan)
+    last = chain[-1]
+    return replace(last, forecast_per_mwh=decided, replans=len(chain))
+
+
+def _replan_once(
+    site: Site,
+    zone: Zone,
+    day: date,
+    plan: DayPlan,
+    fc: RealtimeForecast,
+    config: StrategyConfig,
+    when: datetime,
+    cache: ReplanCache | None,
+    chain: Sequence[Replan],
+    n_run: int,
+) -> Replan:
+    """One re-plan of the chain at ``when``: the intervals before ``n_run`` have run as the
+    previous re-plan of ``chain`` scheduled them."""
     base = nearest_scenario(plan, fc.da_per_mwh)
     # The dead band is measured from the cleared DA position (what a move deviates from and
     # settles against), not from the nearest scenario's schedule.
     cleared = np.array(
         [clear_curve(c, float(p)) for c, p in zip(plan.da_curves, fc.da_per_mwh, strict=True)]
     )
+    method = f"rt-{fc.method}-{fc.lookback_days}d"
+    if config.rt_every_minutes > 0:
+        method += f"-every-{config.rt_every_minutes}min"
     try:
         return replan_day(
             site,
@@ -125,11 +197,13 @@ def realtime_replan(
             fc.point,
             config.rt_threshold_per_mwh,
             solver=config.solver,
-            as_of=t,
-            method=f"rt-{fc.method}-{fc.lookback_days}d",
+            as_of=when,
+            method=method,
             cache=cache,
             strict=config.strict,
             reference_mw=cleared,
+            fixed=chain[-1].plan if chain else None,
+            fixed_intervals=n_run if chain else 0,
         )
     except (BiddingError, MarketError) as exc:
         raise PowerdeskError(f"real-time stage, delivery day {day}: {exc}") from None
@@ -189,12 +263,21 @@ def with_realtime(config: StrategyConfig, realtime: StrategyConfig | None) -> St
         rt_forecast=realtime.rt_forecast,
         rt_lookback_days=realtime.rt_lookback_days,
         rt_threshold_per_mwh=realtime.rt_threshold_per_mwh,
+        rt_every_minutes=realtime.rt_every_minutes,
     )
 
 
 def check_realtime(config: StrategyConfig, data: MarketData) -> None:
-    """Refuse, in one line, a real-time stage without real-time prices."""
+    """Refuse, in one line, a real-time stage without real-time prices, or rolling re-plans
+    that do not fall on the DA interval boundaries."""
     if config.rt_stage and data.imbalance is None:
         raise PowerdeskError(
             "the real-time stage needs real-time / imbalance prices (--imbalance-prices)"
+        )
+    every = timedelta(minutes=config.rt_every_minutes)
+    step = data.da.resolution
+    if config.rt_stage and config.rt_every_minutes and every % step:
+        raise PowerdeskError(
+            f"--rt-every {config.rt_every_minutes}: rolling re-plans must come every whole "
+            f"number of {step.total_seconds() / 60:g}-minute DA intervals"
         )

@@ -101,6 +101,9 @@ class StrategyConfig:
     rt_threshold_per_mwh
         Dead band of the re-plan: a MWh moves away from the DA-stage schedule only where the
         forecast gains more than this [currency/MWh].
+    rt_every_minutes
+        Re-plan again every this many minutes while the day runs, with the real-time prices
+        known by then (0: the one re-plan after the DA result; :mod:`engine.strategies.realtime`).
 
     Notes
     -----
@@ -123,6 +126,7 @@ class StrategyConfig:
     rt_forecast: str = DEFAULT_RT_METHOD
     rt_lookback_days: int = DEFAULT_RT_LOOKBACK_DAYS
     rt_threshold_per_mwh: float = DEFAULT_RT_THRESHOLD
+    rt_every_minutes: int = 0
 
     def __post_init__(self) -> None:
         try:
@@ -136,6 +140,10 @@ class StrategyConfig:
         if not self.rt_threshold_per_mwh >= 0.0:
             raise PowerdeskError(
                 f"the re-plan threshold must be >= 0, got {self.rt_threshold_per_mwh}"
+            )
+        if self.rt_every_minutes < 0:
+            raise PowerdeskError(
+                f"rolling re-plans need a positive interval in minutes, got {self.rt_every_minutes}"
             )
         if self.model != SIMILAR_DAYS:
             try:

@@ -84,3 +84,32 @@ def test_without_the_day_s_da_prices_it_is_one_line_and_writes_nothing(
     assert "\n" not in err
     assert "real-time stage" in err
     assert not out.exists()
+
+
+def test_rolling_re_plans_run_the_chain_up_to_now(tmp_path: Path) -> None:
+    """``--rt-every 60`` during the day: the re-plan after the DA result and one before each
+    hour that has begun (11:30 CET: 22:59 .. 09:59 UTC), the one in force last; the run's
+    intervals already started are those the full day's chain (a run after the day) ran too."""
+    from freezegun import freeze_time
+
+    rt = _rt(tmp_path)
+    common = ("--prices", str(DA), "--imbalance-prices", str(rt), "--rt-stage", "--rt-every", "60")
+    with freeze_time("2025-03-20T10:30:00Z"):
+        assert _bid(tmp_path / "now", *common) == 0
+    with freeze_time("2025-03-22T00:00:00Z"):
+        assert _bid(tmp_path / "after", *common) == 0
+    now = json.loads((tmp_path / "now" / "replan.json").read_text())
+    after = json.loads((tmp_path / "after" / "replan.json").read_text())
+    assert now["replans"] == 13
+    assert after["replans"] == 25
+    assert now["as_of"] == "2025-03-20T09:59:00+00:00"  # the last re-plan made by 10:30
+    a = pd.read_csv(tmp_path / "now" / "replan.csv")
+    b = pd.read_csv(tmp_path / "after" / "replan.csv")
+    started = pd.to_datetime(a["interval_start"], utc=True) < pd.Timestamp("2025-03-20T10:30Z")
+    assert started.sum() == 12
+    pd.testing.assert_series_equal(
+        a["replanned_market_mw"][started], b["replanned_market_mw"][started], atol=1e-6
+    )
+    bad = _bid(tmp_path / "bad", *common[:-1], "45")
+    assert bad != 0
+    assert not (tmp_path / "bad").exists()
