@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -73,24 +72,14 @@ def settle(
     """Settle a site's delivery day once (a re-run is a no-op unless --force)."""
     from engine.core.db import open_database
     from engine.core.errors import PowerdeskError
-    from engine.io.site_file import load_site
-    from engine.settlement.service import settle_site_day
+    from engine.scheduling.daily import settle_day
 
     try:
         when = date.fromisoformat(day)
     except ValueError:
         raise PowerdeskError(f"--day {day!r} is not a date YYYY-MM-DD") from None
-    s = load_site(site)
-    record = settle_site_day(
-        open_database(),
-        s.name,
-        s.zone,
-        when,
-        force=force,
-        reason=reason,
-        performance_factor=Decimal(repr(s.reserve_performance_factor)),
-    )
-    typer.echo(json.dumps(record.to_json_dict(), indent=2, sort_keys=True))
+    record = settle_day(engine=open_database(), site=site, day=when, force=force, reason=reason)
+    typer.echo(json.dumps(record, indent=2, sort_keys=True))
 
 
 @meter_app.command("import")

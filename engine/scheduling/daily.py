@@ -178,10 +178,18 @@ def portfolio_bid_day(
     }
 
 
-def settle_day(*, engine: Engine, site: Path, day: date) -> dict[str, Any]:
-    """Settle ``site`` on ``day`` once (the scheduler's job); returns the stored summary."""
-    s = load_site(site)
-    return settle_site_day(engine, s.name, s.zone, day).to_json_dict()
+def settle_day(
+    *, engine: Engine, site: Path, day: date, force: bool = False, reason: str = ""
+) -> dict[str, Any]:
+    """Settle ``site`` on ``day`` once (the scheduler's job and ``powerdesk settle``); returns
+    the stored summary.
+
+    The site file is registered first (as :func:`bid_day` does), so the performance factor K
+    of the settlement is the registered site's, the one the API's settlement uses too.
+    """
+    name = register_site_file(engine, site)
+    zone = load_site(site).zone
+    return settle_site_day(engine, name, zone, day, force=force, reason=reason).to_json_dict()
 
 
 def generation_profile(

@@ -329,7 +329,7 @@ def test_backtest_settles_what_was_called_on_the_bid(tmp_path: Path) -> None:
 
 
 def test_live_settlement_of_the_submitted_bid_pays_the_calls_as_the_backtest(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from engine.backtest.runner import consumed_mwh, nearest_scenario, settle_plan
     from engine.bids.documents import plan_documents, submitted_day
@@ -401,3 +401,18 @@ def test_live_settlement_of_the_submitted_bid_pays_the_calls_as_the_backtest(
     assert mileage  # regulation awarded at 02:00 and 03:00 local
     for ln in mileage:  # 2 quarters x 3.5 MW = 7 MW of mileage x 8.3 x K 0.85 = 49.385 -> 49.38
         assert (ln["quantity"], ln["price"], ln["amount"]) == ("7.0", "7.055", "-49.38")
+
+    # `powerdesk settle` follows the same rule: the site file is registered and K is the
+    # registered site's, so the API (registered K) and the command cannot settle apart.
+    other = tmp_path / "k90" / "site.toml"
+    other.parent.mkdir()
+    other.write_text(
+        site_file.read_text().replace("performance_factor = 0.85", "performance_factor = 0.9")
+    )
+    register_site_file(engine, other)  # someone registered K 0.9 since
+    monkeypatch.setenv("POWERDESK_HOME", str(tmp_path / "home"))
+    argv = ["settle", "--site", str(site_file), "--day", DAY.isoformat(), "--force"]
+    assert run([*argv, "--reason", "K back to 0.85"]) == 0
+    again = settle_site_day(engine, site.name, ZONE.key, DAY, force=True, reason="API re-run")
+    assert again.provenance["performance_factor"] == "0.85"
+    assert again.totals == settled.totals
