@@ -148,25 +148,14 @@ def _bid(
     from engine.bids.files import money, write_plan
     from engine.io.site_file import load_site
     from engine.marketdata.view import file_sha256, from_files
-    from engine.strategies.names import default_model
     from engine.strategies.realtime import check_realtime, realtime_replan, with_realtime
-    from engine.strategies.registry import StrategyConfig, decide, get_strategy
+    from engine.strategies.registry import StrategyConfig, decide, get_strategy, price_model
     from market import get_zone
 
     get_strategy(strategy)
     the_day = _day(day)
     the_site = load_site(site)
     zone = get_zone(the_site.zone)
-    config = StrategyConfig(
-        n_scenarios=scenarios,
-        seed=seed,
-        solver=solver,
-        cvar_weight=cvar_weight,
-        job_recourse=job_recourse,
-        strict=not allow_violations,
-        model=model or default_model(zone.key, bool(features)),
-    )
-    config = with_realtime(config, realtime)
     data, file_inputs = from_files(
         zone,
         prices,
@@ -175,6 +164,16 @@ def _bid(
         features=features,
         activations=activations,
     )
+    config = StrategyConfig(
+        n_scenarios=scenarios,
+        seed=seed,
+        solver=solver,
+        cvar_weight=cvar_weight,
+        job_recourse=job_recourse,
+        strict=not allow_violations,
+        model=price_model(zone, data, model),
+    )
+    config = with_realtime(config, realtime)
     check_realtime(config, data)
     inputs: dict[str, Any] = {"site": {"file": str(site), "sha256": file_sha256(site)}}
     inputs.update(file_inputs)

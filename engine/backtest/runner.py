@@ -61,7 +61,6 @@ from engine.strategies.names import (
     DEFAULT_SCENARIOS,
     DEFAULT_STRATEGY,
     StrategyName,
-    default_model,
 )
 from engine.strategies.realtime import (
     check_realtime,
@@ -74,6 +73,7 @@ from engine.strategies.registry import (
     decide,
     error_record,
     get_strategy,
+    price_model,
     thread_cache,
 )
 from forecast.day import ErrorRecord
@@ -866,7 +866,7 @@ def run_backtest(
         Solver of the day problems.
     model
         Price model of ``forecast`` and ``deterministic`` (``None``: the zone's default,
-        :func:`~engine.strategies.names.default_model`).
+        :func:`~engine.strategies.registry.price_model`).
     realtime
         A configuration whose real-time settings (``rt_stage`` and the ``rt_`` fields) are
         used; ``None``: no real-time stage.
@@ -901,7 +901,7 @@ def run_backtest(
             n_scenarios=n_scenarios,
             seed=seed,
             solver=solver,
-            model=model or default_model(zone.key, bool(features)),
+            model=price_model(zone, data, model),
         ),
         realtime,
     )

@@ -33,8 +33,8 @@ from engine.core.errors import NotFoundError, PowerdeskError
 from engine.marketdata.view import from_database
 from engine.models.backtests import BacktestRow
 from engine.sites.registry import get_site
-from engine.strategies.names import DEFAULT_SCENARIOS, default_model
-from engine.strategies.registry import StrategyConfig, get_strategy
+from engine.strategies.names import DEFAULT_SCENARIOS
+from engine.strategies.registry import StrategyConfig, get_strategy, price_model
 from market import get_zone
 
 T_BT: Table = BacktestRow.__table__  # type: ignore[attr-defined]
@@ -171,7 +171,7 @@ def run_backtest_job(
             n_scenarios=int(req["n_scenarios"]),
             seed=int(req["seed"]),
             rt_stage=bool(req.get("rt_stage", False)),
-            model=req.get("model") or default_model(zone.key),
+            model=price_model(zone, data, req.get("model")),
         )
         inputs = {
             "site": {"name": site.name, "sha256": stored.sha256},

@@ -39,9 +39,9 @@ from engine.backtest.runner import (
 )
 from engine.core.errors import PowerdeskError
 from engine.core.jsonio import pretty_json
-from engine.strategies.names import StrategyName, default_model
+from engine.strategies.names import StrategyName
 from engine.strategies.realtime import check_realtime, with_realtime
-from engine.strategies.registry import StrategyConfig, get_strategy
+from engine.strategies.registry import StrategyConfig, get_strategy, price_model
 
 FORECAST = StrategyName.FORECAST.value
 PARTS = ("energy_cost", "reserve_revenue", "imbalance_cost", "degradation_cost", "total_cost")
@@ -118,9 +118,7 @@ def run_sweep(
     loaded = load_inputs(
         site, prices, start, end, names, imbalance_prices, reserve_prices, features
     )
-    base = with_realtime(
-        StrategyConfig(model=default_model(loaded.zone.key, bool(features))), realtime
-    )
+    base = with_realtime(StrategyConfig(model=price_model(loaded.zone, loaded.data)), realtime)
     check_realtime(base, loaded.data)
     benchmarks = (PERFECT_FORESIGHT, PRICE_TAKER)
     fixed = [*benchmarks, *(n for n in names if n not in (FORECAST, *benchmarks))]

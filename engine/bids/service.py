@@ -30,8 +30,14 @@ from engine.core.jsonio import canonical_json, compact_json
 from engine.marketdata.view import from_database
 from engine.models.bids import BidRow
 from engine.sites.registry import get_site
-from engine.strategies.names import DEFAULT_SCENARIOS, DEFAULT_STRATEGY, default_model
-from engine.strategies.registry import StrategyConfig, decide, decision_time, get_strategy
+from engine.strategies.names import DEFAULT_SCENARIOS, DEFAULT_STRATEGY
+from engine.strategies.registry import (
+    StrategyConfig,
+    decide,
+    decision_time,
+    get_strategy,
+    price_model,
+)
 from market import gate_closure_utc, get_zone, to_money
 
 T_BID: Table = BidRow.__table__  # type: ignore[attr-defined]
@@ -62,7 +68,7 @@ class BidRequest:
         Seed of the scenario perturbation (used only with little history).
     model
         Price model (a :mod:`forecast.models` name); ``None``: the zone's default
-        (:func:`~engine.strategies.names.default_model`).
+        (:func:`~engine.strategies.registry.price_model`).
     """
 
     site: str
@@ -192,18 +198,18 @@ def build_bid(
         as_of = built_at if hindsight else gate
     else:
         as_of = decision_time(request.day, zone, request.as_of, strategy)
-    config = StrategyConfig(
-        n_scenarios=request.n_scenarios,
-        seed=request.seed,
-        offer_reserves=request.offer_reserves,
-        strict=not request.allow_breaches,
-        model=request.model or default_model(zone.key),
-    )
     data = None
     if strategy.scenarios is not None:
         with Session(engine) as session:
             reserve_keys = site.reserve_products if request.offer_reserves else ()
             data = from_database(session, zone, reserve_keys)
+    config = StrategyConfig(
+        n_scenarios=request.n_scenarios,
+        seed=request.seed,
+        offer_reserves=request.offer_reserves,
+        strict=not request.allow_breaches,
+        model=price_model(zone, data, request.model),
+    )
     plan = decide(request.strategy, site, zone, request.day, data, config, as_of=as_of)
     sources = [] if data is None else data.sources()
     row = bid_row(

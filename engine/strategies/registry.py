@@ -51,6 +51,7 @@ from engine.strategies.names import (
     NEEDS_HISTORY,
     SIMILAR_DAYS,
     StrategyName,
+    default_model,
     strategy_name,
 )
 from engine.strategies.reserves import actual_reserve_prices, forecast_reserve_prices
@@ -188,6 +189,16 @@ class Scenarios(Protocol):
         cfg: StrategyConfig,
         record: ErrorRecord | None = None,
     ) -> PriceScenarios: ...
+
+
+def price_model(zone: Zone, data: MarketData | None, requested: str | None = None) -> str:
+    """The price model of a run: ``requested``, else the zone's default for the data it has
+    (:func:`~engine.strategies.names.default_model`: with the market's published inputs among
+    ``data.features`` a zone may default to a model that reads them). Every shell (``bid``,
+    ``backtest``, ``sweep``, the API's bids and backtests, the scheduler) asks this one rule."""
+    if requested:
+        return requested
+    return default_model(zone.key, data is not None and bool(data.features))
 
 
 def error_record(config: StrategyConfig, zone: Zone) -> ErrorRecord | None:

@@ -188,3 +188,63 @@ def test_features_stored_in_the_database_read_back_equal(tmp_path: Path) -> None
     for name, series in files.items():
         stored = data.features[name]
         assert stored.frame.reset_index(drop=True).equals(series.frame.reset_index(drop=True))
+
+
+class _DecidedError(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("stored_features", "requested", "expected"), [
+    (True, None, "gbm"),
+    (False, None, "similar-days"),
+    (True, "lear", "lear"),
+])  # fmt: skip
+def test_a_bid_from_the_database_takes_the_price_model_the_files_would(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stored_features: bool,
+    requested: str | None,
+    expected: str,
+) -> None:
+    """The API's and the scheduler's bid (stored data) picks its price model by the rule the
+    file-based commands use: Gansu with its published inputs stored defaults to gbm."""
+    import engine.bids.service as service
+    from engine.core.db import make_engine, migrate
+    from engine.marketdata.store import load_price_file
+    from engine.sites.registry import register_site
+    from engine.strategies.registry import price_model
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    migrate(engine)
+    imported = import_file(_gansu_source(tmp_path / "gansu.csv"), "gansu")
+    write_import(imported, tmp_path / "da.csv", features_out=tmp_path / "f.csv")
+    from sqlmodel import Session
+
+    with Session(engine) as session:
+        load_price_file(session, tmp_path / "da.csv", ZONE)
+        if stored_features:
+            load_price_file(session, tmp_path / "f.csv", ZONE)
+        session.commit()
+    site = Path(__file__).resolve().parents[2] / "fixtures" / "sites" / "gansu-dc.toml"
+    register_site(engine, site.read_text(), "toml")
+    seen: list[str] = []
+
+    def decide(
+        name: str,
+        site: object,
+        zone: object,
+        day: date,
+        data: MarketData,
+        config: object,
+        **kw: object,
+    ) -> None:
+        seen.append(config.model)  # type: ignore[attr-defined]
+        assert price_model(ZONE, data, requested) == expected  # the rule the shells ask
+        raise _DecidedError
+
+    monkeypatch.setattr(service, "decide", decide)
+    with pytest.raises(_DecidedError):
+        service.build_bid(
+            engine, service.BidRequest("gansu-dc", DAYS[2], "deterministic", model=requested)
+        )
+    assert seen == [expected]
