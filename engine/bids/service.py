@@ -25,9 +25,9 @@ from sqlmodel import Session
 from bidding import DayPlan
 from engine.bids.documents import plan_documents
 from engine.bids.submission import SubmissionAdapter
-from engine.core.errors import ConflictError, NotFoundError
+from engine.core.errors import ConflictError, NotFoundError, PowerdeskError
 from engine.core.jsonio import canonical_json, compact_json
-from engine.marketdata.view import from_database
+from engine.marketdata.view import MarketData, from_database
 from engine.models.bids import BidRow
 from engine.sites.registry import get_site
 from engine.strategies.names import DEFAULT_SCENARIOS, DEFAULT_STRATEGY
@@ -170,23 +170,26 @@ def bid_row(
     }
 
 
-def build_bid(
-    engine: Engine,
-    request: BidRequest,
-    *,
-    created_by: str = "",
-    now: datetime | None = None,
-) -> BidRecord:
-    """Build the bid set of ``request`` from stored prices, persist it and return it.
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A request decided over the stored data: the plan and what it was decided from."""
+
+    plan: DayPlan
+    data: MarketData | None
+    config: StrategyConfig
+    as_of: datetime
+    gate: datetime
+    hindsight: bool
+    site_sha256: str
+
+
+def decide_request(engine: Engine, request: BidRequest, *, now: datetime | None = None) -> Decision:
+    """Decide ``request`` over the stored market data (nothing is stored): the decision of
+    :func:`build_bid`, and of :func:`submitted_plan` when it rebuilds a submitted bid.
 
     Raises
     ------
-    NotFoundError
-        The site, or the zone's DA prices, are not stored.
-    PowerdeskError
-        A bad request (unknown strategy, decision time after gate closure).
-    bidding.BiddingError
-        No scenarios (no history before the decision time), an infeasible site, a solver failure.
+    As :func:`build_bid`.
     """
     stored = get_site(engine, request.site)
     site, zone = stored.site, get_zone(stored.zone)
@@ -211,15 +214,37 @@ def build_bid(
         model=price_model(zone, data, request.model),
     )
     plan = decide(request.strategy, site, zone, request.day, data, config, as_of=as_of)
-    sources = [] if data is None else data.sources()
+    return Decision(plan, data, config, as_of, gate, hindsight, stored.sha256)
+
+
+def build_bid(
+    engine: Engine,
+    request: BidRequest,
+    *,
+    created_by: str = "",
+    now: datetime | None = None,
+) -> BidRecord:
+    """Build the bid set of ``request`` from stored prices, persist it and return it.
+
+    Raises
+    ------
+    NotFoundError
+        The site, or the zone's DA prices, are not stored.
+    PowerdeskError
+        A bad request (unknown strategy, decision time after gate closure).
+    bidding.BiddingError
+        No scenarios (no history before the decision time), an infeasible site, a solver failure.
+    """
+    built_at = now or datetime.now(UTC)
+    decided = decide_request(engine, request, now=built_at)
     row = bid_row(
-        plan,
-        site_sha256=stored.sha256,
+        decided.plan,
+        site_sha256=decided.site_sha256,
         strategy=request.strategy,
-        perfect_information=hindsight,
-        inputs_as_of=as_of,
-        gate_closure=gate,
-        sources=sources,
+        perfect_information=decided.hindsight,
+        inputs_as_of=decided.as_of,
+        gate_closure=decided.gate,
+        sources=[] if decided.data is None else decided.data.sources(),
         created_at=built_at,
         created_by=created_by,
     )
@@ -227,6 +252,33 @@ def build_bid(
         key = conn.execute(T_BID.insert().values(**row)).inserted_primary_key
     assert key is not None
     return get_bid(engine, int(key[0]))
+
+
+def submitted_plan(engine: Engine, record: BidRecord) -> Decision:
+    """The decision behind a stored bid, rebuilt from the stored data as of its inputs time
+    (the real-time stage re-plans this plan: it needs the scenarios and schedules the bid
+    documents do not keep).
+
+    Raises
+    ------
+    PowerdeskError
+        The rebuilt plan is not the stored one (other data, or settings the record does not
+        keep, such as a seed or price model other than the defaults).
+    """
+    request = BidRequest(
+        site=record.site,
+        day=record.day,
+        strategy=record.strategy,
+        as_of=record.inputs_as_of,
+        n_scenarios=record.n_scenarios,
+    )
+    decided = decide_request(engine, request, now=record.inputs_as_of)
+    if decided.plan.provenance.parameter_hash != record.parameter_hash:
+        raise PowerdeskError(
+            f"bid {record.id} of {record.site} on {record.day} cannot be rebuilt from the stored "
+            "data with its recorded settings (its parameter hash differs)"
+        )
+    return decided
 
 
 def _record(r: Any) -> BidRecord:

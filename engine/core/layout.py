@@ -6,12 +6,17 @@ Carbon reports are kept per site and month, as the monthly report job writes the
     <home>/reports/<site>/<YYYY-MM>/bundle/   the month's audit bundle (monthly job)
 
 A report of a shorter period (the demo's day) is kept under the month it falls in.
+
+Real-time re-plans (the scheduler's ``replan`` job) are kept per site, delivery day and re-plan
+time (UTC)::
+
+    <home>/replans/<site>/<YYYY-MM-DD>/<HHMMZ>/   replan.csv, replan.json
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from market import check_name
@@ -45,3 +50,9 @@ def month_dir(home: Path, site: str, month: date | str) -> Path:
 def report_dir(home: Path, site: str, month: date | str) -> Path:
     """``<home>/reports/<site>/<YYYY-MM>/report``: the stored carbon report of a site's month."""
     return month_dir(home, site, month) / "report"
+
+
+def replan_dir(home: Path, site: str, day: date, at: datetime) -> Path:
+    """``<home>/replans/<site>/<YYYY-MM-DD>/<HHMMZ>``: a real-time re-plan made at ``at``."""
+    stamp = at.astimezone(UTC).strftime("%H%MZ")
+    return home / "replans" / check_name(site, "site") / day.isoformat() / stamp

@@ -47,6 +47,14 @@ day_of_month = 1                 # report month M on this day of month M + 1 ...
 time = "06:00"                   # ... at this local time
 misfire_grace_minutes = 720
 catch_up_days = 40               # a monthly job looks further back than the daily ones
+
+[replan]
+enabled = false                  # the real-time stage; needs real-time prices stored
+every_minutes = 0                # 0: once after the DA result; N: also every N min during D
+forecast = "zero"                # real-time price forecast: zero, mean, median
+lookback_days = 28
+threshold = 10.0                 # dead band [currency/MWh]
+misfire_grace_minutes = 30
 """
 
 

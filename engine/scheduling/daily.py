@@ -7,9 +7,10 @@ delivery is returned, not redone.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from carbon import CarbonReport, ReportInputs, compute_report
+from engine.bids.files import replan_files
 from engine.bids.portfolio import (
     PortfolioBidRequest,
     build_portfolio_bid,
@@ -32,6 +34,7 @@ from engine.bids.service import (
     exchange_file_name,
     submit_bid,
     submitted_bid,
+    submitted_plan,
 )
 from engine.bids.submission import SubmissionAdapter
 from engine.certificates.ppa_delivery import (
@@ -43,17 +46,21 @@ from engine.certificates.ppa_delivery import (
 )
 from engine.certificates.store import LedgerStore
 from engine.core.errors import PowerdeskError
+from engine.core.files import write_files_atomic
+from engine.core.layout import replan_dir
 from engine.io.emission_factors import EfDataset
 from engine.io.meter import MeterData
 from engine.io.site_file import load_site
 from engine.reporting.carbon import ReportFiles, build_inputs, sum_site_figures, write_report
 from engine.settlement.service import settle_site_day
 from engine.sites.portfolios import get_portfolio, register_portfolio_file
-from engine.sites.registry import register_site
+from engine.sites.registry import get_site, register_site
 from engine.strategies.names import DEFAULT_SCENARIOS
+from engine.strategies.realtime import check_realtime, realtime_replan, with_realtime
+from engine.strategies.registry import StrategyConfig
 from ledger.keys import Role
 from ledger.ppa import PPA, MeteredInterval
-from market import delivery_day_bounds, gate_closure_utc
+from market import delivery_day_bounds, gate_closure_utc, get_zone
 
 WH_PER_MW_HOUR = Decimal(1_000_000)
 
@@ -190,6 +197,57 @@ def settle_day(
     name = register_site_file(engine, site)
     zone = load_site(site).zone
     return settle_site_day(engine, name, zone, day, force=force, reason=reason).to_json_dict()
+
+
+def replan_day(
+    *,
+    engine: Engine,
+    site: Path,
+    day: date,
+    as_of: datetime,
+    home: Path,
+    settings: StrategyConfig,
+) -> dict[str, Any]:
+    """Re-plan the submitted bid of ``site`` for ``day`` as of ``as_of`` (the scheduler's
+    ``replan`` job): the plan behind the bid rebuilt from the stored data
+    (:func:`engine.bids.service.submitted_plan`), then :func:`realtime_replan` with the
+    real-time settings of ``settings`` (with rolling re-plans, the chain up to ``as_of``), the
+    same function the backtest and ``powerdesk bid --rt-stage`` call. ``replan.csv`` and
+    ``replan.json`` go to :func:`engine.core.layout.replan_dir` in one atomic write; a re-run
+    writes the same files.
+
+    Raises
+    ------
+    PowerdeskError
+        No submitted bid, a bid that cannot be rebuilt, no real-time prices stored, a re-plan
+        before the DA prices of ``day`` are published.
+    """
+    s = load_site(site)
+    record = submitted_bid(engine, s.name, day)
+    if record is None:
+        raise PowerdeskError(f"{s.name} has no submitted bid for {day} to re-plan")
+    decided = submitted_plan(engine, record)
+    if decided.data is None:
+        raise PowerdeskError(f"bid {record.id} ({record.strategy}) has no market data to re-plan")
+    config = with_realtime(decided.config, replace(settings, rt_stage=True))
+    check_realtime(config, decided.data)
+    zone = get_zone(record.zone)
+    replan = realtime_replan(
+        get_site(engine, s.name).site, zone, day, decided.plan, decided.data, config, as_of=as_of
+    )
+    folder = replan_dir(home, s.name, day, as_of)
+    files = replan_files(replan)
+    write_files_atomic(files, folder)
+    return {
+        "bid_id": record.id,
+        "site": s.name,
+        "day": day.isoformat(),
+        "as_of": as_of.isoformat(),
+        "replans": replan.replans,
+        "moved_mwh": round(replan.deviation_mwh, 6),
+        "folder": str(folder),
+        "replan_csv_sha256": hashlib.sha256(files["replan.csv"]).hexdigest(),
+    }
 
 
 def generation_profile(

@@ -9,6 +9,8 @@ job kind     service (:mod:`engine.scheduling.daily`)            returns
 ``report``   ``monthly_report(engine=, site=, month=, out_dir=)``  report summary
 ``portfolio- ``portfolio_bid_day(engine=, portfolio=, day=,       the build and each site's
 bid``        as_of=, submitter=, force=)``                        submission
+``replan``   ``replan_day(engine=, site=, day=, as_of=, home=,     the re-plan's summary
+             settings=)``
 ===========  ==================================================  ==========================
 
 ``site`` is the site file's (for ``portfolio-bid``, the portfolio file's)
@@ -86,6 +88,20 @@ def report_job(ctx: JobContext) -> Mapping[str, Any]:
     )
 
 
+def replan_job(ctx: JobContext) -> Mapping[str, Any]:
+    """Re-plan the site's submitted bid for the real-time stage as of the scheduled instant."""
+    day = _require(ctx.day, "delivery day", ctx)
+    config = _require(ctx.config, "scheduler configuration", ctx)
+    return daily.replan_day(
+        engine=ctx.engine,
+        site=ctx.site.path,
+        day=day,
+        as_of=ctx.due_at,
+        home=ctx.home,
+        settings=config.replan_settings(),
+    )
+
+
 def default_registry() -> dict[JobKind, JobFunction]:
     """The registry the scheduler runs by default (a fresh dict: callers may override kinds)."""
     return {
@@ -93,4 +109,5 @@ def default_registry() -> dict[JobKind, JobFunction]:
         JobKind.SETTLE: settle_job,
         JobKind.REPORT: report_job,
         JobKind.PORTFOLIO_BID: portfolio_bid_job,
+        JobKind.REPLAN: replan_job,
     }

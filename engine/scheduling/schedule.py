@@ -36,7 +36,17 @@ Configuration (``POWERDESK_HOME/scheduler.toml`` or ``--config``)::
     misfire_grace_minutes = 720
     catch_up_days = 40               # a monthly job looks further back than the daily ones
 
-Any of ``[bid]``, ``[settle]``, ``[report]`` may set ``enabled = false``. ``powerdesk scheduler
+    [replan]                         # the real-time stage (off unless enabled; needs real-time
+    enabled = false                  # prices stored for the zone: docs/realtime.md)
+    every_minutes = 0                # 0: once, 15 min after the DA result; N: also every N
+                                     # minutes while the day runs (rolling re-plans)
+    forecast = "zero"                # real-time price forecast (zero, mean, median)
+    lookback_days = 28
+    threshold = 10.0                 # dead band [currency/MWh]
+    misfire_grace_minutes = 30
+
+Any of ``[bid]``, ``[settle]``, ``[report]`` may set ``enabled = false``; ``[replan]`` is off
+unless it sets ``enabled = true``. ``powerdesk scheduler
 init`` (:mod:`engine.scheduling.config_init`) writes this file with every default, commented.
 """
 
@@ -67,7 +77,7 @@ from market import NAME_RULE, gate_closure_utc, get_zone, is_name
 from market.errors import MarketError
 
 if TYPE_CHECKING:
-    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.base import BaseTrigger
 
 CONFIG_FILE = "scheduler.toml"
 
@@ -79,6 +89,7 @@ class JobKind(StrEnum):
     SETTLE = "settle"
     REPORT = "report"
     PORTFOLIO_BID = "portfolio-bid"
+    REPLAN = "replan"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +125,26 @@ class SchedulerConfig:
     report_time: time = time(6, 0)
     report_misfire_grace: timedelta = timedelta(hours=12)
     report_catch_up: timedelta = timedelta(days=40)
-    enabled: frozenset[JobKind] = frozenset(JobKind)
+    enabled: frozenset[JobKind] = frozenset(JobKind) - {JobKind.REPLAN}
     source: Path | None = None
     portfolios: tuple[PortfolioRef, ...] = ()
+    replan_every: timedelta = timedelta(0)
+    replan_forecast: str = "zero"
+    replan_lookback_days: int = 28
+    replan_threshold: float = 10.0
+    replan_misfire_grace: timedelta = timedelta(minutes=30)
+
+    def replan_settings(self) -> Any:
+        """The real-time settings of the ``replan`` job as a ``StrategyConfig``."""
+        from engine.strategies.registry import StrategyConfig
+
+        return StrategyConfig(
+            rt_stage=True,
+            rt_forecast=self.replan_forecast,
+            rt_lookback_days=self.replan_lookback_days,
+            rt_threshold_per_mwh=self.replan_threshold,
+            rt_every_minutes=int(self.replan_every.total_seconds() // 60),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +174,7 @@ class JobContext:
     submitter: SubmissionAdapter
     day: date | None = None
     month: date | None = None
+    config: SchedulerConfig | None = None
 
 
 class JobFunction(Protocol):
@@ -188,6 +217,7 @@ class JobSpec:
     day_of_month: int | None = None  # monthly jobs only
     days_after: int = 0  # settle: fire on D + days_after for day D
     lead: timedelta = field(default=timedelta(0))  # bid: before gate closure
+    every: timedelta = field(default=timedelta(0))  # replan: rolling re-plans while D runs
 
     @property
     def id(self) -> str:
@@ -202,18 +232,56 @@ class JobSpec:
     def describe(self) -> str:
         """Human-readable schedule, e.g. ``daily 11:00 Europe/Berlin``."""
         when = f"{self.at.strftime('%H:%M')} {self.tz}"
+        if self.kind is JobKind.REPLAN:
+            rolling = f", then every {self.every_minutes} min while the day runs"
+            return f"daily at {when} (after the DA result){rolling if self.every else ''}"
         if self.day_of_month is not None:
             return f"monthly on day {self.day_of_month} at {when}"
         return f"daily at {when}"
 
-    def trigger(self) -> CronTrigger:
+    def trigger(self) -> BaseTrigger:
         """The APScheduler cron trigger in the zone's local time."""
         from apscheduler.triggers.cron import CronTrigger
 
+        if self.kind is JobKind.REPLAN and self.every:
+            from apscheduler.triggers.combining import OrTrigger
+
+            # Rolling re-plans come a minute before every ``every`` from local midnight: tick
+            # every minute before a whole ``every`` of the hour (or of the day) and let due()
+            # pick the runs; plus the re-plan after the DA result.
+            once = CronTrigger(hour=self.at.hour, minute=self.at.minute, second=0, timezone=self.tz)
+            m = self.every_minutes
+            if m < 60:
+                minutes = ",".join(str((k - 1) % 60) for k in range(0, 60, m))
+                rolling = CronTrigger(minute=minutes, second=0, timezone=self.tz)
+            else:
+                hours = ",".join(str((k // 60 - 1) % 24) for k in range(0, 24 * 60, m))
+                rolling = CronTrigger(hour=hours, minute=59, second=0, timezone=self.tz)
+            return OrTrigger([once, rolling])
         day = "*" if self.day_of_month is None else str(self.day_of_month)
         return CronTrigger(
             day=day, hour=self.at.hour, minute=self.at.minute, second=0, timezone=self.tz
         )
+
+    @property
+    def every_minutes(self) -> int:
+        """``every`` in whole minutes (0: no rolling re-plans)."""
+        return int(self.every.total_seconds() // 60)
+
+    def replan_times(self, day: date) -> list[datetime]:
+        """Re-plan instants [UTC] of delivery ``day``: after its DA result, and the rolling
+        re-plans while it runs (:mod:`engine.strategies.realtime`, the times the backtest uses)."""
+        from engine.strategies.realtime import intraday_times, replan_time
+
+        zone = get_zone(self.site.zone)
+        times = [replan_time(day, zone)]
+        if self.every:
+            times += intraday_times(day, zone, self.every)
+        return times
+
+    def replan_key(self, day: date, at: datetime) -> str:
+        """Business key of the re-plan of ``day`` made at ``at``."""
+        return f"replan:{self.site.name}:{day.isoformat()}:{at.astimezone(UTC).strftime('%H%MZ')}"
 
     def key_for(self, period: date) -> str:
         """Business key of the day (bid, settle) or month (report) ``period``."""
@@ -256,6 +324,14 @@ class JobSpec:
         now = now.astimezone(UTC)
         today = now.astimezone(ZoneInfo(self.tz)).date()
         runs: list[DueRun] = []
+        if self.kind is JobKind.REPLAN:
+            # A re-plan is worth running until the grace is over (the next one supersedes it).
+            for offset in (-1, 0, 1):
+                d = today + timedelta(days=offset)
+                for at in self.replan_times(d):
+                    if at <= now and now - at <= self.misfire_grace:
+                        runs.append(DueRun(self.kind, self.replan_key(d, at), self.site, at, d))
+            return runs
         if self.kind in _BIDS:
             for offset in (0, 1, 2):  # delivery days that can be open at ``now``
                 d = today + timedelta(days=offset)
@@ -304,6 +380,21 @@ def _bid_spec(config: SchedulerConfig, kind: JobKind, site: SiteRef) -> JobSpec:
     )
 
 
+def _replan_spec(config: SchedulerConfig, site: SiteRef) -> JobSpec:
+    from engine.strategies.realtime import replan_time
+
+    zone = get_zone(site.zone)
+    first = replan_time(date(2025, 1, 15), zone).astimezone(ZoneInfo(zone.tz))
+    return JobSpec(
+        kind=JobKind.REPLAN,
+        site=site,
+        at=first.time().replace(second=0, microsecond=0),
+        misfire_grace=config.replan_misfire_grace,
+        catch_up=config.replan_misfire_grace,
+        every=config.replan_every,
+    )
+
+
 def scheduled_sites(config: SchedulerConfig) -> list[SiteRef]:
     """The configured sites and the portfolios' sites not configured on their own, in order."""
     sites = list(config.sites)
@@ -329,6 +420,8 @@ def job_specs(config: SchedulerConfig) -> list[JobSpec]:
     for site in scheduled_sites(config):
         if JobKind.BID in config.enabled and site.name not in in_portfolio:
             specs.append(_bid_spec(config, JobKind.BID, site))
+        if JobKind.REPLAN in config.enabled and site.name not in in_portfolio:
+            specs.append(_replan_spec(config, site))
         if JobKind.SETTLE in config.enabled:
             specs.append(
                 JobSpec(
@@ -436,7 +529,16 @@ def load_config(path: Path) -> SchedulerConfig:
     from engine.io.portfolio_file import use_zones_file
 
     use_zones_file(None)  # $POWERDESK_ZONES: zones without a built-in entry (docs/portfolio.md)
-    known = {"catch_up_days", "lease_seconds", "site", "portfolio", "bid", "settle", "report"}
+    known = {
+        "catch_up_days",
+        "lease_seconds",
+        "site",
+        "portfolio",
+        "bid",
+        "settle",
+        "report",
+        "replan",
+    }
     unknown = sorted(set(raw) - known)
     if unknown:
         raise InputFileError(where, f"unknown setting(s): {', '.join(unknown)}")
@@ -485,7 +587,7 @@ def load_config(path: Path) -> SchedulerConfig:
     if catch_up_days < 0 or lease_s < 30:
         raise InputFileError(where, "catch_up_days must be >= 0 and lease_seconds >= 30")
     sections: dict[str, Mapping[str, Any]] = {}
-    for name in ("bid", "settle", "report"):
+    for name in ("bid", "settle", "report", "replan"):
         section = raw.get(name, {})
         if not isinstance(section, dict):
             raise InputFileError(where, f"[{name}] must be a table")
@@ -494,8 +596,33 @@ def load_config(path: Path) -> SchedulerConfig:
     # [bid] enabled = false turns off the portfolios' bid jobs too.
     section_of = {k: k.value for k in JobKind} | {JobKind.PORTFOLIO_BID: JobKind.BID.value}
     enabled = frozenset(
-        kind for kind in JobKind if _get(sections[section_of[kind]], "enabled", bool, where, True)
+        kind
+        for kind in JobKind
+        if _get(sections[section_of[kind]], "enabled", bool, where, kind is not JobKind.REPLAN)
     )
+    replan = sections["replan"]
+    every = _minutes(replan, "every_minutes", where, timedelta(0))
+    threshold = replan.get("threshold", 10.0)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold < 0:
+        raise InputFileError(where, f"[replan] threshold must be a number >= 0, got {threshold!r}")
+    forecast = _get(replan, "forecast", str, where, "zero")
+    lookback = _get(replan, "lookback_days", int, where, 28)
+    from forecast.realtime import RT_METHODS
+
+    if forecast not in RT_METHODS:
+        raise InputFileError(
+            where, f"[replan] forecast must be one of {', '.join(RT_METHODS)}, got {forecast!r}"
+        )
+    if lookback < 1:
+        raise InputFileError(where, "[replan] lookback_days must be >= 1")
+    if every:
+        from engine.strategies.realtime import intraday_times
+
+        for site in sites:
+            try:
+                intraday_times(date(2025, 1, 15), get_zone(site.zone), every)
+            except PowerdeskError as exc:
+                raise InputFileError(where, f"[replan] every_minutes, {site.zone}: {exc}") from None
     days_after = _get(settle, "days_after", int, where, 1)
     dom = _get(report, "day_of_month", int, where, 1)
     if days_after < 1:
@@ -521,6 +648,13 @@ def load_config(path: Path) -> SchedulerConfig:
         enabled=enabled,
         source=path,
         portfolios=tuple(portfolios),
+        replan_every=every,
+        replan_forecast=forecast,
+        replan_lookback_days=lookback,
+        replan_threshold=float(threshold),
+        replan_misfire_grace=_minutes(
+            replan, "misfire_grace_minutes", where, timedelta(minutes=30)
+        ),
     )
 
 
@@ -536,6 +670,20 @@ def find_config(home: Path, path: Path | None = None) -> Path:
 
 
 # --- running ---------------------------------------------------------------------------------
+
+
+def _resolve_replan(spec: JobSpec, key: str) -> DueRun | None:
+    parts = key.split(":")
+    if len(parts) != 4:
+        return None
+    try:
+        day = date.fromisoformat(parts[2])
+    except ValueError:
+        return None
+    for at in spec.replan_times(day):
+        if spec.replan_key(day, at) == key:
+            return DueRun(spec.kind, key, spec.site, at, day)
+    return None
 
 
 class JobRunner:
@@ -621,6 +769,7 @@ class JobRunner:
                 submitter=self.submitter,
                 day=due.day,
                 month=due.month,
+                config=self.config,
             )
             return fn(ctx)
 
@@ -633,6 +782,11 @@ class JobRunner:
         for spec in self.specs:
             kind, _, rest = key.partition(":")
             if kind != spec.kind.value:
+                continue
+            if spec.kind is JobKind.REPLAN:
+                found = _resolve_replan(spec, key)
+                if found is not None:
+                    return found
                 continue
             period_text = rest.rsplit(":", 1)[-1]
             try:

@@ -1,0 +1,140 @@
+"""The scheduler's ``replan`` job: the real-time stage run by itself, once per re-plan time, with
+the function ``powerdesk bid --rt-stage`` and the backtest call (the same files come out)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import Engine
+
+from cli import main
+from engine.bids.submission import OutboxAdapter
+from engine.core.errors import InputFileError
+from engine.scheduling.jobs import default_registry
+from engine.scheduling.schedule import JobKind, JobRunner, job_specs, load_config
+from market import delivery_intervals, get_zone
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+SITE = FIXTURES / "sites" / "example-dc.toml"
+DA = FIXTURES / "prices" / "de_lu_2025_03_da.csv"
+DAY = date(2025, 3, 20)
+
+
+def _config(folder: Path, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "scheduler.toml"
+    path.write_text(f'[[site]]\nfile = "{SITE}"\n\n{body}\n', encoding="utf-8")
+    return path
+
+
+def _rt(tmp_path: Path) -> Path:
+    """Quarter-hourly real-time prices: the DA price and a spread that changes every 3 hours."""
+    da = pd.read_csv(DA)
+    starts = pd.to_datetime(da["interval_start"], utc=True)
+    rows = []
+    for t, p in zip(starts, da["price"], strict=True):
+        for q in range(4):
+            s = t + pd.Timedelta(minutes=15 * q)
+            spread = 30 if (s.hour // 3) % 2 else -30
+            end = s + pd.Timedelta(minutes=15)
+            rows.append((s.isoformat(), round(p + spread + q, 2), end.isoformat()))
+    path = tmp_path / "rt.csv"
+    pd.DataFrame(rows, columns=["interval_start", "price", "interval_end"]).to_csv(
+        path, index=False
+    )
+    return path
+
+
+def test_replan_is_off_unless_enabled_and_checks_its_settings(tmp_path: Path) -> None:
+    kinds = {s.kind for s in job_specs(load_config(_config(tmp_path / "a", "")))}
+    assert JobKind.REPLAN not in kinds
+    on = load_config(_config(tmp_path / "b", "[replan]\nenabled = true\nevery_minutes = 60"))
+    (spec,) = [s for s in job_specs(on) if s.kind is JobKind.REPLAN]
+    assert spec.every == timedelta(hours=1)
+    assert "every 60 min" in spec.describe()
+    for body, message in [
+        ("every_minutes = 45", "every_minutes, DE-LU"),
+        ('forecast = "magic"', "forecast must be one of"),
+        ("threshold = -1", "threshold must be a number >= 0"),
+        ("lookback_days = 0", "lookback_days must be >= 1"),
+    ]:
+        bad = _config(tmp_path / "c", f"[replan]\nenabled = true\n{body}")
+        with pytest.raises(InputFileError, match=message):
+            load_config(bad)
+
+
+def test_the_trigger_fires_at_every_replan_time(tmp_path: Path) -> None:
+    cfg = load_config(_config(tmp_path, "[replan]\nenabled = true\nevery_minutes = 180"))
+    (spec,) = [s for s in job_specs(cfg) if s.kind is JobKind.REPLAN]
+    due = spec.replan_times(DAY)
+    assert len(due) == 1 + 8
+    trigger = spec.trigger()
+    fires: list[datetime] = []
+    prev, now = None, due[0] - timedelta(hours=1)
+    while now < due[-1]:
+        nxt = trigger.get_next_fire_time(prev, now)
+        fires.append(nxt.astimezone(UTC))
+        prev = now = nxt
+    assert set(due) <= set(fires)
+    # Each due time is a run of its own; a tick at any other time finds nothing new.
+    for at in due:
+        assert [r.due_at for r in spec.due(at)].count(at) == 1
+    assert len({spec.replan_key(DAY, at) for at in due}) == len(due)
+
+
+def test_the_job_writes_what_powerdesk_bid_rt_stage_writes(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlmodel import Session
+
+    from engine.marketdata.store import load_price_file
+
+    rt = _rt(tmp_path)
+    with Session(engine) as session:
+        load_price_file(session, DA, "DE-LU")
+        load_price_file(session, rt, "DE-LU", "IMBALANCE")
+        session.commit()
+    cfg = load_config(
+        _config(tmp_path / "cfg", "[report]\nenabled = false\n[replan]\nenabled = true\n"
+                "every_minutes = 60\nthreshold = 5.0")
+    )  # fmt: skip
+    home = tmp_path / "home"
+    runner = JobRunner(engine, cfg, default_registry(), OutboxAdapter(engine, home), home)
+    at = delivery_intervals(DAY, get_zone("DE-LU"))[11].to_pydatetime() - timedelta(minutes=1)
+    key = f"replan:example-dc:{DAY.isoformat()}:{at.strftime('%H%MZ')}"
+    early = runner.run(runner.resolve(key))
+    assert early.status == "failed"  # no submitted bid yet: a clean failure, retried later
+    assert early.error is not None
+    assert "no submitted bid" in early.error
+    bid = runner.run(runner.resolve(f"bid:DE-LU:example-dc:{DAY.isoformat()}"))
+    assert bid.status == "succeeded", bid.error
+    done = runner.run(runner.resolve(key))
+    assert done.status == "succeeded", done.error
+    assert done.result is not None
+    assert done.result["replans"] == 1 + 12
+    assert done.result["moved_mwh"] > 0  # the spread moved load and battery
+    folder = home / "replans" / "example-dc" / DAY.isoformat() / at.strftime("%H%MZ")
+    assert runner.run(runner.resolve(key)).status == "skipped"  # once per key
+    job_csv = (folder / "replan.csv").read_text()
+    job_doc = json.loads((folder / "replan.json").read_text())
+
+    # The command on the same prices as files, at the same instant: the same re-plan.
+    argv = ["bid", "--site", str(SITE), "--day", DAY.isoformat(), "--prices", str(DA)]
+    argv += ["--imbalance-prices", str(rt), "--rt-stage", "--rt-every", "60"]
+    argv += ["--rt-threshold", "5", "--out", str(tmp_path / "cli")]
+    code = 0
+    with freeze_time(at + timedelta(seconds=30)):
+        try:
+            main(argv)
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    assert code == 0
+    assert (tmp_path / "cli" / "replan.csv").read_text() == job_csv
+    cli_doc = json.loads((tmp_path / "cli" / "replan.json").read_text())
+    assert cli_doc == job_doc
+    assert job_doc["as_of"] == at.isoformat()
