@@ -300,6 +300,14 @@ class BacktestIn(Request):
         description="Add the real-time stage (needs stored imbalance prices): the summary's "
         "realtime_stage holds the DA+RT figures beside the DA-only ones (docs/realtime.md).",
     )
+    rt_every_minutes: int = Field(
+        0,
+        ge=0,
+        le=1440,
+        description="With rt_stage: re-plan again every this many minutes while the day runs, "
+        "with the real-time prices known by then (0: once, after the DA result). A whole "
+        "number of the zone's DA intervals.",
+    )
 
 
 class BacktestOut(BaseModel):

@@ -69,6 +69,7 @@ def start_backtest(
             regret=body.regret,
             rt_stage=body.rt_stage,
             model=None if body.model is None else body.model.value,
+            rt_every_minutes=body.rt_every_minutes,
         ),
         created_by=principal.key_id,
     )

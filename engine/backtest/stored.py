@@ -54,6 +54,7 @@ class BacktestRequest:
     regret: bool = True
     rt_stage: bool = False
     model: str | None = None
+    rt_every_minutes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,7 @@ def run_backtest_job(
             n_scenarios=int(req["n_scenarios"]),
             seed=int(req["seed"]),
             rt_stage=bool(req.get("rt_stage", False)),
+            rt_every_minutes=int(req.get("rt_every_minutes", 0)),
             model=price_model(zone, data, req.get("model")),
         )
         inputs = {

@@ -78,6 +78,8 @@ def test_a_real_time_stage_without_imbalance_prices_fails_with_its_reason(
     done = _wait(client, desk, started.json()["id"])
     assert done["status"] == "failed"
     assert "the real-time stage needs real-time / imbalance prices" in done["error"]
+    rolling = client.post("/backtests", json={**body, "rt_every_minutes": 60}, headers=h)
+    assert rolling.json()["request"]["rt_every_minutes"] == 60
 
 
 @pytest.mark.parametrize(
@@ -89,6 +91,15 @@ def test_a_real_time_stage_without_imbalance_prices_fails_with_its_reason(
         ({"site": "example-dc", "start": "2025-03-20", "end": "2027-03-20"}, 422),
         ({"site": "example-dc", "start": "2025-03-20", "end": "2025-03-22", "strategy": "x"}, 422),
         ({"site": "example-dc", "start": "2025-03-20", "end": "2025-03-22", "model": "x"}, 422),
+        (
+            {
+                "site": "example-dc",
+                "start": "2025-03-20",
+                "end": "2025-03-21",
+                "rt_every_minutes": -60,
+            },
+            422,
+        ),
         ({"site": "nope", "start": "2025-03-20", "end": "2025-03-22"}, 404),
     ],
 )
