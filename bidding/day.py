@@ -547,6 +547,7 @@ def reserve_asks(
     values: Mapping[str, Any],
     k: int,
     cap_price: FloatArray,
+    pay_as_bid: bool = False,
 ) -> FloatArray:
     """Per block: the ask of the product's capacity offer, the cost of delivering an award.
 
@@ -562,7 +563,28 @@ def reserve_asks(
     mileage asks that cost less the mileage revenue the plan expects per MW (the value it was
     offered at minus the capacity price ``cap_price``), never below 0: the award pays both.
     ``k`` is the product's index in ``shape.products``.
+
+    A pay-as-bid product (``pay_as_bid``) is paid the ask itself, so an ask at the delivery
+    cost would give the capacity away: it asks the forecast capacity price ``cap_price`` (where
+    known), never less than the delivery cost.
     """
+    asks = _delivery_cost_asks(site, shape, prod, payment, model, values, k, cap_price)
+    if pay_as_bid:
+        forecast = np.nan_to_num(np.asarray(cap_price, dtype=np.float64), nan=0.0)
+        asks = np.maximum(asks, forecast)
+    return asks
+
+
+def _delivery_cost_asks(
+    site: Site,
+    shape: BidShape,
+    prod: ProductShape,
+    payment: Payment,
+    model: BidModel,
+    values: Mapping[str, Any],
+    k: int,
+    cap_price: FloatArray,
+) -> FloatArray:
     nt = shape.n_intervals
     asks = np.zeros(prod.n_blocks)
     if not prod.up or "dr_up_mw" not in model.variables:
@@ -654,7 +676,15 @@ def plan_from_solution(
         product = zone.product(prod.key)
         offered = np.zeros(prod.n_blocks)
         asks = reserve_asks(
-            site, shape, prod, product.payment, model, values, k, block_prices[prod.key]
+            site,
+            shape,
+            prod,
+            product.payment,
+            model,
+            values,
+            k,
+            block_prices[prod.key],
+            pay_as_bid=product.pay_as_bid,
         )
         for b, (start, end) in enumerate(_block_bounds(grid, prod)):
             # Round down to the product's granularity: less reserve stays deliverable.

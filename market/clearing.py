@@ -195,7 +195,8 @@ def imbalance_prices_on(
 def award_reserves(
     offers: Iterable[ReserveOffer], clearing: Mapping[str, pd.Series], zone: Zone
 ) -> list[ReserveAward]:
-    """The offers the market accepts, each paid its block's clearing price.
+    """The offers the market accepts (ask at most the block's published price), each paid that
+    price, or its own ask for a pay-as-bid product (:attr:`~market.products.Product.pay_as_bid`).
 
     Parameters
     ----------
@@ -216,13 +217,14 @@ def award_reserves(
             continue
         clearing_price = price_decimal(float(value))
         if offer.price_per_mw <= clearing_price:
+            product = zone.product(offer.product)
             awards.append(
                 ReserveAward(
                     product=offer.product,
-                    direction=zone.product(offer.product).direction,
+                    direction=product.direction,
                     block_start=offer.block_start,
                     awarded_mw=offer.capacity_mw,
-                    capacity_price=clearing_price,
+                    capacity_price=offer.price_per_mw if product.pay_as_bid else clearing_price,
                 )
             )
     return awards

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -54,6 +54,10 @@ class Product:
         settlement when no measured series is given) [-].
     mileage_ratio
         Mean regulation mileage per MW of capacity per hour [MW/MW/h] for mileage-paid products.
+    pay_as_bid
+        An accepted capacity offer is paid its own ask (Germany's aFRR capacity auction), not
+        the block's clearing price (pay-as-clear, the default: FCR, the US and Chinese products).
+        Either way an offer is accepted where its ask is at most the block's published price.
     """
 
     key: str
@@ -65,6 +69,7 @@ class Product:
     activation_hours: float = 0.25
     expected_activation_share: float = 0.0
     mileage_ratio: float = 0.0
+    pay_as_bid: bool = False
 
     @property
     def is_reserve(self) -> bool:
@@ -109,6 +114,11 @@ AFRR_DOWN = Product(
     activation_hours=1.0,
     expected_activation_share=0.05,
 )
+
+# Germany's aFRR capacity auction pays as bid (regelleistung.net); the published block price is
+# the acceptance threshold an offer is compared with.
+AFRR_UP_PAY_AS_BID = replace(AFRR_UP, pay_as_bid=True)
+AFRR_DOWN_PAY_AS_BID = replace(AFRR_DOWN, pay_as_bid=True)
 
 # US ISO ancillary services (hourly day-ahead capacity).
 REGUP = Product(

@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 from market.errors import UnknownProductError, UnknownZoneError
 from market.products import (
     AFRR_DOWN,
+    AFRR_DOWN_PAY_AS_BID,
     AFRR_UP,
+    AFRR_UP_PAY_AS_BID,
     CN_FREQ_REG,
     CN_PEAK_SHAVING,
     CN_VALLEY_FILLING,
@@ -114,6 +116,7 @@ _H1 = timedelta(hours=1)
 _SDAC_15MIN = date(2025, 10, 1)
 _EPOCH = date(1970, 1, 1)
 _EU_RESERVES = (DA_ENERGY, FCR, AFRR_UP, AFRR_DOWN)
+_DE_RESERVES = (DA_ENERGY, FCR, AFRR_UP_PAY_AS_BID, AFRR_DOWN_PAY_AS_BID)
 _CN_PRODUCTS = (DA_ENERGY, CN_FREQ_REG, CN_PEAK_SHAVING, CN_VALLEY_FILLING)
 
 
@@ -157,7 +160,7 @@ _TABLE: dict[str, Zone] = dict(
     {
         z.key: z
         for z in (
-            _sdac("DE-LU", "Germany-Luxembourg (SDAC)", "Europe/Berlin", _EU_RESERVES),
+            _sdac("DE-LU", "Germany-Luxembourg (SDAC)", "Europe/Berlin", _DE_RESERVES),
             _sdac("DK1", "Denmark West (SDAC)", "Europe/Copenhagen", _EU_RESERVES),
             _sdac(
                 "DK2", "Denmark East (SDAC)", "Europe/Copenhagen", (DA_ENERGY, AFRR_UP, AFRR_DOWN)

@@ -166,3 +166,39 @@ def test_mileage_revenue_lowers_the_ask_of_capacity_and_mileage_offers() -> None
     down = ProductShape("FREQ_REG", False, True, (0, 0, 1, 1))
     asks = reserve_asks(site, shape, down, Payment.CAPACITY, model, values, 0, cap)  # type: ignore[arg-type]
     assert asks.tolist() == [0.0, 0.0]
+
+
+def test_pay_as_bid_capacity_asks_its_forecast_price_and_is_paid_its_ask() -> None:
+    """Germany's aFRR capacity pays as bid: an ask at the delivery cost (0 for a battery) would
+    give the capacity away, so the offer asks the forecast price, and an award is paid the ask;
+    FCR (pay-as-clear) keeps the delivery-cost ask and is paid the clearing price."""
+    from decimal import Decimal
+
+    from market.clearing import ReserveOffer, award_reserves
+
+    zone = get_zone("DE-LU")
+    assert zone.product("AFRR_UP").pay_as_bid
+    assert not zone.product("FCR").pay_as_bid
+    assert not get_zone("DK2").product("AFRR_UP").pay_as_bid
+    ix = delivery_intervals(DAY, "DE-LU")
+    blocks = ix[pd.Index(ix.tz_convert(zone.tz).hour) % 4 == 0]
+    forecast = {"AFRR_UP": pd.Series(11.37, index=blocks), "FCR": pd.Series(8.0, index=blocks)}
+    for product, ask in (("AFRR_UP", Decimal("11.37")), ("FCR", Decimal(0))):
+        d = site_dict("DE-LU", reserves={"products": [product]}, battery=BATTERY)
+        plan = solve_day(
+            Site.from_dict(d), "DE-LU", DAY, flat_prices("DE-LU", 60.0), forecast,
+            cache=ModelCache(),
+        )  # fmt: skip
+        assert plan.reserve_bids
+        assert {b.price_per_mw for b in plan.reserve_bids} == {ask}
+
+    start = blocks[0].to_pydatetime()
+    offers = [
+        ReserveOffer("AFRR_UP", start, Decimal("2.0"), Decimal("11.37")),
+        ReserveOffer("FCR", start, Decimal("1.0"), Decimal("0")),
+    ]
+    clearing = {"AFRR_UP": pd.Series(15.0, index=blocks), "FCR": pd.Series(9.5, index=blocks)}
+    paid = {a.product: a.capacity_price for a in award_reserves(offers, clearing, zone)}
+    assert paid == {"AFRR_UP": Decimal("11.37"), "FCR": Decimal("9.5")}
+    clearing["AFRR_UP"] = pd.Series(11.0, index=blocks)  # below the ask: not accepted
+    assert [a.product for a in award_reserves(offers, clearing, zone)] == ["FCR"]
