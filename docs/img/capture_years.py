@@ -24,6 +24,7 @@ RUNS = [
     ("Gansu 2024  gbm, deterministic", 0.6685, 0.7776),
     ("Gansu 2024  gbm, re-plans every hour", 0.6876, 0.8436),
     ("Gansu 2024  gbm, deterministic, every hour", 0.6685, 0.8256),
+    ("Gansu 2024  gbm, re-plans every quarter-hour", 0.6876, 0.8739),
     ("DK1 2022-23  similar days (no RT prices)", 0.8176, None),
     ("DK1 2022-23  gbm, no inputs (no RT prices)", 0.7445, None),
 ]
