@@ -156,7 +156,8 @@ def realtime_replan(
     decided = np.zeros(len(plan.intervals))  # the forecast each interval was run under
     for when in times:
         fc = realtime_forecast(data, day, zone, config, when, intraday=rolling)
-        n_run = int(plan.intervals.searchsorted(pd.Timestamp(when), side="left"))
+        # The first re-plan decides the whole day; a later one the intervals not yet started.
+        n_run = int(plan.intervals.searchsorted(pd.Timestamp(when))) if chain else 0
         replan = _replan_once(site, zone, day, plan, fc, config, when, cache, chain, n_run)
         decided[n_run:] = fc.point[n_run:]
         chain.append(replan)
@@ -203,7 +204,7 @@ def _replan_once(
             strict=config.strict,
             reference_mw=cleared,
             fixed=chain[-1].plan if chain else None,
-            fixed_intervals=n_run if chain else 0,
+            fixed_intervals=n_run,
         )
     except (BiddingError, MarketError) as exc:
         raise PowerdeskError(f"real-time stage, delivery day {day}: {exc}") from None

@@ -204,3 +204,20 @@ def test_rolling_replans_off_the_da_grid_are_a_one_line_error() -> None:
     check_realtime(replace(ROLL, rt_every_minutes=120), data)
     with pytest.raises(PowerdeskError, match="positive interval"):
         replace(ROLL, rt_every_minutes=-15)
+
+
+def test_a_single_replan_made_while_the_day_runs_reports_its_whole_forecast() -> None:
+    from engine.strategies.realtime import realtime_forecast
+
+    days = _days(FIRST, DAY)
+    da = _da_values(days)
+    data = _market(da, _regimes(da))
+    site = _site()
+    once = replace(ROLL, rt_every_minutes=0)
+    plan = decide("forecast", site, ZONE, DAY, data, once)
+    t = plan.intervals[9].to_pydatetime() - INTRADAY_LEAD
+    replan = realtime_replan(site, ZONE, DAY, plan, data, once, as_of=t)
+    assert replan.replans == 1
+    np.testing.assert_array_equal(
+        replan.forecast_per_mwh, realtime_forecast(data, DAY, ZONE, once, t).point
+    )
