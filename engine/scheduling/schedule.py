@@ -325,12 +325,17 @@ class JobSpec:
         today = now.astimezone(ZoneInfo(self.tz)).date()
         runs: list[DueRun] = []
         if self.kind is JobKind.REPLAN:
-            # A re-plan is worth running until the grace is over (the next one supersedes it).
+            # A re-plan is worth running within its grace and until the next one is due, which
+            # supersedes it: per day only the latest due re-plan runs.
             for offset in (-1, 0, 1):
                 d = today + timedelta(days=offset)
-                for at in self.replan_times(d):
-                    if at <= now and now - at <= self.misfire_grace:
-                        runs.append(DueRun(self.kind, self.replan_key(d, at), self.site, at, d))
+                due = [
+                    a for a in self.replan_times(d) if a <= now and now - a <= self.misfire_grace
+                ]
+                if due:
+                    runs.append(
+                        DueRun(self.kind, self.replan_key(d, due[-1]), self.site, due[-1], d)
+                    )
             return runs
         if self.kind in _BIDS:
             for offset in (0, 1, 2):  # delivery days that can be open at ``now``

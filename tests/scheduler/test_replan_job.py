@@ -81,10 +81,20 @@ def test_the_trigger_fires_at_every_replan_time(tmp_path: Path) -> None:
         fires.append(nxt.astimezone(UTC))
         prev = now = nxt
     assert set(due) <= set(fires)
-    # Each due time is a run of its own; a tick at any other time finds nothing new.
+    # Each due time is a run of its own, with a key of its own.
     for at in due:
-        assert [r.due_at for r in spec.due(at)].count(at) == 1
+        assert [r.due_at for r in spec.due(at)] == [at]
     assert len({spec.replan_key(DAY, at) for at in due}) == len(due)
+    # A tick that finds two re-plans within their grace runs only the later: it supersedes.
+    late = load_config(
+        _config(tmp_path / "late", "[replan]\nenabled = true\nevery_minutes = 60\n"
+                "misfire_grace_minutes = 130")
+    )  # fmt: skip
+    (hourly,) = [s for s in job_specs(late) if s.kind is JobKind.REPLAN]
+    times = hourly.replan_times(DAY)
+    now = times[6] + timedelta(minutes=5)
+    assert now - times[5] <= hourly.misfire_grace
+    assert [r.due_at for r in hourly.due(now)] == [times[6]]
 
 
 def test_the_job_writes_what_powerdesk_bid_rt_stage_writes(
