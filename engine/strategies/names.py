@@ -49,10 +49,12 @@ def default_model(zone: str, has_features: bool = False) -> str:
 
 DESCRIPTIONS: dict[StrategyName, str] = {
     StrategyName.FORECAST: (
-        "stochastic bid on similar-day price scenarios published before gate closure"
+        "stochastic bid on price scenarios from what is published before gate closure "
+        "(the run's price_model: similar days or a forecast model)"
     ),
     StrategyName.DETERMINISTIC: (
-        "one point forecast: probability-weighted mean of the 7 most similar past days"
+        "one point forecast of the run's price_model (similar days: the probability-weighted "
+        "mean of the 7 most similar past days)"
     ),
     StrategyName.PERFECT_FORESIGHT: (
         "each day optimised on its own actual DA and reserve prices (hindsight benchmark)"
