@@ -27,6 +27,7 @@ RUNS = [
     ("Gansu 2024  gbm, re-plans every quarter-hour", 0.6876, 0.8739),
     ("DK1 2022-23  similar days (no RT prices)", 0.8176, None),
     ("DK1 2022-23  gbm, no inputs (no RT prices)", 0.7445, None),
+    ("DK1 2022-23  lear (no RT prices)", 0.8030, None),
 ]
 
 
