@@ -115,6 +115,7 @@ class BidRecord:
     submitted_at: datetime | None
     submission_sha256: str | None
     created_at: datetime
+    decision: dict[str, Any] | None = None
 
 
 def _dumps(value: Any) -> str:
@@ -248,6 +249,14 @@ def build_bid(
         created_at=built_at,
         created_by=created_by,
     )
+    row["decision_json"] = _dumps(
+        {
+            "seed": request.seed,
+            "model": decided.config.model,
+            "offer_reserves": request.offer_reserves,
+            "allow_breaches": request.allow_breaches,
+        }
+    )
     with engine.begin() as conn:
         key = conn.execute(T_BID.insert().values(**row)).inserted_primary_key
     assert key is not None
@@ -262,15 +271,20 @@ def submitted_plan(engine: Engine, record: BidRecord) -> Decision:
     Raises
     ------
     PowerdeskError
-        The rebuilt plan is not the stored one (other data, or settings the record does not
-        keep, such as a seed or price model other than the defaults).
+        The rebuilt plan is not the stored one (other data since, or a bid stored before its
+        settings were kept, built with a seed or price model other than the defaults).
     """
+    kept = record.decision or {}
     request = BidRequest(
         site=record.site,
         day=record.day,
         strategy=record.strategy,
         as_of=record.inputs_as_of,
         n_scenarios=record.n_scenarios,
+        seed=int(kept.get("seed", 0)),
+        model=kept.get("model"),
+        offer_reserves=bool(kept.get("offer_reserves", True)),
+        allow_breaches=bool(kept.get("allow_breaches", False)),
     )
     decided = decide_request(engine, request, now=record.inputs_as_of)
     if decided.plan.provenance.parameter_hash != record.parameter_hash:
@@ -312,6 +326,7 @@ def _record(r: Any) -> BidRecord:
         submitted_at=r.submitted_at,
         submission_sha256=r.submission_sha256,
         created_at=r.created_at,
+        decision=None if r.decision_json is None else json.loads(r.decision_json),
     )
 
 

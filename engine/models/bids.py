@@ -59,6 +59,9 @@ class BidRow(SQLModel, table=True):
     submission_sha256: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     created_by: str = Field(max_length=32)
+    # The request settings the plan was decided with (seed, price model, reserves, breaches),
+    # so the plan can be rebuilt for the real-time stage; NULL for bids stored before api_0004.
+    decision_json: str | None = Field(default=None, sa_column=Column(Text))
 
 
 __all__ = ["BidRow"]

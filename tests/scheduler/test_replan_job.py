@@ -148,3 +148,43 @@ def test_the_job_writes_what_powerdesk_bid_rt_stage_writes(
     cli_doc = json.loads((tmp_path / "cli" / "replan.json").read_text())
     assert cli_doc == job_doc
     assert job_doc["as_of"] == at.isoformat()
+
+
+def test_a_bid_built_with_other_settings_is_rebuilt_with_them(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A trader's bid (the API's build with a price model and seed of its own) keeps its
+    settings, so the replan job rebuilds that very plan; before api_0004 it could not."""
+    from sqlmodel import Session
+
+    from engine.bids.service import BidRequest, build_bid, submit_bid, submitted_plan
+    from engine.marketdata.store import load_price_file
+    from engine.scheduling.daily import register_site_file, submission_time
+
+    with Session(engine) as session:
+        load_price_file(session, DA, "DE-LU")
+        load_price_file(session, _rt(tmp_path), "DE-LU", "IMBALANCE")
+        session.commit()
+    register_site_file(engine, SITE)
+    at = submission_time(DAY, "DE-LU")
+    request = BidRequest("example-dc", DAY, "forecast", n_scenarios=4, seed=3, model="naive")
+    built = build_bid(engine, request, now=at)
+    assert built.decision == {
+        "seed": 3,
+        "model": "naive",
+        "offer_reserves": True,
+        "allow_breaches": False,
+    }
+    record = submit_bid(engine, built.id, OutboxAdapter(engine, tmp_path / "home"), now=at)
+    rebuilt = submitted_plan(engine, record)
+    assert rebuilt.plan.provenance.parameter_hash == record.parameter_hash
+    assert rebuilt.config.model == "naive"
+    cfg = load_config(_config(tmp_path / "cfg", "[replan]\nenabled = true"))
+    home = tmp_path / "home"
+    runner = JobRunner(engine, cfg, default_registry(), OutboxAdapter(engine, home), home)
+    (spec,) = [s for s in runner.specs if s.kind is JobKind.REPLAN]
+    key = spec.replan_key(DAY, spec.replan_times(DAY)[0])
+    done = runner.run(runner.resolve(key))
+    assert done.status == "succeeded", done.error
+    assert done.result is not None
+    assert done.result["bid_id"] == record.id
