@@ -35,6 +35,20 @@ ImbalanceOpt = Annotated[
 ReserveOpt = Annotated[
     list[str] | None, typer.Option("--reserve-prices", help="ZONE=CSV reserve prices.")
 ]
+FeaturesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--features", help="ZONE=CSV published day-ahead inputs of a zone (feature file)."
+    ),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Price model of every zone (default: each zone's default for its data, e.g. gbm "
+        "for CN-GS with its published inputs).",
+    ),
+]
 ZonesOpt = Annotated[
     Path | None, typer.Option("--zones", help="Zones file (default $POWERDESK_ZONES).")
 ]
@@ -131,6 +145,7 @@ def _load(
     prices: list[str],
     imbalance: list[str] | None,
     reserves: list[str] | None,
+    features: list[str] | None = None,
 ) -> tuple[Any, Any, dict[str, Any], dict[str, dict[str, str]], dict[str, str]]:
     from engine.core.errors import PowerdeskError
     from engine.io.portfolio_file import load_portfolio, site_files, use_zones_file
@@ -142,6 +157,12 @@ def _load(
     da = _zone_files(prices, "--prices")
     imb = _zone_files(imbalance, "--imbalance-prices")
     res = _zone_files(reserves, "--reserve-prices")
+    feat = _zone_files(features, "--features")
+    stray = sorted(set(feat) - {s.zone for s in pf.sites})
+    if stray:
+        raise PowerdeskError(
+            f"--features {stray[0]}=...: no site of the portfolio is in {stray[0]}"
+        )
     inputs: dict[str, dict[str, str]] = {
         "portfolio": {"file": portfolio.name, "sha256": file_sha256(portfolio)}
     }
@@ -153,7 +174,13 @@ def _load(
         if key not in da:
             names = ", ".join(s.name for s in pf.sites if s.zone == key)
             raise PowerdeskError(f"no --prices {key}=CSV for zone {key} (sites: {names})")
-        data[key], files = from_files(get_zone(key), da[key], imb.get(key), res.get(key))
+        data[key], files = from_files(
+            get_zone(key),
+            da[key],
+            imb.get(key),
+            res.get(key),
+            [feat[key]] if key in feat else (),
+        )
         for kind, record in files.items():
             inputs[f"{key} {kind}"] = record
         labels[key] = f"DA prices {da[key]}"
@@ -185,6 +212,7 @@ def _prepare_run(
     strategy: str,
     start: str,
     end: str,
+    features: list[str] | None = None,
 ) -> _Run:
     """Read and check everything a portfolio backtest or sweep needs (one-line errors)."""
     from engine.backtest.portfolio import backtest_days_of, check_factors, check_portfolio_data
@@ -193,7 +221,9 @@ def _prepare_run(
     get_strategy(strategy)
     first, stop = _date(start, "--start"), _date(end, "--end")
     days = backtest_days_of(first, stop)
-    pf, zones, data, inputs, labels = _load(portfolio, zones_file, prices, imbalance, reserves)
+    pf, zones, data, inputs, labels = _load(
+        portfolio, zones_file, prices, imbalance, reserves, features
+    )
     if pin:
         pf = pf.with_jobs_pinned(_pins(pin))
     check_portfolio_data(pf, data, days, strategy, labels)
@@ -201,6 +231,18 @@ def _prepare_run(
     if factors is not None or pf.carbon_price_per_tco2 > 0:
         check_factors(pf, factors or {}, days, strategy, labels)
     return _Run(pf, zones, data, inputs, factors, days, first, stop)
+
+
+def _config(scenarios: int, seed: int, data: dict[str, Any], model: str | None) -> Any:
+    """The strategy settings of a portfolio command: each zone's price model for its data."""
+    from engine.strategies.registry import StrategyConfig, zone_models
+    from market import get_zone
+
+    return StrategyConfig(
+        n_scenarios=scenarios,
+        seed=seed,
+        zone_models=zone_models([get_zone(k) for k in data], data, model),
+    )
 
 
 def bid(
@@ -214,6 +256,8 @@ def bid(
     strategy: StrategyOpt = "forecast",
     seed: SeedOpt = 0,
     ef: Annotated[list[str] | None, typer.Option("--ef", help=_EF_HELP)] = None,
+    features: FeaturesOpt = None,
+    model: ModelOpt = None,
 ) -> None:
     """Build every site's bids and the migratable jobs' allocation for one delivery day."""
     from bidding import BiddingError
@@ -221,15 +265,17 @@ def bid(
     from engine.bids.files import write_plan
     from engine.core.errors import PowerdeskError
     from engine.strategies.portfolio import decide_portfolio
-    from engine.strategies.registry import StrategyConfig, get_strategy
+    from engine.strategies.registry import get_strategy
 
     get_strategy(strategy)
     the_day = _date(day, "--day")
-    pf, _, data, inputs, labels = _load(portfolio, zones_file, prices, None, reserve_prices)
+    pf, _, data, inputs, labels = _load(
+        portfolio, zones_file, prices, None, reserve_prices, features
+    )
     factors = _factors(ef, inputs, labels)
     if factors is not None:
         check_factors(pf, factors, [the_day], strategy, labels, settled=False)
-    config = StrategyConfig(n_scenarios=scenarios, seed=seed)
+    config = _config(scenarios, seed, data, model)
     try:
         plan = decide_portfolio(strategy, pf, the_day, data, config, factors=factors)
     except BiddingError as exc:
@@ -265,10 +311,11 @@ def backtest(
     progress: ProgressOpt = None,
     pin: PinOpt = None,
     ef: Annotated[list[str] | None, typer.Option("--ef", help=_EF_HELP)] = None,
+    features: FeaturesOpt = None,
+    model: ModelOpt = None,
 ) -> None:
     """Backtest a portfolio: joint decision per day, each site cleared and settled in its zone."""
     from engine.backtest.portfolio import backtest_portfolio_days, write_portfolio_backtest
-    from engine.strategies.registry import StrategyConfig
 
     run = _prepare_run(
         portfolio,
@@ -281,10 +328,11 @@ def backtest(
         strategy,
         start,
         end,
+        features,
     )
     pf, days, data, factors = run.portfolio, run.days, run.data, run.factors
     zones, inputs, first, stop = run.zones, run.inputs, run.start, run.end
-    config = StrategyConfig(n_scenarios=scenarios, seed=seed)
+    config = _config(scenarios, seed, data, model)
     result = backtest_portfolio_days(
         strategy,
         pf,
@@ -355,6 +403,8 @@ def sweep(
     executor: ExecutorOpt = "local",
     progress: ProgressOpt = None,
     pin: PinOpt = None,
+    features: FeaturesOpt = None,
+    model: ModelOpt = None,
 ) -> None:
     """Backtest the portfolio at each carbon price: cost and tCO2e moved against price 0."""
     from engine.backtest.portfolio import (
@@ -364,7 +414,6 @@ def sweep(
         sweep_files,
     )
     from engine.core.files import replace_dir_atomic
-    from engine.strategies.registry import StrategyConfig
 
     levels = parse_carbon_prices(carbon_prices)
     run = _prepare_run(
@@ -378,10 +427,11 @@ def sweep(
         strategy,
         start,
         end,
+        features,
     )
     pf, days, data, factors = run.portfolio, run.days, run.data, run.factors or {}
     zones, inputs, first, stop = run.zones, run.inputs, run.start, run.end
-    config = StrategyConfig(n_scenarios=scenarios, seed=seed)
+    config = _config(scenarios, seed, data, model)
     points = []
     for level in levels:
         priced = pf.with_carbon_price(float(level))

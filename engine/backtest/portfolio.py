@@ -390,6 +390,7 @@ def portfolio_summary(
         "migratable_jobs": [j.name for j in portfolio.jobs],
         "seed": config.seed,
         "scenarios": config.n_scenarios if strategy == "forecast" else 1,
+        "price_models": dict(config.zone_models),
         "inputs": {k: dict(v) for k, v in sorted(inputs.items())},
         "code_version": code_version(),
     }
@@ -588,6 +589,7 @@ def sweep_files(
         "currency": portfolio.currency,
         "seed": config.seed,
         "scenarios": config.n_scenarios if strategy == "forecast" else 1,
+        "price_models": dict(config.zone_models),
         "emission_factors": FACTOR_METHOD,
         "emissions": "location-based: metered grid purchase x realised hourly grid factor",
         "reference": "carbon price 0; tco2e_moved = emissions at 0 - emissions at the price",

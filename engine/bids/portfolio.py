@@ -37,7 +37,12 @@ from engine.sites.portfolios import get_portfolio
 from engine.sites.registry import get_site
 from engine.strategies.names import DEFAULT_SCENARIOS, DEFAULT_STRATEGY
 from engine.strategies.portfolio import decide_portfolio
-from engine.strategies.registry import StrategyConfig, decision_time, get_strategy
+from engine.strategies.registry import (
+    StrategyConfig,
+    decision_time,
+    get_strategy,
+    zone_models,
+)
 from market import gate_closure_utc, get_zone, to_money
 
 T_PBID: Table = PortfolioBidRow.__table__  # type: ignore[attr-defined]
@@ -146,12 +151,6 @@ def build_portfolio_bid(
     built_at = now or datetime.now(UTC)
     t = min(decision_time(request.day, z, request.as_of, strategy) for z in zones.values())
     as_of = built_at if strategy.hindsight and request.as_of is None else t
-    config = StrategyConfig(
-        n_scenarios=request.n_scenarios,
-        seed=request.seed,
-        offer_reserves=request.offer_reserves,
-        strict=not request.allow_breaches,
-    )
     data: dict[str, MarketData] | None = None
     if strategy.scenarios is not None:
         data = {}
@@ -161,6 +160,13 @@ def build_portfolio_bid(
                     {p for s in portfolio.sites if s.zone == key for p in s.reserve_products}
                 )
                 data[key] = from_database(session, zone, products if request.offer_reserves else ())
+    config = StrategyConfig(
+        n_scenarios=request.n_scenarios,
+        seed=request.seed,
+        offer_reserves=request.offer_reserves,
+        strict=not request.allow_breaches,
+        zone_models=zone_models(zones.values(), data),
+    )
     plan = decide_portfolio(
         request.strategy, portfolio, request.day, data, config, as_of=request.as_of
     )

@@ -34,6 +34,7 @@ from engine.marketdata.view import MarketData
 from engine.strategies.registry import (
     StrategyConfig,
     decision_time,
+    for_zone,
     get_strategy,
     reserve_prices_for,
 )
@@ -194,10 +195,11 @@ def decide_portfolio(
         if zone_data is None:
             raise PowerdeskError(f"site {site.name!r}: no market data for zone {zone.key}")
         view = zone_data if strategy.hindsight else zone_data.as_of(t)
+        zone_config = for_zone(config, zone)
         if zone.key not in made:
-            made[zone.key] = strategy.scenarios(view, day, zone, config)
+            made[zone.key] = strategy.scenarios(view, day, zone, zone_config)
         scenarios.append(made[zone.key])
-        reserves.append(reserve_prices_for(strategy, view, day, zone, t, config))
+        reserves.append(reserve_prices_for(strategy, view, day, zone, t, zone_config))
     efs = None
     if factors is not None or portfolio.carbon_price_per_tco2 > 0:
         efs = []

@@ -22,7 +22,8 @@ backtest measures for the same day, data and configuration are therefore the sam
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Protocol
 
@@ -105,6 +106,9 @@ class StrategyConfig:
     rt_every_minutes
         Re-plan again every this many minutes while the day runs, with the real-time prices
         known by then (0: the one re-plan after the DA result; :mod:`engine.strategies.realtime`).
+    zone_models
+        Price model per zone key, overriding ``model`` in that zone (a portfolio over zones:
+        each zone's :func:`price_model` for its own data).
 
     Notes
     -----
@@ -128,6 +132,7 @@ class StrategyConfig:
     rt_lookback_days: int = DEFAULT_RT_LOOKBACK_DAYS
     rt_threshold_per_mwh: float = DEFAULT_RT_THRESHOLD
     rt_every_minutes: int = 0
+    zone_models: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -146,9 +151,9 @@ class StrategyConfig:
             raise PowerdeskError(
                 f"rolling re-plans need a positive interval in minutes, got {self.rt_every_minutes}"
             )
-        if self.model != SIMILAR_DAYS:
+        for model in {self.model, *(m for _, m in self.zone_models)} - {SIMILAR_DAYS}:
             try:
-                parse_model(self.model)
+                parse_model(model)
             except ForecastError as exc:
                 raise PowerdeskError(str(exc)) from None
         if self.n_scenarios < 1:
@@ -199,6 +204,23 @@ def price_model(zone: Zone, data: MarketData | None, requested: str | None = Non
     if requested:
         return requested
     return default_model(zone.key, data is not None and bool(data.features))
+
+
+def zone_models(
+    zones: Iterable[Zone], data: Mapping[str, MarketData] | None, requested: str | None = None
+) -> tuple[tuple[str, str], ...]:
+    """Per zone key, the :func:`price_model` of the zone's data (for
+    :attr:`StrategyConfig.zone_models` of a portfolio)."""
+    return tuple(
+        (z.key, price_model(z, None if data is None else data.get(z.key), requested))
+        for z in sorted(zones, key=lambda z: z.key)
+    )
+
+
+def for_zone(config: StrategyConfig, zone: Zone) -> StrategyConfig:
+    """``config`` with the price model of ``zone`` (:attr:`StrategyConfig.zone_models`)."""
+    model = dict(config.zone_models).get(zone.key)
+    return config if model is None or model == config.model else replace(config, model=model)
 
 
 def error_record(config: StrategyConfig, zone: Zone) -> ErrorRecord | None:

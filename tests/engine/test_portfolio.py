@@ -461,3 +461,37 @@ def test_bid_cli_writes_each_site_and_the_allocation(tmp_path: Path) -> None:
     assert len(rows) == 2 * 25  # one row per site and interval of the 25-hour day
     energy = sum(float(r.split(",")[3]) for r in rows)  # hourly: MW = MWh
     assert energy == pytest.approx(600.0, abs=1e-4)
+
+
+def test_portfolio_price_models_follow_the_zone_rule_and_model_option(tmp_path: Path) -> None:
+    """Each zone's price model is the one the single-site commands pick for its data
+    (``price_model``), ``--model`` sets every zone's, and a feature file for a zone without
+    a site is a one-line error that writes nothing."""
+    import json
+
+    from engine.strategies.registry import zone_models
+
+    data = _data()
+    assert zone_models([get_zone("DK2"), get_zone("DK1")], data) == (
+        ("DK1", "similar-days"),
+        ("DK2", "similar-days"),
+    )
+    gansu = MarketData(data["DK1"].da, features={"wind_mw": data["DK1"].da})
+    assert zone_models([get_zone("CN-GS")], {"CN-GS": gansu}) == (("CN-GS", "gbm"),)
+    assert zone_models([get_zone("CN-GS")], {"CN-GS": gansu}, "naive") == (("CN-GS", "naive"),)
+
+    out = tmp_path / "out"
+    argv = ["portfolio", "bid", "--portfolio", str(PORTFOLIO), "--day", "2023-10-20"]
+    for z, p in PRICES.items():
+        argv += ["--prices", f"{z}={p}"]
+    assert _run([*argv, "--out", str(out), "--model", "naive"]) == 0
+    methods = {
+        json.loads((d / "bids.json").read_text())["provenance"]["scenario_method"]
+        for d in out.iterdir()
+        if d.is_dir()
+    }
+    assert methods
+    assert all("naive" in m for m in methods), methods
+    bad = tmp_path / "bad"
+    assert _run([*argv, "--out", str(bad), "--features", f"DE-LU={PRICES['DK1']}"]) != 0
+    assert not bad.exists()
