@@ -40,6 +40,7 @@ from market.clearing import DACurve
 FloatArray = npt.NDArray[np.float64]
 MODEL_VERSION = "bidding-model-1"
 ACTIVATION_SUFFIX = "_ACTIVATION"  # expected activation series of a product [-]
+ASK_SUFFIX = "_ASK"  # the ask of a pay-as-bid product's offers [currency/MW per block]
 _TOL = 1e-6
 
 
@@ -363,6 +364,9 @@ def parameter_values(
             zone, grid, prod, reserve_prices, site.reserve_performance_factor
         )
         block_prices[prod.key] = cap_price
+        ask = reserve_prices.get(f"{prod.key}{ASK_SUFFIX}")
+        if ask is not None:
+            block_prices[f"{prod.key}{ASK_SUFFIX}"] = _block_mean(ask, _block_bounds(grid, prod))
         offered = ~np.isnan(cap_price)
         v[f"reserve_value_{k}"] = value
         v[f"reserve_max_{k}"] = np.where(offered, site.load.grid_import_max_mw, 0.0)
@@ -548,6 +552,7 @@ def reserve_asks(
     k: int,
     cap_price: FloatArray,
     pay_as_bid: bool = False,
+    bid_price: FloatArray | None = None,
 ) -> FloatArray:
     """Per block: the ask of the product's capacity offer, the cost of delivering an award.
 
@@ -565,13 +570,14 @@ def reserve_asks(
     ``k`` is the product's index in ``shape.products``.
 
     A pay-as-bid product (``pay_as_bid``) is paid the ask itself, so an ask at the delivery
-    cost would give the capacity away: it asks the forecast capacity price ``cap_price`` (where
-    known), never less than the delivery cost.
+    cost would give the capacity away: it asks ``bid_price`` (the forecast's ask, a series
+    ``<KEY>_ASK``; default the capacity price ``cap_price``) where known, never less than the
+    delivery cost.
     """
     asks = _delivery_cost_asks(site, shape, prod, payment, model, values, k, cap_price)
     if pay_as_bid:
-        forecast = np.nan_to_num(np.asarray(cap_price, dtype=np.float64), nan=0.0)
-        asks = np.maximum(asks, forecast)
+        target = cap_price if bid_price is None else bid_price
+        asks = np.maximum(asks, np.nan_to_num(np.asarray(target, dtype=np.float64), nan=0.0))
     return asks
 
 
@@ -685,6 +691,7 @@ def plan_from_solution(
             k,
             block_prices[prod.key],
             pay_as_bid=product.pay_as_bid,
+            bid_price=block_prices.get(f"{prod.key}{ASK_SUFFIX}"),
         )
         for b, (start, end) in enumerate(_block_bounds(grid, prod)):
             # Round down to the product's granularity: less reserve stays deliverable.

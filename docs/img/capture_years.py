@@ -16,7 +16,7 @@ RUNS = [
     ("DE-LU 2024  similar days, ask = forecast (before)", 0.7345, 0.7602),
     ("DE-LU 2024  lear, ask = forecast (before)", 0.7268, 0.7406),
     ("DE-LU 2024  similar days, ask = delivery cost", 0.9033, 0.9290),
-    ("DE-LU 2024  similar days, aFRR paid as bid", 0.8958, 0.9218),
+    ("DE-LU 2024  similar days, aFRR paid as bid, shaded ask", 0.8991, 0.9256),
     ("DE-LU 2024  deterministic, ask = delivery cost", 0.9011, 0.9343),
     ("DE-LU 2024  lear, ask = delivery cost", 0.8942, 0.9081),
     ("Gansu 2024  similar days", 0.5520, 0.7713),

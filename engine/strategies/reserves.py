@@ -10,13 +10,13 @@ market data, :mod:`engine.io.activations`) and handed to the valuation as ``<KEY
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from bidding.day import ACTIVATION_SUFFIX
+from bidding.day import ACTIVATION_SUFFIX, ASK_SUFFIX
 from engine.io.activations import CALLED_SUFFIX, MOVED_SUFFIX
 from market import KnownSeries, Zone, block_index, delivery_day_bounds, delivery_intervals
 from market.clearing import MILEAGE_SUFFIX
@@ -164,8 +164,9 @@ def forecast_reserve_prices(
             local.date, local.hour, local.minute, known.to_numpy(dtype=np.float64), strict=True
         ):
             by_slot.setdefault((d, int(h) * 60 + int(m)), float(v))
-        values = []
+        values, asks = [], []
         target = starts.tz_convert(zone.tz)
+        shade = kind == "price" and product.pay_as_bid
         for h, m in zip(target.hour, target.minute, strict=True):
             slot = int(h) * 60 + int(m)
             seen = [
@@ -173,6 +174,33 @@ def forecast_reserve_prices(
                 for k in range(1, 4 * n_days + 1)
                 if (day - timedelta(days=k), slot) in by_slot
             ][:n_days]
-            values.append(math.fsum(seen) / len(seen) if seen else math.nan)
+            if shade and seen:
+                ask, revenue = pay_as_bid_ask(seen)
+                values.append(revenue)
+                asks.append(ask)
+            else:
+                values.append(math.fsum(seen) / len(seen) if seen else math.nan)
+                asks.append(math.nan)
         out[key] = pd.Series(values, index=starts, dtype=np.float64).dropna()
+        if shade:
+            out[f"{key}{ASK_SUFFIX}"] = pd.Series(asks, index=starts, dtype=np.float64).dropna()
     return out
+
+
+def pay_as_bid_ask(seen: Sequence[float]) -> tuple[float, float]:
+    """The ask of a pay-as-bid offer and its expected revenue per MW, from past prices.
+
+    An offer asking ``a`` is accepted where the block's price reaches ``a`` and is then paid
+    ``a``; over the past prices ``seen`` of the block the expected revenue is ``a`` times the
+    share of them at or above ``a``. The ask is the past price that maximises it (the lower on
+    a tie: more often accepted). With an unbiased forecast as the ask about half the offers
+    are accepted; the shaded ask trades price for acceptance where that pays.
+    """
+    prices = sorted(float(x) for x in seen)
+    n = len(prices)
+    best, best_value = prices[0], prices[0]
+    for i, a in enumerate(prices):
+        value = a * (n - i) / n  # prices[i:] are at or above a
+        if value > best_value + 1e-12:
+            best, best_value = a, value
+    return best, best_value
