@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from types import FrameType
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.base import BaseScheduler, SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 
@@ -112,13 +113,33 @@ def run(runner: JobRunner, *, once: bool = False) -> list[RunOutcome]:
         return outcomes
     scheduler = build_scheduler(runner)
     stopping = threading.Event()
+    stoppers: list[threading.Thread] = []
+
+    launching = threading.Event()
+
+    def _shutdown() -> None:
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                scheduler.shutdown(wait=True)
+                return
+            except SchedulerNotRunningError:
+                # Not running yet: if the main thread is about to start it, wait for that;
+                # if it has not got there, it sees ``stopping`` and never starts.
+                if not launching.is_set() or time.monotonic() > deadline:
+                    return
+                time.sleep(0.02)
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         if stopping.is_set():
             raise SystemExit(128 + signum)
         stopping.set()
         log.info("signal %s: finishing running jobs, then stopping", signum)
-        scheduler.shutdown(wait=True)
+        # Not in the handler itself: the signal may interrupt the main thread while it holds the
+        # scheduler's wake-up event's lock (a plain lock), which shutdown() takes again.
+        stopper = threading.Thread(target=_shutdown, name="scheduler-stop")
+        stoppers.append(stopper)
+        stopper.start()
 
     previous: dict[signal.Signals, Any] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -126,8 +147,12 @@ def run(runner: JobRunner, *, once: bool = False) -> list[RunOutcome]:
     try:
         for job in scheduler.get_jobs():
             log.info("scheduled %s", job.name)
-        scheduler.start()  # blocks until shutdown
+        launching.set()
+        if not stopping.is_set():
+            scheduler.start()  # blocks until shutdown
     finally:
+        for stopper in stoppers:
+            stopper.join()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return outcomes
