@@ -574,42 +574,24 @@ def reserve_asks(
     ``<KEY>_ASK``; default the capacity price ``cap_price``) where known, never less than the
     delivery cost.
     """
-    asks = _delivery_cost_asks(site, shape, prod, payment, model, values, k, cap_price)
+    nt = shape.n_intervals
+    asks = np.zeros(prod.n_blocks)
+    dr_used = np.zeros(nt, dtype=bool)
+    if prod.up and "dr_up_mw" in model.variables:
+        dr_used = _arr(model, "dr_up_mw", (nt,)) > _TOL
+    blocks = np.asarray(prod.block_of_interval)
+    if dr_used.any() and payment is Payment.CURTAILMENT:
+        asks[np.unique(blocks[dr_used])] = site.demand_response.cost_per_mwh
+    elif dr_used.any():
+        unit = np.asarray(values.get("dr_cost", np.zeros(nt)), dtype=np.float64)
+        np.add.at(asks, blocks[dr_used], unit[dr_used])
+        if payment is Payment.CAPACITY_AND_MILEAGE:
+            value = np.asarray(values[f"reserve_value_{k}"], dtype=np.float64)
+            mileage = np.nan_to_num(value - cap_price, nan=0.0)
+            asks = np.maximum(asks - np.maximum(mileage, 0.0), 0.0)
     if pay_as_bid:
         target = cap_price if bid_price is None else bid_price
         asks = np.maximum(asks, np.nan_to_num(np.asarray(target, dtype=np.float64), nan=0.0))
-    return asks
-
-
-def _delivery_cost_asks(
-    site: Site,
-    shape: BidShape,
-    prod: ProductShape,
-    payment: Payment,
-    model: BidModel,
-    values: Mapping[str, Any],
-    k: int,
-    cap_price: FloatArray,
-) -> FloatArray:
-    nt = shape.n_intervals
-    asks = np.zeros(prod.n_blocks)
-    if not prod.up or "dr_up_mw" not in model.variables:
-        return asks
-    dr_used = _arr(model, "dr_up_mw", (nt,)) > _TOL
-    if not dr_used.any():
-        return asks
-    blocks = np.asarray(prod.block_of_interval)
-    if payment is Payment.CURTAILMENT:
-        per_mwh = site.demand_response.cost_per_mwh
-        for b in np.unique(blocks[dr_used]):
-            asks[int(b)] = per_mwh
-        return asks
-    unit = np.asarray(values.get("dr_cost", np.zeros(nt)), dtype=np.float64)
-    np.add.at(asks, blocks[dr_used], unit[dr_used])
-    if payment is Payment.CAPACITY_AND_MILEAGE:
-        value = np.asarray(values[f"reserve_value_{k}"], dtype=np.float64)
-        mileage = np.nan_to_num(value - cap_price, nan=0.0)
-        asks = np.maximum(asks - np.maximum(mileage, 0.0), 0.0)
     return asks
 
 
