@@ -103,11 +103,23 @@ def _local_minutes(intervals: pd.DatetimeIndex, zone: Zone) -> npt.NDArray[np.in
     return np.asarray(local.hour * 60 + local.minute, dtype=np.int64)
 
 
+SpreadMemo = dict[bytes, FloatArray]
+
+
 def day_spreads(
-    da: pd.Series, rt: pd.Series, rt_resolution: timedelta, day: date, zone: Zone
+    da: pd.Series,
+    rt: pd.Series,
+    rt_resolution: timedelta,
+    day: date,
+    zone: Zone,
+    memo: SpreadMemo | None = None,
 ) -> tuple[pd.DatetimeIndex, FloatArray]:
     """The DA intervals of ``day`` and their real-time minus DA spread (NaN where either price
-    is not in the series)."""
+    is not in the series).
+
+    ``memo`` keeps results by the exact prices they were computed from (the day's DA values and
+    the real-time values and times it reads), so the re-plans of one chain compute each past
+    day once and a revised price is never served stale."""
     intervals = delivery_intervals(day, zone)
     step = pd.Timedelta(intervals[1] - intervals[0]).to_pytimedelta()
     got = da.reindex(intervals).to_numpy(dtype=np.float64)
@@ -116,6 +128,33 @@ def day_spreads(
     part = rt[(rt.index >= lo) & (rt.index < hi)]
     if part.empty:
         return intervals, np.full(len(intervals), np.nan)
+    key = b""
+    if memo is not None:
+        key = b"".join(
+            (
+                intervals.asi8.tobytes(),
+                got.tobytes(),
+                pd.DatetimeIndex(part.index).asi8.tobytes(),
+                part.to_numpy(dtype=np.float64).tobytes(),
+            )
+        )
+        hit = memo.get(key)
+        if hit is not None:
+            return intervals, hit.copy()
+    spread = _spreads(part, got, rt_resolution, intervals, step, hi)
+    if memo is not None:
+        memo[key] = spread.copy()
+    return intervals, spread
+
+
+def _spreads(
+    part: pd.Series,
+    got: FloatArray,
+    rt_resolution: timedelta,
+    intervals: pd.DatetimeIndex,
+    step: timedelta,
+    hi: pd.Timestamp,
+) -> FloatArray:
     on = imbalance_prices_on(part, rt_resolution, intervals, step)
     real = np.array([np.nan if v is None else float(v) for v in on])
     # A DA interval is known only when all of its real-time intervals are (at the re-plan time
@@ -124,16 +163,22 @@ def day_spreads(
     if per > 1:
         counts = np.diff(part.index.searchsorted(intervals.append(pd.DatetimeIndex([hi]))))
         real[counts < per] = np.nan
-    return intervals, real - got
+    return np.asarray(real - got, dtype=np.float64)
 
 
 def _spread_history(
-    da: pd.Series, rt: pd.Series, rt_resolution: timedelta, day: date, zone: Zone, days: int
+    da: pd.Series,
+    rt: pd.Series,
+    rt_resolution: timedelta,
+    day: date,
+    zone: Zone,
+    days: int,
+    memo: SpreadMemo | None = None,
 ) -> tuple[pd.DatetimeIndex, FloatArray]:
     """DA intervals of the ``days`` days before ``day`` and of ``day`` itself, in time order, and
     their known spreads (NaN where unknown)."""
     parts = [
-        day_spreads(da, rt, rt_resolution, day - timedelta(days=k), zone)
+        day_spreads(da, rt, rt_resolution, day - timedelta(days=k), zone, memo)
         for k in range(days, -1, -1)
     ]
     index = pd.DatetimeIndex(parts[0][0].append([p[0] for p in parts[1:]]))
@@ -171,6 +216,7 @@ def forecast_realtime(
     lookback_days: int = DEFAULT_RT_LOOKBACK_DAYS,
     *,
     intraday: bool = False,
+    memo: SpreadMemo | None = None,
 ) -> RealtimeForecast:
     """Forecast the real-time prices of ``day`` from what the caller may know.
 
@@ -189,6 +235,9 @@ def forecast_realtime(
         Days before ``day`` the spread statistics look at.
     intraday
         Update the spread with the last known one (module docstring).
+    memo
+        Spreads already computed, by the prices they came from (:func:`day_spreads`): one per
+        chain of re-plans, so its re-plans do not recompute the look-back days.
 
     Raises
     ------
@@ -210,7 +259,7 @@ def forecast_realtime(
     need_history = method != "zero" or intraday
     if not need_history:
         return RealtimeForecast(intervals, da_day, spread, method, lookback_days, used)
-    history, spreads = _spread_history(da, rt, rt_resolution, day, zone, lookback_days)
+    history, spreads = _spread_history(da, rt, rt_resolution, day, zone, lookback_days, memo)
     minutes = _local_minutes(history, zone)
     past = np.arange(len(history)) < len(history) - len(intervals)
     expected = np.zeros(len(history))  # the method spread of every interval of the history

@@ -23,7 +23,7 @@ from engine.core.errors import PowerdeskError
 from engine.marketdata.view import MarketData
 from engine.strategies.registry import StrategyConfig
 from forecast.errors import ForecastError
-from forecast.realtime import RealtimeForecast, day_spreads, forecast_realtime
+from forecast.realtime import RealtimeForecast, SpreadMemo, day_spreads, forecast_realtime
 from market import MarketError, Zone, delivery_intervals, require_aware
 from market.calendar import da_publication_utc
 from market.clearing import clear_curve
@@ -84,6 +84,7 @@ def realtime_forecast(
     t: datetime,
     *,
     intraday: bool = False,
+    memo: SpreadMemo | None = None,
 ) -> RealtimeForecast:
     """The real-time price forecast of ``day`` from what is published before ``t``.
 
@@ -107,6 +108,7 @@ def realtime_forecast(
             zone,
             config.rt_lookback_days,
             intraday=intraday,
+            memo=memo,
         )
     except ForecastError as exc:
         raise PowerdeskError(f"real-time stage, delivery day {day}: {exc}") from None
@@ -154,8 +156,9 @@ def realtime_replan(
         times += [x for x in intraday_times(day, zone, every) if as_of is None or x <= t]
     chain: list[Replan] = []
     decided = np.zeros(len(plan.intervals))  # the forecast each interval was run under
+    memo: SpreadMemo = {}  # the look-back days' spreads, computed once for the chain
     for when in times:
-        fc = realtime_forecast(data, day, zone, config, when, intraday=rolling)
+        fc = realtime_forecast(data, day, zone, config, when, intraday=rolling, memo=memo)
         # The first re-plan decides the whole day; a later one the intervals not yet started.
         n_run = int(plan.intervals.searchsorted(pd.Timestamp(when))) if chain else 0
         replan = _replan_once(site, zone, day, plan, fc, config, when, cache, chain, n_run)

@@ -221,3 +221,19 @@ def test_a_single_replan_made_while_the_day_runs_reports_its_whole_forecast() ->
     np.testing.assert_array_equal(
         replan.forecast_per_mwh, realtime_forecast(data, DAY, ZONE, once, t).point
     )
+
+
+def test_the_spread_memo_serves_only_the_prices_it_was_computed_from() -> None:
+    days = _days(FIRST, DAY)
+    da = _da_values(days)
+    rt = _regimes(da)
+    memo: dict[bytes, np.ndarray] = {}
+    _, first = day_spreads(da, rt, QUARTER, DAY, ZONE, memo)
+    _, again = day_spreads(da, rt, QUARTER, DAY, ZONE, memo)
+    np.testing.assert_array_equal(first, again)
+    assert len(memo) == 1
+    revised = rt.copy()
+    revised[delivery_intervals(DAY, ZONE, QUARTER)[8]] += 100.0  # a revised quarter-hour
+    _, fresh = day_spreads(da, revised, QUARTER, DAY, ZONE, memo)
+    np.testing.assert_array_equal(fresh, day_spreads(da, revised, QUARTER, DAY, ZONE)[1])
+    assert not np.array_equal(fresh, first)
