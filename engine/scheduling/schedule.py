@@ -73,6 +73,7 @@ from engine.scheduling.runs import (
     run_once,
     succeeded_keys,
 )
+from engine.strategies.replan_times import intraday_times, replan_time
 from market import NAME_RULE, gate_closure_utc, get_zone, is_name
 from market.errors import MarketError
 
@@ -271,8 +272,6 @@ class JobSpec:
     def replan_times(self, day: date) -> list[datetime]:
         """Re-plan instants [UTC] of delivery ``day``: after its DA result, and the rolling
         re-plans while it runs (:mod:`engine.strategies.realtime`, the times the backtest uses)."""
-        from engine.strategies.realtime import intraday_times, replan_time
-
         zone = get_zone(self.site.zone)
         times = [replan_time(day, zone)]
         if self.every:
@@ -386,8 +385,6 @@ def _bid_spec(config: SchedulerConfig, kind: JobKind, site: SiteRef) -> JobSpec:
 
 
 def _replan_spec(config: SchedulerConfig, site: SiteRef) -> JobSpec:
-    from engine.strategies.realtime import replan_time
-
     zone = get_zone(site.zone)
     first = replan_time(date(2025, 1, 15), zone).astimezone(ZoneInfo(zone.tz))
     return JobSpec(
@@ -621,8 +618,6 @@ def load_config(path: Path) -> SchedulerConfig:
     if lookback < 1:
         raise InputFileError(where, "[replan] lookback_days must be >= 1")
     if every:
-        from engine.strategies.realtime import intraday_times
-
         for site in sites:
             try:
                 intraday_times(date(2025, 1, 15), get_zone(site.zone), every)

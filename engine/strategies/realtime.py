@@ -22,48 +22,17 @@ from bidding.realtime import Replan, ReplanCache, replan_day
 from engine.core.errors import PowerdeskError
 from engine.marketdata.view import MarketData
 from engine.strategies.registry import StrategyConfig
+from engine.strategies.replan_times import INTRADAY_LEAD as INTRADAY_LEAD
+from engine.strategies.replan_times import REPLAN_DELAY as REPLAN_DELAY
+from engine.strategies.replan_times import intraday_times as intraday_times
+from engine.strategies.replan_times import replan_time as replan_time
 from forecast.errors import ForecastError
 from forecast.realtime import RealtimeForecast, SpreadMemo, day_spreads, forecast_realtime
-from market import MarketError, Zone, delivery_intervals, require_aware
+from market import MarketError, Zone, require_aware
 from market.calendar import da_publication_utc
 from market.clearing import clear_curve
 
 FloatArray = npt.NDArray[np.float64]
-
-# The re-plan is made this long after the DA results of the day are published.
-REPLAN_DELAY = timedelta(minutes=15)
-# A rolling re-plan is made this long before the interval boundary from which it decides.
-INTRADAY_LEAD = timedelta(minutes=1)
-
-
-def replan_time(day: date, zone: Zone) -> datetime:
-    """When the real-time stage re-plans ``day``: its DA publication + :data:`REPLAN_DELAY`."""
-    return da_publication_utc(day, zone) + REPLAN_DELAY
-
-
-def intraday_times(day: date, zone: Zone, every: timedelta) -> list[datetime]:
-    """Times [UTC] of the rolling re-plans of ``day``: :data:`INTRADAY_LEAD` before the start of
-    ``day`` and before every ``every`` after it, while ``day`` runs.
-
-    Raises
-    ------
-    PowerdeskError
-        ``every`` not a positive whole number of the zone's DA intervals.
-    """
-    intervals = delivery_intervals(day, zone)
-    step = pd.Timedelta(intervals[1] - intervals[0]).to_pytimedelta()
-    if every <= timedelta(0) or every % step:
-        minutes = step.total_seconds() / 60
-        raise PowerdeskError(
-            f"rolling re-plans must come every whole number of {minutes:g}-minute intervals"
-        )
-    start = intervals[0].to_pydatetime()
-    end = (intervals[-1] + step).to_pydatetime()
-    out, t = [], start
-    while t < end:
-        out.append(t - INTRADAY_LEAD)
-        t += every
-    return out
 
 
 def nearest_scenario(plan: DayPlan, actual_per_mwh: FloatArray) -> int:
