@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -16,8 +17,13 @@ DA = FIXTURES / "prices" / "de_lu_2025_03_da.csv"
 DAY = "2025-03-20"
 
 
-def _rt(tmp_path: Path) -> Path:
-    """Real-time prices: the DA price plus a spread that alternates by hour (15 minutes)."""
+def _hourly_alternating(start: pd.Timestamp, quarter: int) -> float:
+    return 5.0 if start.hour % 2 else -5.0
+
+
+def _rt(tmp_path: Path, spread: Callable[[pd.Timestamp, int], float] = _hourly_alternating) -> Path:
+    """Quarter-hourly real-time prices: the DA price plus ``spread(start, quarter of the hour)``
+    (default: a spread that alternates by hour)."""
     da = pd.read_csv(DA)
     starts = pd.to_datetime(da["interval_start"], utc=True)
     rows = []
@@ -25,7 +31,7 @@ def _rt(tmp_path: Path) -> Path:
         for q in range(4):
             s = t + pd.Timedelta(minutes=15 * q)
             end = s + pd.Timedelta(minutes=15)
-            rows.append((s.isoformat(), round(p + (5 if s.hour % 2 else -5), 2), end.isoformat()))
+            rows.append((s.isoformat(), round(p + spread(s, q), 2), end.isoformat()))
     path = tmp_path / "rt.csv"
     frame = pd.DataFrame(rows, columns=["interval_start", "price", "interval_end"])
     frame.to_csv(path, index=False)

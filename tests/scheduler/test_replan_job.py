@@ -7,7 +7,6 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine
@@ -18,6 +17,7 @@ from engine.core.errors import InputFileError
 from engine.scheduling.jobs import default_registry
 from engine.scheduling.schedule import JobKind, JobRunner, job_specs, load_config
 from market import delivery_intervals, get_zone
+from tests.cli.test_bid_rt_stage import _rt as rt_prices
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SITE = FIXTURES / "sites" / "example-dc.toml"
@@ -34,20 +34,7 @@ def _config(folder: Path, body: str) -> Path:
 
 def _rt(tmp_path: Path) -> Path:
     """Quarter-hourly real-time prices: the DA price and a spread that changes every 3 hours."""
-    da = pd.read_csv(DA)
-    starts = pd.to_datetime(da["interval_start"], utc=True)
-    rows = []
-    for t, p in zip(starts, da["price"], strict=True):
-        for q in range(4):
-            s = t + pd.Timedelta(minutes=15 * q)
-            spread = 30 if (s.hour // 3) % 2 else -30
-            end = s + pd.Timedelta(minutes=15)
-            rows.append((s.isoformat(), round(p + spread + q, 2), end.isoformat()))
-    path = tmp_path / "rt.csv"
-    pd.DataFrame(rows, columns=["interval_start", "price", "interval_end"]).to_csv(
-        path, index=False
-    )
-    return path
+    return rt_prices(tmp_path, lambda s, q: (30 if (s.hour // 3) % 2 else -30) + q)
 
 
 def test_replan_is_off_unless_enabled_and_checks_its_settings(tmp_path: Path) -> None:
