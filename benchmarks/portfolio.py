@@ -23,6 +23,7 @@ from bidding.model import problem_size
 from bidding.portfolio import MigratableJob, Placement, Portfolio
 from bidding.portfolio_model import PortfolioModelCache, solve_portfolio
 from bidding.site import Battery, DemandResponse, JobClass, Load, Site, StepProfile
+from bidding.solve import solver_threads
 from market import block_index, delivery_intervals, get_zone
 
 ZONES = ("CN-GS", "CN-JS", "CN-GD", "CN-SX", "CN-SD")
@@ -108,9 +109,18 @@ def synthetic_zone_reserves(zone: str, seed: int) -> dict[str, pd.Series]:
 
 
 def bench_portfolio(
-    n_sites: int, n_zones: int, n_jobs: int, n_scenarios: int, warm: int = 10, seed: int = 0
+    n_sites: int,
+    n_zones: int,
+    n_jobs: int,
+    n_scenarios: int,
+    warm: int = 10,
+    seed: int = 0,
+    block_start: bool = True,
 ) -> dict[str, Any]:
-    """Cold solve and ``warm`` re-solves of the synthetic portfolio; times and problem size."""
+    """Cold solve and ``warm`` re-solves of the synthetic portfolio; times and problem size.
+
+    ``block_start=False`` solves every day's joint problem cold (the comparison figure).
+    """
     pf = synthetic_portfolio(n_sites, n_zones, n_jobs, seed)
     cache = PortfolioModelCache()
     options = SolveOptions()
@@ -127,13 +137,13 @@ def bench_portfolio(
 
     t0 = time.perf_counter()
     sc, res = inputs(0)
-    first = solve_portfolio(pf, DAY, sc, res, options, cache)
+    first = solve_portfolio(pf, DAY, sc, res, options, cache, block_start=block_start)
     cold = time.perf_counter() - t0
     walls, solver = [], []
     for k in range(1, warm + 1):
         sc, res = inputs(k)
         t0 = time.perf_counter()
-        plan = solve_portfolio(pf, DAY, sc, res, options, cache)
+        plan = solve_portfolio(pf, DAY, sc, res, options, cache, block_start=block_start)
         walls.append(time.perf_counter() - t0)
         solver.append(plan.provenance.solver_time_s)
     size = problem_size(cache.models()[-1])
@@ -158,6 +168,8 @@ def bench_portfolio(
         "objective": round(first.provenance.objective, 4),
         "migratable_energy_mwh": round(placed, 3),
         **size,
+        "block_start": block_start,
+        "threads": solver_threads() if block_start else 1,
         "solver": first.provenance.solver,
         "solver_version": first.provenance.solver_version,
     }

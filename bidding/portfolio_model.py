@@ -47,7 +47,7 @@ from bidding.model import BidModel, BidShape, Scope, site_terms, value_of
 from bidding.plan import DayPlan, Provenance
 from bidding.portfolio import MigratableJob, Portfolio
 from bidding.scenarios import PriceScenarios
-from bidding.solve import solve_model
+from bidding.solve import BlockSplit, solve_model
 from market import Zone, get_zone
 from market.clearing import DACurve
 
@@ -111,6 +111,77 @@ class PortfolioModel:
             raise KeyError(f"missing parameter values: {sorted(missing)[:5]}")
         for name, param in self.params.items():
             param.value = np.asarray(values[name], dtype=np.float64).reshape(param.shape)
+
+    def block_split(self) -> BlockSplit | None:
+        """The portfolio as blocks for a block start: one per site, linked by the job rows.
+
+        Every site's variables form its block; the jobs' shortfalls are the linking
+        variables. The guessed dual of job ``j``'s energy row (:func:`energy_price_guess`)
+        shifts the cost of its placement variables by ``-dt * guess``, so each site alone
+        places the job where it costs less than the guess. ``None`` for fewer than two sites
+        or without migratable jobs (nothing to split).
+        """
+        if len(self.sites) < 2 or not self.shape.jobs:
+            return None
+        owners = {v.id: -1 for v in self.problem.variables()}
+        for i, view in enumerate(self.sites):
+            for v in view.variables.values():
+                owners[v.id] = i
+        guess = energy_price_guess(self)
+        shift: dict[int, FloatArray] = {}
+        for i, (sshape, view) in enumerate(zip(self.shape.sites, self.sites, strict=True)):
+            entries = self.shape.entries(i)
+            if entries:
+                jobs = np.array([j for j, _, _ in entries])
+                shift[view.variables["mig_mw"].id] = -sshape.interval_hours * guess[jobs]
+        return BlockSplit(owners, shift)
+
+
+def energy_price_guess(model: PortfolioModel) -> FloatArray:
+    """A guess of each job energy row's dual [currency/MWh], from the set parameter values.
+
+    Each job's energy filled greedily into its cheapest (site, interval) slots, a slot's cost
+    being the expected price there times PUE plus the placement cost, up to the job's cap: the
+    guess is the cost of the last slot needed (the penalty when the slots cannot hold the
+    energy). It ignores the battery, the IT capacity and the other jobs; the block start only
+    needs it close (bidding/solve.py).
+    """
+    n_jobs = len(model.shape.jobs)
+    unit: list[FloatArray] = []
+    room: list[FloatArray] = []
+    owner: list[npt.NDArray[np.int64]] = []
+    for i, (sshape, view) in enumerate(zip(model.shape.sites, model.sites, strict=True)):
+        entries = model.shape.entries(i)
+        if not entries:
+            continue
+        dt = sshape.interval_hours
+        price = np.asarray(view.params["price_weighted"].value).sum(axis=0)  # per MW, over dt
+        pue = np.asarray(view.params["pue"].value)
+        cost = np.asarray(view.params["mig_cost"].value)
+        t = np.array([t for _, t, _ in entries])
+        unit.append((pue[t] * price[t] + cost) / dt)
+        room.append(np.array([cap for _, _, cap in entries]) * dt)
+        owner.append(np.array([j for j, _, _ in entries]))
+    energy = np.asarray(model.params["mig_energy_mwh"].value)
+    penalty = np.asarray(model.params["pen_mig"].value)
+    guess = penalty.astype(np.float64).copy()
+    if not unit:
+        return guess
+    u, r, o = np.concatenate(unit), np.concatenate(room), np.concatenate(owner)
+    order = np.lexsort((u, o))
+    u, r, o = u[order], r[order], o[order]
+    for j in range(n_jobs):
+        lo, hi = np.searchsorted(o, [j, j + 1])
+        if lo == hi:
+            continue
+        if energy[j] <= 0:
+            guess[j] = u[lo]
+            continue
+        filled = np.cumsum(r[lo:hi])
+        k = int(np.searchsorted(filled, energy[j] - 1e-9))
+        if k < hi - lo:
+            guess[j] = u[lo + k]
+    return guess
 
 
 def _prefix(i: int) -> str:
@@ -291,6 +362,7 @@ def solve_portfolio(
     options: SolveOptions | None = None,
     cache: PortfolioModelCache | None = None,
     emission_factors: Sequence[FloatArray] | None = None,
+    block_start: bool = True,
 ) -> PortfolioPlan:
     """Co-optimise every site's bids and the migratable jobs' placement for one delivery day.
 
@@ -315,6 +387,10 @@ def solve_portfolio(
         carbon price times the factor is added to every scenario's price in the objective (a
         parameter: the problem's structure does not change). With a price of 0 they only give
         the planned emissions.
+    block_start
+        Start HiGHS from the sites solved alone in parallel (:meth:`PortfolioModel.block_split`,
+        bidding/solve.py); the optimum is the same either way, only the time differs. False
+        solves the joint problem cold (for comparison in ``powerdesk bench portfolio``).
 
     Raises
     ------
@@ -376,7 +452,13 @@ def solve_portfolio(
     model = (cache if cache is not None else DEFAULT_PORTFOLIO_CACHE).get(shape)
     with model.lock:
         model.set(values)
-        stats = solve_model(model, opts.solver, opts.resolved_highs_options(), opts.warm_start)
+        stats = solve_model(
+            model,
+            opts.solver,
+            opts.resolved_highs_options(),
+            opts.warm_start,
+            blocks=model.block_split() if block_start and opts.solver == "HIGHS" else None,
+        )
         provenance = Provenance(
             solver=stats.solver,
             solver_version=stats.solver_version,

@@ -176,6 +176,13 @@ def portfolio(
     scenarios: Annotated[int, typer.Option("--scenarios", min=1, help="Scenarios per zone.")] = 10,
     warm: Annotated[int, typer.Option("--warm", min=10, help="Warm re-solves.")] = 10,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    block_start: Annotated[
+        bool,
+        typer.Option(
+            "--block-start/--no-block-start",
+            help="Start from the sites solved alone in parallel (default), or solve cold.",
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """Time the co-optimised portfolio problem cold once and warm (new prices) --warm times."""
@@ -184,7 +191,7 @@ def portfolio(
 
     if zones > sites:
         raise PowerdeskError(f"--zones {zones} needs at least as many --sites")
-    result = bench_portfolio(sites, zones, jobs, scenarios, warm, seed)
+    result = bench_portfolio(sites, zones, jobs, scenarios, warm, seed, block_start)
     if as_json:
         typer.echo(json.dumps(result))
     else:

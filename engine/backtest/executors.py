@@ -23,6 +23,7 @@ Executor specs (``--executor``):
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import sys
@@ -134,6 +135,13 @@ def run_tasks(
     return _run_dask(spec.address, fn, make_tasks, on_done)
 
 
+def _share_cores(threads: int) -> None:
+    """Worker start-up: the solver threads of this worker (unless the user set them)."""
+    from bidding.solve import THREADS_ENV
+
+    os.environ.setdefault(THREADS_ENV, str(threads))
+
+
 def _run_local(
     workers: int,
     fn: Callable[[T], R],
@@ -148,7 +156,12 @@ def _run_local(
     if not tasks:
         return []
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
+    n = min(workers, len(tasks))
+    # The workers share the cores: each gets its share for the threads of its solves.
+    threads = max(1, (os.cpu_count() or 1) // n)
+    with ProcessPoolExecutor(
+        max_workers=n, mp_context=context, initializer=_share_cores, initargs=(threads,)
+    ) as pool:
         futures: list[Future[R]] = [pool.submit(fn, t) for t in tasks]
         index = {id(f): i for i, f in enumerate(futures)}
         pending: set[Future[R]] = set(futures)
