@@ -492,7 +492,12 @@ def _block_basis(
             np.zeros(cols.size, dtype=np.int32),
         )
         bh.run()
-        return bh if bh.getModelStatus() == highspy.HighsModelStatus.kOptimal else None
+        if bh.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        # Read the result here, in the worker, while the other blocks are still solving.
+        basis = bh.getBasis()
+        reduced = np.abs(np.asarray(bh.getSolution().col_dual))
+        return basis.col_status, basis.row_status, reduced
 
     t0 = time.perf_counter()
     # Largest blocks first, so the last to finish is a small one.
@@ -500,7 +505,7 @@ def _block_basis(
     with ThreadPoolExecutor(max_workers=min(solver_threads(), len(order))) as pool:
         done = dict(zip(order, pool.map(solve_block, order), strict=True))
     elapsed = time.perf_counter() - t0
-    if any(bh is None for bh in done.values()):
+    if any(result is None for result in done.values()):
         return None, elapsed
 
     kinds = highspy.HighsBasisStatus
@@ -510,12 +515,11 @@ def _block_basis(
     col_status[free_or_upper & ~np.isfinite(lp.col_upper)] = kinds.kZero
     row_status = np.full(n_row, kinds.kBasic, dtype=object)
     reduced = np.full(n_col, np.inf)
-    for k, bh in done.items():
+    for k, (block_cols, block_rows, block_reduced) in done.items():
         cols, rows = part.blocks[k][0], part.blocks[k][1]
-        basis = bh.getBasis()
-        col_status[cols] = basis.col_status
-        row_status[rows] = basis.row_status
-        reduced[cols] = np.abs(np.asarray(bh.getSolution().col_dual))
+        col_status[cols] = block_cols
+        row_status[rows] = block_rows
+        reduced[cols] = block_reduced
     basic = col_status == kinds.kBasic
     for row, cand in zip(part.linking, part.candidates, strict=True):
         if lp.row_lower[row] != lp.row_upper[row]:
