@@ -7,7 +7,7 @@ zone's day-ahead resolution is dated, because SDAC moved from 60 to 15 minutes o
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, time, timedelta
 from decimal import Decimal
 from types import MappingProxyType
@@ -81,6 +81,11 @@ class Zone:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_key", MappingProxyType({p.key: p for p in self.products}))
+
+    def __reduce__(self) -> tuple[type[Zone], tuple[object, ...]]:
+        # The product index (a read-only view) does not pickle: rebuild the zone from its
+        # fields, as a zones file's zones travel to the backtest's worker processes.
+        return (type(self), tuple(getattr(self, f.name) for f in fields(self) if f.init))
 
     @property
     def zoneinfo(self) -> ZoneInfo:

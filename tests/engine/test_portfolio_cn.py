@@ -48,3 +48,40 @@ def test_the_unnamed_province_is_a_zones_file_zone_and_the_pool_follows_cheap_po
         assert isinstance(plan.plans[1].intervals, pd.DatetimeIndex)
     finally:
         restore_zones(before)
+
+
+def test_zones_file_zones_reach_the_worker_processes(tmp_path: Path) -> None:
+    """A backtest with a zones file on ``local:2`` ships its zones to spawned workers (a zone
+    did not pickle before: ``powerdesk portfolio backtest --zones`` failed on the default
+    executor) and gives the same outputs as ``inline``."""
+    from cli import main
+
+    zones = FIXTURES / "cn-zones.toml"
+    files = {}
+    for key, level in (("CN-GS", 300.0), ("CN-XX", 400.0)):
+        rows = []
+        for d in range(3):
+            day = date(2024, 3, 4 + d)
+            for k, t in enumerate(delivery_intervals(day, "CN-GS")):
+                price = 40.0 if key == "CN-GS" and 40 <= k < 64 else level + d
+                rows.append((t.isoformat(), price))
+        files[key] = tmp_path / f"{key}.csv"
+        pd.DataFrame(rows, columns=["interval_start", "price"]).to_csv(files[key], index=False)
+    outs = []
+    for executor in ("inline", "local:2"):
+        out = tmp_path / executor.replace(":", "_")
+        argv = ["portfolio", "backtest", "--portfolio", str(FIXTURES / "cn-provinces.toml")]
+        argv += ["--zones", str(zones), "--prices", f"CN-GS={files['CN-GS']}"]
+        argv += ["--prices", f"CN-XX={files['CN-XX']}", "--start", "2024-03-04"]
+        argv += ["--end", "2024-03-07", "--strategy", "perfect-foresight"]
+        argv += ["--executor", executor, "--out", str(out)]
+        before = register_zones(())
+        try:
+            with pytest.raises(SystemExit) as exc:
+                main(argv)
+        finally:
+            restore_zones({"CN-XX": None, **before})
+        assert exc.value.code == 0
+        outs.append(out)
+    for name in ("days.csv", "sites.csv", "allocation.csv"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes()
