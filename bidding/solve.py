@@ -262,14 +262,16 @@ def _solve_highs(
     }
     start_s = 0.0
     basis: Any = None
-    if blocks is not None and not hot and not integer:
+    # A basis only helps simplex (interior point would ignore it after the blocks' work).
+    simplex = options.get("solver", "simplex") in ("simplex", "choose")
+    if blocks is not None and simplex and not hot and not integer:
         owner = _column_owner(data, blocks, n_col)
         if owner is not None:
             lp_arrays = _LpArrays(a, c, col_lower, col_upper, row_lower, row_upper)
             shift = _column_shift(data, blocks, n_col)
             basis, start_s = _block_basis(lp_arrays, owner, shift, warm)
     t0 = time.perf_counter()
-    # setBasis is HiGHS's work too: it factorises the start (and repairs it, were it singular).
+    # setBasis runs inside HiGHS (it makes the alien start a valid basis): solver time too.
     started = basis is not None and h.setBasis(basis) != highspy.HighsStatus.kError
     warm["start"] = "blocks" if started else ("hot" if hot else "cold")
     if started:

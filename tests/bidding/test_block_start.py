@@ -181,3 +181,14 @@ def test_bench_portfolio_reports_both_ways_with_one_optimum(
     assert out["--block-start"]["objective"] == pytest.approx(
         out["--no-block-start"]["objective"], rel=1e-9
     )
+
+
+def test_no_block_start_under_interior_point_options() -> None:
+    # Interior point ignores a starting basis: the blocks' work would be wasted.
+    cache = PortfolioModelCache()
+    scenarios, reserves = _inputs(0)
+    ipm = SolveOptions(highs_options=(("solver", "ipm"), ("run_crossover", "on")))
+    plan = solve_portfolio(PF, DAY, scenarios, reserves, ipm, cache)
+    assert _start(cache) == "cold"
+    reference = _solve(0, PortfolioModelCache(), block_start=False).provenance.objective
+    assert plan.provenance.objective == pytest.approx(reference, rel=1e-7)
