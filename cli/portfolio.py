@@ -313,9 +313,20 @@ def backtest(
     ef: Annotated[list[str] | None, typer.Option("--ef", help=_EF_HELP)] = None,
     features: FeaturesOpt = None,
     model: ModelOpt = None,
+    no_regret: Annotated[
+        bool,
+        typer.Option(
+            "--no-regret",
+            help="Do not run perfect foresight and the price taker (regret, capture).",
+        ),
+    ] = False,
 ) -> None:
-    """Backtest a portfolio: joint decision per day, each site cleared and settled in its zone."""
-    from engine.backtest.portfolio import backtest_portfolio_days, write_portfolio_backtest
+    """Backtest a portfolio: joint decision per day, each site cleared and settled in its zone.
+
+    Perfect foresight and the price taker run over the same days as benchmarks (summary.json's
+    regret, value of flexibility and capture) unless --no-regret.
+    """
+    from engine.backtest.portfolio import backtest_portfolio_runs, write_portfolio_backtest
 
     run = _prepare_run(
         portfolio,
@@ -333,12 +344,13 @@ def backtest(
     pf, days, data, factors = run.portfolio, run.days, run.data, run.factors
     zones, inputs, first, stop = run.zones, run.inputs, run.start, run.end
     config = _config(scenarios, seed, data, model)
-    result = backtest_portfolio_days(
+    runs = backtest_portfolio_runs(
         strategy,
         pf,
         days,
         data,
         config,
+        regret=not no_regret,
         zones=zones,
         executor=executor,
         progress=progress,
@@ -348,16 +360,19 @@ def backtest(
         out,
         strategy=strategy,
         portfolio=pf,
-        days=result,
+        days=runs.run,
         data=data,
         start=first,
         end=stop,
         config=config,
         inputs=inputs,
+        perfect=runs.perfect,
+        price_taker=runs.price_taker,
     )
+    captured = "" if summary["capture"] is None else f", capture {summary['capture']}"
     typer.echo(
         f"{pf.name} {strategy} {summary['days']} days: total cost {summary['total_cost']} "
-        f"{summary['currency']} (placement {summary['placement_cost']}) -> {out}"
+        f"{summary['currency']} (placement {summary['placement_cost']}{captured}) -> {out}"
     )
 
 

@@ -33,7 +33,10 @@ from bidding.portfolio_model import PortfolioPlan
 from carbon import location_based_tco2e, quantize
 from engine.backtest.executors import ExecutorSpec, parse_executor, progress_bar, run_tasks
 from engine.backtest.runner import (
+    PERFECT_FORESIGHT,
+    PRICE_TAKER,
     DayOutcome,
+    benchmark_fields,
     check_market_data,
     code_version,
     consumed_mwh,
@@ -216,6 +219,54 @@ def backtest_portfolio_days(
     return tuple(d for chunk in results for d in chunk)
 
 
+@dataclass(frozen=True, slots=True)
+class PortfolioRuns:
+    """A portfolio backtest's strategy run and, with the regret, its two benchmarks."""
+
+    run: tuple[PortfolioDay, ...]
+    perfect: tuple[PortfolioDay, ...] | None = None
+    price_taker: tuple[PortfolioDay, ...] | None = None
+
+
+def backtest_portfolio_runs(
+    strategy: str,
+    portfolio: Portfolio,
+    days: Sequence[date],
+    data: Mapping[str, MarketData],
+    config: StrategyConfig,
+    *,
+    regret: bool = True,
+    zones: Sequence[Zone] = (),
+    executor: ExecutorSpec | str = "inline",
+    progress: bool | None = False,
+    factors: Mapping[str, pd.Series] | None = None,
+) -> PortfolioRuns:
+    """``strategy`` over ``days`` and, with ``regret``, perfect foresight and the price taker
+    over the same days (as a site's backtest runs them): the benchmarks of the summary's regret,
+    value of flexibility and capture. The price taker solves nothing and runs in this process."""
+
+    def one(name: str, where: ExecutorSpec | str) -> tuple[PortfolioDay, ...]:
+        return backtest_portfolio_days(
+            name,
+            portfolio,
+            days,
+            data,
+            config,
+            zones=zones,
+            executor=where,
+            progress=progress,
+            factors=factors,
+            label=f"backtest {portfolio.name} ({name})",
+        )
+
+    run = one(strategy, executor)
+    if not regret:
+        return PortfolioRuns(run)
+    perfect = run if strategy == PERFECT_FORESIGHT else one(PERFECT_FORESIGHT, executor)
+    price_taker = run if strategy == PRICE_TAKER else one(PRICE_TAKER, "inline")
+    return PortfolioRuns(run, perfect, price_taker)
+
+
 def check_portfolio_data(
     portfolio: Portfolio,
     data: Mapping[str, MarketData],
@@ -374,8 +425,15 @@ def portfolio_summary(
     end: date,
     config: StrategyConfig,
     inputs: Mapping[str, Mapping[str, str]],
+    perfect: Sequence[PortfolioDay] | None = None,
+    price_taker: Sequence[PortfolioDay] | None = None,
 ) -> dict[str, Any]:
-    """The ``summary.json`` document (no timestamps, no paths)."""
+    """The ``summary.json`` document (no timestamps, no paths).
+
+    With the benchmarks run over the same days (:func:`backtest_portfolio_runs`): regret,
+    value of flexibility and capture of the portfolio's total cost, by the site backtest's rule
+    (:func:`engine.backtest.runner.benchmark_fields`).
+    """
     zone = get_zone(portfolio.sites[0].zone)
     summary: dict[str, Any] = {
         "portfolio": portfolio.name,
@@ -397,6 +455,12 @@ def portfolio_summary(
     for name in (*SITE_MONEY, "placement_cost", "total_cost"):
         summary[name] = money(sum((d.total(name) for d in days), Decimal(0)), zone)
     summary["grid_energy_mwh"] = energy(sum((d.total("grid_energy_mwh") for d in days), Decimal(0)))
+
+    def total(run: Sequence[PortfolioDay] | None) -> Decimal | None:
+        return None if run is None else sum((d.total("total_cost") for d in run), Decimal(0))
+
+    own = sum((d.total("total_cost") for d in days), Decimal(0))
+    summary.update(benchmark_fields(own, total(perfect), total(price_taker), zone))
     per_site: dict[str, dict[str, str]] = {}
     for i, site in enumerate(portfolio.sites):
         placed = sum((m for d in days for _, s, m in d.allocation if s == site.name), Decimal(0))
@@ -435,6 +499,8 @@ def write_portfolio_backtest(
     end: date,
     config: StrategyConfig,
     inputs: Mapping[str, Mapping[str, str]],
+    perfect: Sequence[PortfolioDay] | None = None,
+    price_taker: Sequence[PortfolioDay] | None = None,
 ) -> dict[str, Any]:
     """Write the output files atomically; returns the summary."""
     zone = get_zone(portfolio.sites[0].zone)
@@ -446,6 +512,8 @@ def write_portfolio_backtest(
         end=end,
         config=config,
         inputs=inputs,
+        perfect=perfect,
+        price_taker=price_taker,
     )
     files = {
         "summary.json": (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode(),

@@ -597,22 +597,14 @@ def build_summary(
     for name in MONEY_FIELDS:
         summary[name] = money(run.total(name), zone)
     summary["grid_energy_mwh"] = energy(run.total("grid_energy_mwh"))
-    if perfect is not None:
-        pf_total = perfect.total("total_cost")
-        summary["perfect_foresight_total_cost"] = money(pf_total, zone)
-        summary["regret_vs_perfect_foresight"] = money(run.total("total_cost") - pf_total, zone)
-    else:
-        summary["perfect_foresight_total_cost"] = None
-        summary["regret_vs_perfect_foresight"] = None
-    summary["price_taker_total_cost"] = None
-    summary["value_of_flexibility"] = None
-    summary["capture"] = None
-    if perfect is not None and price_taker is not None:
-        pt_total = price_taker.total("total_cost")
-        summary["price_taker_total_cost"] = money(pt_total, zone)
-        summary["value_of_flexibility"] = money(pt_total - perfect.total("total_cost"), zone)
-        share = capture(run.total("total_cost"), pt_total, perfect.total("total_cost"))
-        summary["capture"] = None if share is None else str(share)
+    summary.update(
+        benchmark_fields(
+            run.total("total_cost"),
+            None if perfect is None else perfect.total("total_cost"),
+            None if price_taker is None else price_taker.total("total_cost"),
+            zone,
+        )
+    )
     summary["realtime_stage"] = realtime_summary(run, perfect, price_taker, zone, config)
     return summary
 
@@ -660,6 +652,32 @@ def realtime_summary(
         if price_taker is not None:
             share = capture(total, price_taker.total("total_cost"), perfect.total("total_cost"))
             out["capture"] = None if share is None else str(share)
+    return out
+
+
+def benchmark_fields(
+    total: Decimal, perfect: Decimal | None, price_taker: Decimal | None, zone: Zone
+) -> dict[str, Any]:
+    """A run's total cost against the two benchmarks run over the same days, as ``summary.json``
+    states it (a site's backtest and a portfolio's): regret against perfect foresight, the value
+    of flexibility (price taker minus perfect foresight) and :func:`capture`; ``None`` where a
+    benchmark did not run."""
+    out: dict[str, Any] = {
+        "perfect_foresight_total_cost": None,
+        "regret_vs_perfect_foresight": None,
+        "price_taker_total_cost": None,
+        "value_of_flexibility": None,
+        "capture": None,
+    }
+    if perfect is None:
+        return out
+    out["perfect_foresight_total_cost"] = money(perfect, zone)
+    out["regret_vs_perfect_foresight"] = money(total - perfect, zone)
+    if price_taker is not None:
+        out["price_taker_total_cost"] = money(price_taker, zone)
+        out["value_of_flexibility"] = money(price_taker - perfect, zone)
+        share = capture(total, price_taker, perfect)
+        out["capture"] = None if share is None else str(share)
     return out
 
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -432,6 +433,42 @@ def test_backtest_cli_outputs_are_byte_identical(tmp_path: Path) -> None:
     for line in (outs[0] / "days.csv").read_text().splitlines()[1:]:
         _, e, r, i, d, p, total, _ = line.split(",")
         assert Decimal(total) == Decimal(e) + Decimal(i) + Decimal(d) + Decimal(p) - Decimal(r)
+
+
+def test_backtest_reports_capture_against_its_benchmarks(tmp_path: Path) -> None:
+    """The summary's benchmark figures are the benchmarks' own backtests over the same days, and
+    capture is the site backtest's rule: (price taker - strategy) / (price taker - perfect)."""
+    import json
+
+    from engine.backtest.runner import capture
+
+    def summary(strategy: str, *extra: str) -> dict[str, Any]:
+        out = tmp_path / f"{strategy}{len(extra)}"
+        argv = ["portfolio", "backtest", "--portfolio", str(PORTFOLIO)]
+        argv += ["--prices", f"DK1={PRICES['DK1']}", "--prices", f"DK2={PRICES['DK2']}"]
+        argv += ["--start", "2023-10-20", "--end", "2023-10-23", "--strategy", strategy]
+        argv += ["--scenarios", "3", "--executor", "inline", "--out", str(out), "--no-progress"]
+        assert _run([*argv, *extra]) == 0
+        loaded: dict[str, Any] = json.loads((out / "summary.json").read_text())
+        return loaded
+
+    run = summary("forecast")
+    alone = summary("forecast", "--no-regret")
+    perfect = summary("perfect-foresight", "--no-regret")
+    taker = summary("price-taker", "--no-regret")
+    assert run["total_cost"] == alone["total_cost"]
+    assert run["perfect_foresight_total_cost"] == perfect["total_cost"]
+    assert run["price_taker_total_cost"] == taker["total_cost"]
+    total, pf, pt = (Decimal(x["total_cost"]) for x in (run, perfect, taker))
+    assert Decimal(run["regret_vs_perfect_foresight"]) == total - pf
+    assert Decimal(run["value_of_flexibility"]) == pt - pf
+    share = capture(total, pt, pf)
+    assert share is not None
+    assert run["capture"] == str(share)
+    assert 0 < share < 1
+    assert all(alone[k] is None for k in ("capture", "perfect_foresight_total_cost"))
+    # Perfect foresight with its benchmarks captures everything.
+    assert summary("perfect-foresight")["capture"] == "1.0000"
 
 
 def test_bid_cli_writes_each_site_and_the_allocation(tmp_path: Path) -> None:
