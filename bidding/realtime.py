@@ -75,7 +75,11 @@ def build_replan_model(shape: ReplanShape) -> BidModel:
     params: dict[str, cp.Parameter] = {}
     variables: dict[str, cp.Variable] = {}
     scope = Scope("", params, variables)
-    objective, cons = site_terms(bs, scope)
+    # IT load placed at the site from outside its file (a portfolio's migratable jobs, decided
+    # at DA): a variable held at a parameter, so PUE times it stays DPP. Zero for a lone site.
+    extra = scope.var("extra_it_mw", bs.n_intervals)
+    objective, cons = site_terms(bs, scope, extra)
+    cons.append(extra == scope.par("fixed_extra_it_mw", bs.n_intervals, nonneg=True))
     for k, prod in enumerate(bs.products):
         fixed = scope.par(f"reserve_fixed_{k}", prod.n_blocks, nonneg=True)
         cons.append(variables[f"reserve_{k}"] == fixed)
@@ -226,6 +230,7 @@ def replan_day(
     reference_mw: FloatArray | None = None,
     fixed: DayPlan | None = None,
     fixed_intervals: int = 0,
+    extra_it_mw: FloatArray | None = None,
 ) -> Replan:
     """Re-plan ``plan``'s flexible load and battery against a real-time price forecast.
 
@@ -250,6 +255,10 @@ def replan_day(
     fixed, fixed_intervals
         A re-plan made while the day runs: its first ``fixed_intervals`` intervals have run as
         ``fixed`` (the re-plan in force then) scheduled them; their job and battery power stay.
+    extra_it_mw
+        ``(T,)`` IT load placed at the site from outside its file [MW], held as it is (a
+        portfolio's migratable jobs placed there at DA); it enters the balance times PUE and
+        the IT capacity, as in the portfolio's DA problem. Default none.
 
     Raises
     ------
@@ -296,6 +305,10 @@ def replan_day(
         raise SiteError(f"the re-plan reference of {day} must be {base.shape[0]} numbers")
     values["base_market_mw"] = reference
     values["deviation_cost_dt"] = float(threshold_per_mwh) * grid.interval_hours
+    extra = np.zeros(shape.n_intervals) if extra_it_mw is None else np.asarray(extra_it_mw, float)
+    if extra.shape != (shape.n_intervals,) or not np.isfinite(extra).all() or (extra < 0).any():
+        raise SiteError(f"the placed IT load of {day} must be {shape.n_intervals} numbers >= 0")
+    values["fixed_extra_it_mw"] = extra
     values.update(_fixed_values(site, shape, fixed, fixed_intervals))
     store = cache if cache is not None else DEFAULT_REPLAN_CACHE
     model = store.get(ReplanShape(shape))
@@ -311,6 +324,7 @@ def replan_day(
         reference,
         None if fixed is None else fixed.provenance.parameter_hash,
         fixed_intervals,
+        *(() if extra_it_mw is None else (extra,)),
     )
     with model.lock:
         model.set({k: v for k, v in values.items() if k in model.params})

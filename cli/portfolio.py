@@ -10,7 +10,16 @@ from typing import Annotated, Any
 
 import typer
 
-from engine.strategies.names import DESCRIPTIONS
+from cli.backtest import (
+    RtEveryOpt,
+    RtForecastOpt,
+    RtLookbackOpt,
+    RtStageOpt,
+    RtThresholdOpt,
+    realtime_settings,
+)
+from engine.strategies.names import DEFAULT_RT_THRESHOLD, DESCRIPTIONS
+from forecast.realtime import DEFAULT_RT_LOOKBACK_DAYS, DEFAULT_RT_METHOD
 
 app = typer.Typer(help="Portfolios of sites with migratable compute (docs/portfolio.md).")
 
@@ -320,13 +329,25 @@ def backtest(
             help="Do not run perfect foresight and the price taker (regret, capture).",
         ),
     ] = False,
+    rt_stage: RtStageOpt = False,
+    rt_forecast: RtForecastOpt = DEFAULT_RT_METHOD,
+    rt_lookback: RtLookbackOpt = DEFAULT_RT_LOOKBACK_DAYS,
+    rt_threshold: RtThresholdOpt = DEFAULT_RT_THRESHOLD,
+    rt_every: RtEveryOpt = 0,
 ) -> None:
     """Backtest a portfolio: joint decision per day, each site cleared and settled in its zone.
 
     Perfect foresight and the price taker run over the same days as benchmarks (summary.json's
-    regret, value of flexibility and capture) unless --no-regret.
+    regret, value of flexibility and capture) unless --no-regret. With --rt-stage every site
+    whose zone has --imbalance-prices re-plans its own load and battery in real time, the
+    migratable load placed there held (summary.json's realtime_stage).
     """
-    from engine.backtest.portfolio import backtest_portfolio_runs, write_portfolio_backtest
+    from engine.backtest.portfolio import (
+        backtest_portfolio_runs,
+        check_portfolio_realtime,
+        write_portfolio_backtest,
+    )
+    from engine.strategies.realtime import with_realtime
 
     run = _prepare_run(
         portfolio,
@@ -343,7 +364,11 @@ def backtest(
     )
     pf, days, data, factors = run.portfolio, run.days, run.data, run.factors
     zones, inputs, first, stop = run.zones, run.inputs, run.start, run.end
-    config = _config(scenarios, seed, data, model)
+    config = with_realtime(
+        _config(scenarios, seed, data, model),
+        realtime_settings(rt_stage, rt_forecast, rt_lookback, rt_threshold, rt_every),
+    )
+    check_portfolio_realtime(config, data)
     runs = backtest_portfolio_runs(
         strategy,
         pf,

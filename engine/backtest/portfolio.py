@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -43,6 +43,7 @@ from engine.backtest.runner import (
     delivery_days,
     energy,
     money,
+    realtime_settings_fields,
     settle_plan,
     write_outputs,
 )
@@ -56,6 +57,7 @@ from engine.strategies.portfolio import (
     portfolio_thread_cache,
     realised_factors,
 )
+from engine.strategies.realtime import check_realtime, realtime_replan
 from engine.strategies.registry import StrategyConfig, get_strategy
 from market import MarketError, Zone, get_zone, register_zones
 from market.clearing import price_decimal
@@ -90,6 +92,16 @@ class PortfolioDay:
     day: date
     sites: tuple[SiteDay, ...]
     allocation: tuple[tuple[str, str, Decimal], ...]  # job, site, IT energy [MWh]
+
+    def realtime_total(self, name: str) -> Decimal:
+        """Sum of a money or energy field over the sites with the real-time stage: a site that
+        re-planned counts its DA+RT outcome, the others their DA-only outcome."""
+        if name == "placement_cost":
+            return self.total(name)
+        own = (s.outcome.realtime or s.outcome for s in self.sites)
+        if name == "total_cost":
+            return sum((o.total_cost for o in own), Decimal(0)) + self.total("placement_cost")
+        return sum((getattr(o, name) for o in own), Decimal(0)) + Decimal(0)
 
     def total(self, name: str) -> Decimal:
         """Sum of a field over the sites."""
@@ -173,8 +185,41 @@ def run_portfolio_task(task: PortfolioTask) -> tuple[PortfolioDay, ...]:
             )
         except (BiddingError, MarketError) as exc:
             raise PowerdeskError(f"{task.strategy}, delivery day {day}: {exc}") from None
-        out.append(settle_portfolio_day(plan, task.portfolio, task.data, task.factors))
+        settled = settle_portfolio_day(plan, task.portfolio, task.data, task.factors)
+        if task.config.rt_stage and task.strategy not in (PERFECT_FORESIGHT, PRICE_TAKER):
+            settled = with_realtime_stage(settled, plan, task.portfolio, task.data, task.config)
+        out.append(settled)
     return tuple(out)
+
+
+def with_realtime_stage(
+    settled: PortfolioDay,
+    plan: PortfolioPlan,
+    portfolio: Portfolio,
+    data: Mapping[str, MarketData],
+    config: StrategyConfig,
+) -> PortfolioDay:
+    """``settled`` with the real-time stage of every site whose zone has real-time prices: the
+    site re-plans its own flexible load and battery (:func:`realtime_replan`, the single-site
+    stage) with the migratable load placed there at DA held as it is, and settles the re-plan
+    as a lone site does (:func:`settle_plan`). Placement never moves after DA."""
+    sites = []
+    for site, site_plan, site_day in zip(portfolio.sites, plan.plans, settled.sites, strict=True):
+        zone = get_zone(site.zone)
+        market = data[zone.key]
+        if market.imbalance is None:
+            sites.append(site_day)
+            continue
+        placed = np.zeros(len(site_plan.intervals))
+        for a in plan.allocation:
+            if a.site == site.name:
+                placed += a.it_mw
+        replan = realtime_replan(
+            site, zone, plan.day, site_plan, market, config, extra_it_mw=placed
+        )
+        rt = settle_plan(site_plan, site, zone, market.actuals(), replan)
+        sites.append(replace(site_day, outcome=replace(site_day.outcome, realtime=rt)))
+    return replace(settled, sites=tuple(sites))
 
 
 def backtest_portfolio_days(
@@ -265,6 +310,21 @@ def backtest_portfolio_runs(
     perfect = run if strategy == PERFECT_FORESIGHT else one(PERFECT_FORESIGHT, executor)
     price_taker = run if strategy == PRICE_TAKER else one(PRICE_TAKER, "inline")
     return PortfolioRuns(run, perfect, price_taker)
+
+
+def check_portfolio_realtime(config: StrategyConfig, data: Mapping[str, MarketData]) -> None:
+    """Refuse, in one line, a real-time stage no zone has real-time prices for, or rolling
+    re-plans off a zone's DA interval boundaries (the single-site check, per zone)."""
+    if not config.rt_stage:
+        return
+    priced = [key for key, market in data.items() if market.imbalance is not None]
+    if not priced:
+        raise PowerdeskError(
+            "the real-time stage needs real-time / imbalance prices of at least one zone "
+            "(--imbalance-prices ZONE=CSV)"
+        )
+    for key in priced:
+        check_realtime(config, data[key])
 
 
 def check_portfolio_data(
@@ -461,6 +521,33 @@ def portfolio_summary(
 
     own = sum((d.total("total_cost") for d in days), Decimal(0))
     summary.update(benchmark_fields(own, total(perfect), total(price_taker), zone))
+    summary["realtime_stage"] = None
+    if config.rt_stage and strategy not in (PERFECT_FORESIGHT, PRICE_TAKER):
+        rt = {n: sum((d.realtime_total(n) for d in days), Decimal(0)) for n in DAY_COLUMNS[1:]}
+        stage: dict[str, Any] = realtime_settings_fields(config)
+        stage["benchmarks"] = "perfect foresight and price taker run without the stage"
+        stage["sites_replanned"] = sorted(
+            {s.site for d in days for s in d.sites if s.outcome.realtime is not None}
+        )
+        for name in (*SITE_MONEY, "placement_cost", "total_cost"):
+            stage[name] = money(rt[name], zone)
+        stage["grid_energy_mwh"] = energy(rt["grid_energy_mwh"])
+        stage["replanned_mwh"] = energy(
+            sum(
+                (
+                    s.outcome.realtime.replanned_mwh
+                    for d in days
+                    for s in d.sites
+                    if s.outcome.realtime
+                ),
+                Decimal(0),
+            )
+        )
+        stage["gain_vs_da_only"] = money(own - rt["total_cost"], zone)
+        bench = benchmark_fields(rt["total_cost"], total(perfect), total(price_taker), zone)
+        stage["regret_vs_perfect_foresight"] = bench["regret_vs_perfect_foresight"]
+        stage["capture"] = bench["capture"]
+        summary["realtime_stage"] = stage
     per_site: dict[str, dict[str, str]] = {}
     for i, site in enumerate(portfolio.sites):
         placed = sum((m for d in days for _, s, m in d.allocation if s == site.name), Decimal(0))

@@ -626,19 +626,8 @@ def realtime_summary(
     if rt is None:
         return None
     total = rt.total("total_cost")
-    out: dict[str, Any] = {
-        "rt_forecast": config.rt_forecast,
-        "rt_lookback_days": config.rt_lookback_days,
-        "rt_every_minutes": config.rt_every_minutes,
-        "threshold_per_mwh": repr(float(config.rt_threshold_per_mwh)),
-        "replan_time": "DA publication of the day + 15 min"
-        + (
-            f", then every {config.rt_every_minutes} min while the day runs"
-            if config.rt_every_minutes
-            else ""
-        ),
-        "benchmarks": "perfect foresight and price taker run without the stage",
-    }
+    out: dict[str, Any] = realtime_settings_fields(config)
+    out["benchmarks"] = "perfect foresight and price taker run without the stage"
     for name in MONEY_FIELDS:
         out[name] = money(rt.total(name), zone)
     out["grid_energy_mwh"] = energy(rt.total("grid_energy_mwh"))
@@ -653,6 +642,20 @@ def realtime_summary(
             share = capture(total, price_taker.total("total_cost"), perfect.total("total_cost"))
             out["capture"] = None if share is None else str(share)
     return out
+
+
+def realtime_settings_fields(config: StrategyConfig) -> dict[str, Any]:
+    """The real-time stage's settings as ``summary.json`` states them (a site's backtest and a
+    portfolio's)."""
+    every = config.rt_every_minutes
+    return {
+        "rt_forecast": config.rt_forecast,
+        "rt_lookback_days": config.rt_lookback_days,
+        "rt_every_minutes": every,
+        "threshold_per_mwh": repr(float(config.rt_threshold_per_mwh)),
+        "replan_time": "DA publication of the day + 15 min"
+        + (f", then every {every} min while the day runs" if every else ""),
+    }
 
 
 def benchmark_fields(

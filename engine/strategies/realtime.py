@@ -93,6 +93,7 @@ def realtime_replan(
     *,
     as_of: datetime | None = None,
     cache: ReplanCache | None = None,
+    extra_it_mw: FloatArray | None = None,
 ) -> Replan:
     """Re-plan ``plan`` (the submitted DA plan of ``site`` for ``day``) for the real-time stage.
 
@@ -104,6 +105,9 @@ def realtime_replan(
         to ``as_of`` (default: all of them, the whole day as the backtest runs it); the result
         is the last, whose past intervals are what the earlier ones ran and whose
         ``forecast_per_mwh`` is the forecast each interval was decided on.
+    extra_it_mw
+        IT load placed at the site by a portfolio's DA decision [MW], held in every re-plan
+        (:func:`bidding.realtime.replan_day`).
 
     Raises
     ------
@@ -130,7 +134,9 @@ def realtime_replan(
         fc = realtime_forecast(data, day, zone, config, when, intraday=rolling, memo=memo)
         # The first re-plan decides the whole day; a later one the intervals not yet started.
         n_run = int(plan.intervals.searchsorted(pd.Timestamp(when))) if chain else 0
-        replan = _replan_once(site, zone, day, plan, fc, config, when, cache, chain, n_run)
+        replan = _replan_once(
+            site, zone, day, plan, fc, config, when, cache, chain, n_run, extra_it_mw
+        )
         decided[n_run:] = fc.point[n_run:]
         chain.append(replan)
     last = chain[-1]
@@ -148,6 +154,7 @@ def _replan_once(
     cache: ReplanCache | None,
     chain: Sequence[Replan],
     n_run: int,
+    extra_it_mw: FloatArray | None = None,
 ) -> Replan:
     """One re-plan of the chain at ``when``: the intervals before ``n_run`` have run as the
     previous re-plan of ``chain`` scheduled them."""
@@ -177,6 +184,7 @@ def _replan_once(
             reference_mw=cleared,
             fixed=chain[-1].plan if chain else None,
             fixed_intervals=n_run,
+            extra_it_mw=extra_it_mw,
         )
     except (BiddingError, MarketError) as exc:
         raise PowerdeskError(f"real-time stage, delivery day {day}: {exc}") from None
