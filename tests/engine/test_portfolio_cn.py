@@ -50,43 +50,6 @@ def test_the_unnamed_province_is_a_zones_file_zone_and_the_pool_follows_cheap_po
         restore_zones(before)
 
 
-def test_zones_file_zones_reach_the_worker_processes(tmp_path: Path) -> None:
-    """A backtest with a zones file on ``local:2`` ships its zones to spawned workers (a zone
-    did not pickle before: ``powerdesk portfolio backtest --zones`` failed on the default
-    executor) and gives the same outputs as ``inline``."""
-    from cli import main
-
-    zones = FIXTURES / "cn-zones.toml"
-    files = {}
-    for key, level in (("CN-GS", 300.0), ("CN-XX", 400.0)):
-        rows = []
-        for d in range(3):
-            day = date(2024, 3, 4 + d)
-            for k, t in enumerate(delivery_intervals(day, "CN-GS")):
-                price = 40.0 if key == "CN-GS" and 40 <= k < 64 else level + d
-                rows.append((t.isoformat(), price))
-        files[key] = tmp_path / f"{key}.csv"
-        pd.DataFrame(rows, columns=["interval_start", "price"]).to_csv(files[key], index=False)
-    outs = []
-    for executor in ("inline", "local:2"):
-        out = tmp_path / executor.replace(":", "_")
-        argv = ["portfolio", "backtest", "--portfolio", str(FIXTURES / "cn-provinces.toml")]
-        argv += ["--zones", str(zones), "--prices", f"CN-GS={files['CN-GS']}"]
-        argv += ["--prices", f"CN-XX={files['CN-XX']}", "--start", "2024-03-04"]
-        argv += ["--end", "2024-03-07", "--strategy", "perfect-foresight"]
-        argv += ["--executor", executor, "--out", str(out)]
-        before = register_zones(())
-        try:
-            with pytest.raises(SystemExit) as exc:
-                main(argv)
-        finally:
-            restore_zones({"CN-XX": None, **before})
-        assert exc.value.code == 0
-        outs.append(out)
-    for name in ("days.csv", "sites.csv", "allocation.csv"):
-        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes()
-
-
 def _cn_files(tmp_path: Path, days: int, rt_shift: float) -> dict[str, Path]:
     """DA prices of both provinces (Gansu cheap at noon) and Gansu real-time prices = DA +
     ``rt_shift`` in its evening hours, for ``days`` days from 2024-03-01."""
@@ -107,6 +70,8 @@ def _cn_files(tmp_path: Path, days: int, rt_shift: float) -> dict[str, Path]:
 
 
 def _cn_backtest(tmp_path: Path, files: dict[str, Path], name: str, *extra: str) -> int:
+    """``powerdesk portfolio backtest`` of the example over 2024-03-09 .. 03-10 (forecast,
+    inline unless ``extra`` says otherwise); its exit code."""
     from cli import main
 
     argv = ["portfolio", "backtest", "--portfolio", str(FIXTURES / "cn-provinces.toml")]
@@ -121,6 +86,17 @@ def _cn_backtest(tmp_path: Path, files: dict[str, Path], name: str, *extra: str)
     finally:
         restore_zones({"CN-XX": None, **before})
     return int(exc.value.code or 0)
+
+
+def test_zones_file_zones_reach_the_worker_processes(tmp_path: Path) -> None:
+    """A backtest with a zones file on ``local:2`` ships its zones to spawned workers (a zone
+    did not pickle before: ``powerdesk portfolio backtest --zones`` failed on the default
+    executor) and gives the same outputs as ``inline``."""
+    files = _cn_files(tmp_path, 10, 0.0)
+    assert _cn_backtest(tmp_path, files, "inline", "--no-regret") == 0
+    assert _cn_backtest(tmp_path, files, "local", "--no-regret", "--executor", "local:2") == 0
+    for name in ("days.csv", "sites.csv", "allocation.csv", "summary.json"):
+        assert (tmp_path / "inline" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
 
 
 def test_portfolio_realtime_stage_replans_the_sites_with_real_time_prices(tmp_path: Path) -> None:
