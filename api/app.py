@@ -78,6 +78,7 @@ def create_app(
                 api_settings.bid_processes,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=lower_worker_priority,
+                initargs=(api_settings.bid_processes,),
             )
             if api_settings.bid_processes
             else None

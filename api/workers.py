@@ -26,10 +26,15 @@ _WORKER_ENGINES: dict[str, Engine] = {}
 WORKER_NICENESS = 10
 
 
-def lower_worker_priority() -> None:
+def lower_worker_priority(workers: int = 1) -> None:
     """Initializer of bid worker processes: solves yield the CPU to the API's reads (a read
-    waits for no solve; a bid build takes a little longer when reads are busy)."""
+    waits for no solve; a bid build takes a little longer when reads are busy), and the
+    ``workers`` processes share the cores for a portfolio solve's threads (unless
+    ``POWERDESK_SOLVER_THREADS`` is set)."""
+    from bidding.solve import THREADS_ENV
+
     os.nice(WORKER_NICENESS)
+    os.environ.setdefault(THREADS_ENV, str(max(1, (os.cpu_count() or 1) // max(1, workers))))
 
 
 def build_bid_in_worker(

@@ -113,3 +113,23 @@ def test_bench_api_on_a_throw_away_postgres_database(
     # The run's own database is gone (others may be running benchmarks on the same server).
     assert result["scratch_database"].startswith("powerdesk_bench_")
     assert left == 0
+
+
+def test_bid_workers_share_the_cores_for_solver_threads() -> None:
+    # In a process of its own: the initializer lowers the priority of the process it runs in.
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os; os.environ.pop('POWERDESK_SOLVER_THREADS', None); "
+        "from api.workers import lower_worker_priority; lower_worker_priority(2); "
+        "print(os.environ['POWERDESK_SOLVER_THREADS'], os.nice(0))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "POWERDESK_SOLVER_THREADS"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    threads, niceness = out.stdout.split()
+    assert int(threads) == max(1, (os.cpu_count() or 1) // 2)
+    assert int(niceness) >= 10
