@@ -31,10 +31,11 @@ def lower_worker_priority(workers: int = 1) -> None:
     waits for no solve; a bid build takes a little longer when reads are busy), and the
     ``workers`` processes share the cores for a portfolio solve's threads (unless
     ``POWERDESK_SOLVER_THREADS`` is set)."""
-    from bidding.solve import THREADS_ENV
+    from engine.core.settings import SOLVER_THREADS_ENV
 
     os.nice(WORKER_NICENESS)
-    os.environ.setdefault(THREADS_ENV, str(max(1, (os.cpu_count() or 1) // max(1, workers))))
+    share = max(1, (os.cpu_count() or 1) // max(1, workers))
+    os.environ.setdefault(SOLVER_THREADS_ENV, str(share))
 
 
 def build_bid_in_worker(

@@ -23,7 +23,7 @@ from bidding.model import problem_size
 from bidding.portfolio import MigratableJob, Placement, Portfolio
 from bidding.portfolio_model import PortfolioModelCache, solve_portfolio
 from bidding.site import Battery, DemandResponse, JobClass, Load, Site, StepProfile
-from bidding.solve import solver_threads
+from engine.core.settings import solver_threads
 from market import block_index, delivery_intervals, get_zone
 
 ZONES = ("CN-GS", "CN-JS", "CN-GD", "CN-SX", "CN-SD")
@@ -122,6 +122,7 @@ def bench_portfolio(
     ``block_start=False`` solves every day's joint problem cold (the comparison figure).
     """
     pf = synthetic_portfolio(n_sites, n_zones, n_jobs, seed)
+    threads = solver_threads() if block_start else 1
     cache = PortfolioModelCache()
     options = SolveOptions()
 
@@ -137,13 +138,17 @@ def bench_portfolio(
 
     t0 = time.perf_counter()
     sc, res = inputs(0)
-    first = solve_portfolio(pf, DAY, sc, res, options, cache, block_start=block_start)
+    first = solve_portfolio(
+        pf, DAY, sc, res, options, cache, block_start=block_start, threads=threads
+    )
     cold = time.perf_counter() - t0
     walls, solver = [], []
     for k in range(1, warm + 1):
         sc, res = inputs(k)
         t0 = time.perf_counter()
-        plan = solve_portfolio(pf, DAY, sc, res, options, cache, block_start=block_start)
+        plan = solve_portfolio(
+            pf, DAY, sc, res, options, cache, block_start=block_start, threads=threads
+        )
         walls.append(time.perf_counter() - t0)
         solver.append(plan.provenance.solver_time_s)
     size = problem_size(cache.models()[-1])
@@ -169,7 +174,7 @@ def bench_portfolio(
         "migratable_energy_mwh": round(placed, 3),
         **size,
         "block_start": block_start,
-        "threads": solver_threads() if block_start else 1,
+        "threads": threads,
         "solver": first.provenance.solver,
         "solver_version": first.provenance.solver_version,
     }

@@ -112,14 +112,14 @@ class PortfolioModel:
         for name, param in self.params.items():
             param.value = np.asarray(values[name], dtype=np.float64).reshape(param.shape)
 
-    def block_split(self) -> BlockSplit | None:
+    def block_split(self, threads: int = 1) -> BlockSplit | None:
         """The portfolio as blocks for a block start: one per site, linked by the job rows.
 
         Every site's variables form its block; the jobs' shortfalls are the linking
         variables. The guessed dual of job ``j``'s energy row (:func:`energy_price_guess`)
         shifts the cost of its placement variables by ``-dt * guess``, so each site alone
         places the job where it costs less than the guess. ``None`` for fewer than two sites
-        or without migratable jobs (nothing to split).
+        or without migratable jobs (nothing to split). ``threads`` solve the sites.
         """
         if len(self.sites) < 2 or not self.shape.jobs:
             return None
@@ -134,7 +134,7 @@ class PortfolioModel:
             if entries:
                 jobs = np.array([j for j, _, _ in entries])
                 shift[view.variables["mig_mw"].id] = -sshape.interval_hours * guess[jobs]
-        return BlockSplit(owners, shift)
+        return BlockSplit(owners, shift, threads)
 
 
 def energy_price_guess(model: PortfolioModel) -> FloatArray:
@@ -363,6 +363,7 @@ def solve_portfolio(
     cache: PortfolioModelCache | None = None,
     emission_factors: Sequence[FloatArray] | None = None,
     block_start: bool = True,
+    threads: int = 1,
 ) -> PortfolioPlan:
     """Co-optimise every site's bids and the migratable jobs' placement for one delivery day.
 
@@ -391,6 +392,9 @@ def solve_portfolio(
         Start HiGHS from the sites solved alone in parallel (:meth:`PortfolioModel.block_split`,
         bidding/solve.py); the optimum is the same either way, only the time differs. False
         solves the joint problem cold (for comparison in ``powerdesk bench portfolio``).
+    threads
+        Threads that solve the sites of a block start (the engine gives its share of the
+        cores, ``engine.core.settings.solver_threads``); the result does not depend on it.
 
     Raises
     ------
@@ -457,7 +461,7 @@ def solve_portfolio(
             opts.solver,
             opts.resolved_highs_options(),
             opts.warm_start,
-            blocks=model.block_split() if block_start and opts.solver == "HIGHS" else None,
+            blocks=model.block_split(threads) if block_start and opts.solver == "HIGHS" else None,
         )
         provenance = Provenance(
             solver=stats.solver,

@@ -11,18 +11,17 @@ The result is unpacked by cvxpy's own chain, so variable values are identical to
 cvxpy's own interface) go through ``problem.solve`` and serve as cross-checks.
 
 A block-angular problem (a portfolio: sites coupled only by a few linking rows) can be started
-from its blocks (:class:`BlockSplit`, :func:`_block_basis`): each block is solved alone, on the
-machine's cores in parallel, with the linking rows priced by a guess of their duals (a Lagrangian
-relaxation); the blocks' optimal bases, plus one basic column per linking row, form a starting
-basis of the whole problem, from which HiGHS's dual simplex finishes the exact solve of the one
-joint problem. The result is an optimum of the same LP as a cold solve (the start only saves
-work); when the start fails in any way the joint problem is solved cold.
+from its blocks (:class:`BlockSplit`, :func:`_block_basis`): each block is solved alone, in
+parallel on the threads the caller gives, with the linking rows priced by a guess of their duals
+(a Lagrangian relaxation); the blocks' optimal bases, plus one basic column per linking row, form
+a starting basis of the whole problem, from which HiGHS's dual simplex finishes the exact solve
+of the one joint problem. The result is an optimum of the same LP as a cold solve (the start
+only saves work); when the start fails in any way the joint problem is solved cold.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -55,9 +54,6 @@ _LP_ONLY_OPTIONS = {"solver", "run_crossover", "simplex_strategy"}
 
 _PACKAGES = {"HIGHS": "highspy", "HIGHS_CVXPY": "highspy", "CLARABEL": "clarabel", "ECOS": "ecos"}
 
-# Threads for the blocks of a block start: one per core unless POWERDESK_SOLVER_THREADS says
-# otherwise (the backtest's worker processes share the cores and set it to their share).
-THREADS_ENV = "POWERDESK_SOLVER_THREADS"
 # HiGHS's dual simplex edge weights while finishing from a block start: Devex. Steepest edge
 # (the default) first computes exact weights for every basic row, 0.7 s on the 123,000-row
 # benchmark portfolio for a finish of about a hundred iterations (docs/benchmarks.md).
@@ -78,21 +74,13 @@ class BlockSplit:
         Per variable id, an amount added to every entry's cost in the block problems: minus
         the linking rows' guessed duals times the variable's coefficients there. A good guess
         makes the start nearly optimal; any guess gives the same optimum.
+    threads
+        Threads that solve the blocks (the caller's share of the machine's cores).
     """
 
     owners: Mapping[int, int]
     cost_shift: Mapping[int, npt.NDArray[np.float64]]
-
-
-def solver_threads() -> int:
-    """Threads for the blocks of a block start (``POWERDESK_SOLVER_THREADS``, else the cores)."""
-    raw = os.environ.get(THREADS_ENV, "").strip()
-    if raw:
-        try:
-            return max(1, int(raw))
-        except ValueError:
-            raise ValueError(f"{THREADS_ENV} must be a whole number, got {raw!r}") from None
-    return max(1, os.cpu_count() or 1)
+    threads: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +257,7 @@ def _solve_highs(
         if owner is not None:
             lp_arrays = _LpArrays(a, c, col_lower, col_upper, row_lower, row_upper)
             shift = _column_shift(data, blocks, n_col)
-            basis, start_s = _block_basis(lp_arrays, owner, shift, warm)
+            basis, start_s = _block_basis(lp_arrays, owner, shift, warm, blocks.threads)
     t0 = time.perf_counter()
     # setBasis runs inside HiGHS (it makes the alien start a valid basis): solver time too.
     started = basis is not None and h.setBasis(basis) != highspy.HighsStatus.kError
@@ -444,6 +432,7 @@ def _block_basis(
     owner: npt.NDArray[np.int64],
     shift: npt.NDArray[np.float64],
     warm: dict[str, Any],
+    threads: int = 1,
 ) -> tuple[Any, float]:
     """A starting basis of the whole LP from its blocks solved alone, and the blocks' wall time.
 
@@ -504,7 +493,7 @@ def _block_basis(
     t0 = time.perf_counter()
     # Largest blocks first, so the last to finish is a small one.
     order = sorted(range(len(part.blocks)), key=lambda k: -part.blocks[k][0].size)
-    with ThreadPoolExecutor(max_workers=min(solver_threads(), len(order))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(order)))) as pool:
         done = dict(zip(order, pool.map(solve_block, order), strict=True))
     elapsed = time.perf_counter() - t0
     if any(result is None for result in done.values()):

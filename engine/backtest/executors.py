@@ -137,9 +137,9 @@ def run_tasks(
 
 def _share_cores(threads: int) -> None:
     """Worker start-up: the solver threads of this worker (unless the user set them)."""
-    from bidding.solve import THREADS_ENV
+    from engine.core.settings import SOLVER_THREADS_ENV
 
-    os.environ.setdefault(THREADS_ENV, str(threads))
+    os.environ.setdefault(SOLVER_THREADS_ENV, str(threads))
 
 
 def _run_local(

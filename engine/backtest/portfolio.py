@@ -37,6 +37,7 @@ from engine.backtest.runner import (
     PRICE_TAKER,
     DayOutcome,
     benchmark_fields,
+    benchmark_strategies,
     check_market_data,
     code_version,
     consumed_mwh,
@@ -44,6 +45,7 @@ from engine.backtest.runner import (
     energy,
     money,
     realtime_settings_fields,
+    runs_realtime,
     settle_plan,
     write_outputs,
 )
@@ -186,7 +188,7 @@ def run_portfolio_task(task: PortfolioTask) -> tuple[PortfolioDay, ...]:
         except (BiddingError, MarketError) as exc:
             raise PowerdeskError(f"{task.strategy}, delivery day {day}: {exc}") from None
         settled = settle_portfolio_day(plan, task.portfolio, task.data, task.factors)
-        if task.config.rt_stage and task.strategy not in (PERFECT_FORESIGHT, PRICE_TAKER):
+        if runs_realtime(task.strategy, task.config):
             settled = with_realtime_stage(settled, plan, task.portfolio, task.data, task.config)
         out.append(settled)
     return tuple(out)
@@ -304,12 +306,12 @@ def backtest_portfolio_runs(
             label=f"backtest {portfolio.name} ({name})",
         )
 
-    run = one(strategy, executor)
+    runs = {strategy: one(strategy, executor)}
     if not regret:
-        return PortfolioRuns(run)
-    perfect = run if strategy == PERFECT_FORESIGHT else one(PERFECT_FORESIGHT, executor)
-    price_taker = run if strategy == PRICE_TAKER else one(PRICE_TAKER, "inline")
-    return PortfolioRuns(run, perfect, price_taker)
+        return PortfolioRuns(runs[strategy])
+    for name in benchmark_strategies(strategy):
+        runs[name] = one(name, "inline" if name == PRICE_TAKER else executor)
+    return PortfolioRuns(runs[strategy], runs[PERFECT_FORESIGHT], runs[PRICE_TAKER])
 
 
 def check_portfolio_realtime(config: StrategyConfig, data: Mapping[str, MarketData]) -> None:
@@ -522,7 +524,7 @@ def portfolio_summary(
     own = sum((d.total("total_cost") for d in days), Decimal(0))
     summary.update(benchmark_fields(own, total(perfect), total(price_taker), zone))
     summary["realtime_stage"] = None
-    if config.rt_stage and strategy not in (PERFECT_FORESIGHT, PRICE_TAKER):
+    if runs_realtime(strategy, config):
         rt = {n: sum((d.realtime_total(n) for d in days), Decimal(0)) for n in DAY_COLUMNS[1:]}
         stage: dict[str, Any] = realtime_settings_fields(config)
         stage["benchmarks"] = "perfect foresight and price taker run without the stage"

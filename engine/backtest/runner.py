@@ -321,7 +321,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     cache = thread_cache()
     record = error_record(task.config, zone)
     out = []
-    realtime = task.config.rt_stage and task.strategy not in (PERFECT_FORESIGHT, PRICE_TAKER)
+    realtime = runs_realtime(task.strategy, task.config)
     for day in task.days:
         plan = decide_day(
             task.strategy, task.site, zone, day, task.data, task.config, cache, record
@@ -333,6 +333,19 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
             outcome = replace(outcome, realtime=rt)
         out.append(outcome)
     return ChunkResult(task.strategy, tuple(out))
+
+
+def runs_realtime(strategy: str, config: StrategyConfig) -> bool:
+    """Whether ``strategy`` runs the real-time stage of ``config`` (the benchmarks never do:
+    regret and capture are measured against perfect foresight of the DA prices and the price
+    taker, as they are)."""
+    return config.rt_stage and strategy not in (PERFECT_FORESIGHT, PRICE_TAKER)
+
+
+def benchmark_strategies(strategy: str) -> list[str]:
+    """The benchmarks that run beside ``strategy`` for its regret and capture (a benchmark
+    strategy is its own)."""
+    return [s for s in (PERFECT_FORESIGHT, PRICE_TAKER) if s != strategy]
 
 
 def chunk_days(days: Sequence[date], n_chunks: int) -> list[tuple[date, ...]]:
@@ -995,7 +1008,7 @@ def run_strategies(
     check_realtime(config, data)
     strategies = [strategy]
     if regret:
-        strategies += [s for s in (PERFECT_FORESIGHT, PRICE_TAKER) if s != strategy]
+        strategies += benchmark_strategies(strategy)
     runs = backtest_days(strategies, site, zone, days, data, config, executor, progress)
     run = runs[strategy]
     perfect = runs.get(PERFECT_FORESIGHT) if regret else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 
@@ -38,3 +39,19 @@ class Settings(BaseSettings):
         """Create ``home`` if needed and return it."""
         self.home.mkdir(parents=True, exist_ok=True)
         return self.home
+
+
+# Threads a portfolio solve gives its sites (bidding.solve's block start): one per core unless
+# set; the backtest's and the API's worker processes set their share of the cores.
+SOLVER_THREADS_ENV = "POWERDESK_SOLVER_THREADS"
+
+
+def solver_threads() -> int:
+    """Threads for a portfolio solve's sites (``POWERDESK_SOLVER_THREADS``, else the cores)."""
+    raw = os.environ.get(SOLVER_THREADS_ENV, "").strip()
+    if raw:
+        try:
+            return max(1, int(raw))
+        except ValueError:
+            raise ValueError(f"{SOLVER_THREADS_ENV} must be a whole number, got {raw!r}") from None
+    return max(1, os.cpu_count() or 1)

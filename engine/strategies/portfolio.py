@@ -30,6 +30,7 @@ from bidding.portfolio_model import (
     solve_portfolio,
 )
 from engine.core.errors import PowerdeskError
+from engine.core.settings import solver_threads
 from engine.marketdata.view import MarketData
 from engine.strategies.registry import (
     StrategyConfig,
@@ -220,4 +221,5 @@ def decide_portfolio(
         options,
         cache or portfolio_thread_cache(),
         emission_factors=efs,
+        threads=solver_threads(),
     )

@@ -27,6 +27,7 @@ from bidding import PriceScenarios, SolveOptions
 from bidding.portfolio import MigratableJob, Placement, Portfolio
 from bidding.portfolio_model import PortfolioModelCache, PortfolioPlan, solve_portfolio
 from cli import main
+from engine.core.settings import SOLVER_THREADS_ENV, solver_threads
 from market import delivery_intervals
 from tests.bidding.helpers import make_site
 
@@ -41,11 +42,28 @@ def _inputs(k: int) -> tuple[list[PriceScenarios], list[dict[str, Any]]]:
     return [by_zone[s.zone][0] for s in PF.sites], [by_zone[s.zone][1] for s in PF.sites]
 
 
-def _solve(k: int, cache: PortfolioModelCache, block_start: bool = True) -> PortfolioPlan:
+def _solve(
+    k: int, cache: PortfolioModelCache, block_start: bool = True, threads: int = 2
+) -> PortfolioPlan:
     scenarios, reserves = _inputs(k)
     return solve_portfolio(
-        PF, DAY, scenarios, reserves, SolveOptions(), cache, block_start=block_start
+        PF,
+        DAY,
+        scenarios,
+        reserves,
+        SolveOptions(),
+        cache,
+        block_start=block_start,
+        threads=threads,
     )
+
+
+def _cold_and_started(k: int) -> tuple[float, float, str]:
+    """Day ``k``'s objective solved cold, with the block start, and how the latter started."""
+    reference = _solve(k, PortfolioModelCache(), block_start=False).provenance.objective
+    cache = PortfolioModelCache()
+    plan = _solve(k, cache)
+    return reference, plan.provenance.objective, _start(cache)
 
 
 def _start(cache: PortfolioModelCache) -> str:
@@ -95,34 +113,24 @@ def test_block_start_reaches_the_cold_optimum_day_after_day() -> None:
 def test_any_guess_of_the_job_prices_gives_the_same_optimum(
     monkeypatch: pytest.MonkeyPatch, scale: float
 ) -> None:
-    reference = _solve(1, PortfolioModelCache(), block_start=False).provenance.objective
     right = pm.energy_price_guess
     monkeypatch.setattr(pm, "energy_price_guess", lambda model: scale * right(model))
-    cache = PortfolioModelCache()
-    plan = _solve(1, cache)
-    assert _start(cache) == "blocks"
-    assert plan.provenance.objective == pytest.approx(reference, rel=1e-9)
+    reference, objective, start = _cold_and_started(1)
+    assert start == "blocks"
+    assert objective == pytest.approx(reference, rel=1e-9)
 
 
 def test_a_start_that_cannot_be_built_falls_back_to_a_cold_solve(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    reference = _solve(2, PortfolioModelCache(), block_start=False).provenance.objective
     monkeypatch.setattr(solve, "_block_basis", lambda *args: (None, 0.0))
-    cache = PortfolioModelCache()
-    plan = _solve(2, cache)
-    assert _start(cache) == "cold"
-    assert plan.provenance.objective == pytest.approx(reference, rel=1e-9)
+    reference, objective, start = _cold_and_started(2)
+    assert start == "cold"
+    assert objective == pytest.approx(reference, rel=1e-9)
 
 
-def test_the_number_of_threads_does_not_change_the_result(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    plans = []
-    for threads in ("1", "2"):
-        monkeypatch.setenv(solve.THREADS_ENV, threads)
-        plans.append(_solve(0, PortfolioModelCache()))
-    one, two = plans
+def test_the_number_of_threads_does_not_change_the_result() -> None:
+    one, two = (_solve(0, PortfolioModelCache(), threads=n) for n in (1, 2))
     for a, b in zip(one.plans, two.plans, strict=True):
         assert np.array_equal(a.market_mw, b.market_mw)
         assert np.array_equal(a.job_it_mw, b.job_it_mw)
@@ -131,13 +139,13 @@ def test_the_number_of_threads_does_not_change_the_result(
 
 
 def test_solver_threads_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(solve.THREADS_ENV, "3")
-    assert solve.solver_threads() == 3
-    monkeypatch.setenv(solve.THREADS_ENV, "many")
+    monkeypatch.setenv(SOLVER_THREADS_ENV, "3")
+    assert solver_threads() == 3
+    monkeypatch.setenv(SOLVER_THREADS_ENV, "many")
     with pytest.raises(ValueError, match="POWERDESK_SOLVER_THREADS must be a whole number"):
-        solve.solver_threads()
-    monkeypatch.delenv(solve.THREADS_ENV)
-    assert solve.solver_threads() >= 1
+        solver_threads()
+    monkeypatch.delenv(SOLVER_THREADS_ENV)
+    assert solver_threads() >= 1
 
 
 def test_the_job_price_guess_by_hand() -> None:
